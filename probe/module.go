@@ -34,6 +34,8 @@ type Module struct {
 	// server's NewSessionTicket messages when none has arrived yet.
 	TicketWait time.Duration `yaml:"ticket_wait,omitempty"`
 	TLSConfig  TLSConfig     `yaml:"tls_config,omitempty"`
+
+	client *clientConfig // set by Compile
 }
 
 // TLSConfig is the client side of every handshake, in blackbox_exporter's

@@ -1,0 +1,159 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/resumption-exporter/resumption_exporter/probe/wire"
+)
+
+// errVersionRefused marks a server that answered, as a TLS server, that it
+// will not speak the version offered: a fact about the target, not a failure
+// of the probe.
+var errVersionRefused = errors.New("version refused")
+
+// fullHandshake is a completed crypto/tls handshake at one version, with what
+// the tap saw of the server's side.
+type fullHandshake struct {
+	state       tls.ConnectionState
+	tap         *tap
+	keyLog      []byte
+	firstFlight time.Duration
+	sessions    []*tls.ClientSessionState // what crypto/tls would resume with
+}
+
+// handshaker runs the handshakes of one probe against one address.
+type handshaker struct {
+	module     *Module
+	addr       string // ip:port, resolved once per probe
+	serverName string
+	logf       func(format string, args ...any)
+	now        func() time.Time
+}
+
+// full runs one complete handshake at version. With tickets, the client
+// advertises session_ticket and psk_key_exchange_modes (crypto/tls sends both
+// only when it has a session cache) and, for TLS 1.3, waits up to
+// Module.TicketWait for the server's NewSessionTickets. The connection is
+// closed before full returns.
+func (h *handshaker) full(ctx context.Context, version uint16, tickets bool) (*fullHandshake, error) {
+	conn, err := dial(ctx, h.addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", h.addr, err)
+	}
+	t := newTap(conn)
+	defer t.Close()
+
+	var keyLog bytes.Buffer
+	cfg := h.module.tlsConfig(h.serverName, version)
+	cfg.KeyLogWriter = &keyLog
+	cache := &captureCache{}
+	if tickets {
+		cfg.ClientSessionCache = cache
+	} else {
+		cfg.SessionTicketsDisabled = true
+	}
+	tc := tls.Client(t, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, h.classify(version, t.received(), err)
+	}
+	if tickets && version == VersionTLS13 {
+		h.awaitTickets(ctx, tc, cache)
+	}
+	return &fullHandshake{
+		state:       tc.ConnectionState(),
+		tap:         t,
+		keyLog:      keyLog.Bytes(),
+		firstFlight: t.firstFlight(),
+		sessions:    cache.all(),
+	}, nil
+}
+
+// ticketGrace is how long to keep reading after a TLS 1.3 ticket arrived:
+// servers send their tickets back to back (OpenSSL two, GnuTLS two, Go one).
+const ticketGrace = 150 * time.Millisecond
+
+// awaitTickets reads from the connection so that crypto/tls processes the
+// post-handshake NewSessionTicket messages; it only does so inside Read. It
+// stops at the first application data, TicketWait after the handshake when no
+// ticket comes, or ticketGrace after the last ticket.
+func (h *handshaker) awaitTickets(ctx context.Context, tc *tls.Conn, cache *captureCache) {
+	deadline := time.Now().Add(h.module.TicketWait)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	tc.SetReadDeadline(deadline)
+	cache.onPut = func() { tc.SetReadDeadline(time.Now().Add(ticketGrace)) }
+	var buf [512]byte
+	tc.Read(buf[:]) // ends by deadline, data, or error; the tap has the bytes either way
+}
+
+// classify turns a failed handshake into either errVersionRefused, when the
+// server's own bytes say it does not do this version, or an error naming
+// what went wrong.
+func (h *handshaker) classify(version uint16, rx []byte, err error) error {
+	recs, _, _ := wire.ParseRecords(rx)
+	if len(recs) > 0 {
+		switch first := recs[0]; {
+		case first.Type == wire.RecordAlert:
+			return fmt.Errorf("%w: %s answered %s with alert %s", errVersionRefused, h.addr, VersionName(version), alertOf(first))
+		case first.Type == wire.RecordHandshake:
+			if f, perr := wire.ParseFlight12(rx); perr == nil && f.ServerHello != nil && !f.ServerHello.HelloRetryRequest && f.ServerHello.Version() != version {
+				return fmt.Errorf("%w: %s chose %s when offered only %s", errVersionRefused, h.addr, VersionName(f.ServerHello.Version()), VersionName(version))
+			}
+		}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%s handshake with %s timed out: %w", VersionName(version), h.addr, err)
+	}
+	return fmt.Errorf("%s handshake with %s: %w", VersionName(version), h.addr, err)
+}
+
+func alertOf(r wire.Record) string {
+	if len(r.Payload) < 2 {
+		return "(truncated)"
+	}
+	return wire.Alert{Level: r.Payload[0], Description: r.Payload[1]}.String()
+}
+
+// captureCache is a tls.ClientSessionCache that records every session the
+// server gives during one full handshake and, when preloaded, offers one
+// chosen session on a resumption. crypto/tls calls Put once per ticket.
+type captureCache struct {
+	mu     sync.Mutex
+	got    []*tls.ClientSessionState
+	offer  *tls.ClientSessionState
+	onPut  func()
+}
+
+func (c *captureCache) Get(string) (*tls.ClientSessionState, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.offer, c.offer != nil
+}
+
+func (c *captureCache) Put(_ string, cs *tls.ClientSessionState) {
+	if cs == nil {
+		return // crypto/tls deletes a session it could not resume; ours is kept by the caller
+	}
+	c.mu.Lock()
+	c.got = append(c.got, cs)
+	f := c.onPut
+	c.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+func (c *captureCache) all() []*tls.ClientSessionState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*tls.ClientSessionState(nil), c.got...)
+}

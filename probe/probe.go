@@ -1,0 +1,214 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Run probes target (host:port) as m describes and returns what it learned.
+// It never returns later than the context's deadline or m.Timeout, whichever
+// comes first, plus the time to tidy up. sessions may be nil; then no earlier
+// session is offered and no accepted-age is measured. logf receives the
+// probe's log lines (for /probe?debug=true); it may be nil.
+func Run(ctx context.Context, target string, module string, m *Module, sessions *Sessions, logf func(format string, args ...any)) Result {
+	start := time.Now()
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.Timeout)
+	defer cancel()
+	r := Result{Target: target, Module: module, Start: start, Versions: map[uint16]bool{}}
+	defer func() { r.Duration = time.Since(start) }()
+
+	host, port, err := ParseTarget(target)
+	if err != nil {
+		r.Failure = err.Error()
+		return r
+	}
+	ip, err := resolve(ctx, host, m)
+	if err != nil {
+		r.Failure = err.Error()
+		logf("%s", r.Failure)
+		return r
+	}
+	h := &handshaker{module: m, addr: net.JoinHostPort(ip.String(), port), serverName: host, logf: logf, now: time.Now}
+	if m.TLSConfig.ServerName != "" {
+		h.serverName = m.TLSConfig.ServerName
+	}
+	logf("probing %s at %s (server name %q), versions %v, checks %v", target, h.addr, h.serverName, versionNames(m.Versions()), m.Checks)
+	key := module + "\x00" + target + "\x00" + h.serverName
+
+	outs := h.runChains(ctx, m, sessions, key)
+	r.collect(outs, logf)
+	h.settleKeyNames(ctx, &r, outs)
+	r.judge()
+	if r.Failure != "" {
+		logf("probe failed: %s", r.Failure)
+	}
+	return r
+}
+
+// runChains runs, concurrently, one chain per configured mechanism of every
+// probed version, and a plain handshake for a probed version no mechanism
+// covers (so version support is always known).
+func (h *handshaker) runChains(ctx context.Context, m *Module, sessions *Sessions, key string) []chainOut {
+	var jobs []func() chainOut
+	for _, v := range m.Versions() {
+		covered := false
+		for _, c := range m.Checks {
+			if c.Version() != v {
+				continue
+			}
+			covered = true
+			switch c {
+			case MechanismSessionID:
+				jobs = append(jobs, func() chainOut { return h.sessionIDChain(ctx, sessions, key) })
+			case MechanismSessionTicket:
+				jobs = append(jobs, func() chainOut { return h.ticketChain12(ctx, sessions, key) })
+			case MechanismPSK:
+				jobs = append(jobs, func() chainOut { return h.pskChain13(ctx, sessions, key) })
+			}
+		}
+		if !covered {
+			jobs = append(jobs, func() chainOut {
+				_, err := h.full(ctx, v, false)
+				return chainOut{version: v, versionErr: err}
+			})
+		}
+	}
+	outs := make([]chainOut, len(jobs))
+	var wg sync.WaitGroup
+	for i, job := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i] = job()
+		}()
+	}
+	wg.Wait()
+	return outs
+}
+
+// collect folds the chains' outcomes into the result: version support,
+// checks (dropped for versions the server refused) and accepted ages.
+func (r *Result) collect(outs []chainOut, logf func(string, ...any)) {
+	for _, o := range outs {
+		switch {
+		case o.versionErr == nil:
+			r.Versions[o.version] = true
+		case errors.Is(o.versionErr, errVersionRefused):
+			if _, known := r.Versions[o.version]; !known {
+				r.Versions[o.version] = false
+			}
+			logf("%v", o.versionErr)
+		}
+	}
+	for _, o := range outs {
+		if o.check.Mechanism == "" {
+			continue
+		}
+		if ok, known := r.Versions[o.version]; known && !ok {
+			continue // the server lacks the version; the mechanism is absent, not failed
+		}
+		c := o.check
+		logf("%s: completed=%t issued=%t resumed=%t full=%s resumed_handshake=%s %s",
+			c.Mechanism, c.Completed, c.Issued, c.Resumed, c.FullHandshake, c.ResumedHandshake, c.Err)
+		r.Checks = append(r.Checks, c)
+		if o.hasMaxAge {
+			if r.AcceptedMaxAge == nil {
+				r.AcceptedMaxAge = map[Mechanism]time.Duration{}
+			}
+			r.AcceptedMaxAge[c.Mechanism] = o.maxAge
+		}
+	}
+}
+
+// settleKeyNames summarises the tickets of all chains. When one version
+// produced a single ticket whose format cannot be told on its own (it shares
+// no prefix with any other ticket), one more full handshake at that version
+// fetches a second ticket: a key name is only a name once two tickets show it.
+func (h *handshaker) settleKeyNames(ctx context.Context, r *Result, outs []chainOut) {
+	var ts []ticketSeen
+	for _, o := range outs {
+		ts = append(ts, o.tickets...)
+	}
+	for _, v := range ambiguous(ts) {
+		var more []ticketSeen
+		var err error
+		if v == VersionTLS12 {
+			_, more, _, err = h.ticketHandshake12(ctx)
+		} else {
+			_, more, err = h.ticketHandshake13(ctx)
+		}
+		if err != nil {
+			h.logf("second %s ticket for key-name inference: %v", VersionName(v), err)
+			continue
+		}
+		ts = append(ts, more...)
+	}
+	if len(ts) == 0 {
+		return
+	}
+	r.Tickets, r.KeyNames = summarise(ts)
+	for v, t := range r.Tickets {
+		h.logf("%s tickets: %d, lifetime %ds, format %s, key name %d bytes, max_early_data %d",
+			VersionName(v), t.Count, t.LifetimeHint, t.Format, t.KeyNameBytes, t.MaxEarlyData)
+	}
+}
+
+// judge sets Success: the target completed a handshake, and every check that
+// applies could run. Failure names what did not.
+func (r *Result) judge() {
+	if r.Failure != "" {
+		return
+	}
+	if r.HighestVersion() == 0 {
+		var why []string
+		for _, c := range r.Checks {
+			if c.Err != "" {
+				why = append(why, c.Err)
+			}
+		}
+		if len(why) == 0 {
+			why = append(why, "the server refused every version probed")
+		}
+		r.Failure = "no TLS handshake completed: " + strings.Join(dedupe(why), "; ")
+		return
+	}
+	var failed []string
+	for _, c := range r.Checks {
+		if !c.Completed {
+			failed = append(failed, fmt.Sprintf("%s check: %s", c.Mechanism, c.Err))
+		}
+	}
+	if len(failed) > 0 {
+		r.Failure = strings.Join(failed, "; ")
+		return
+	}
+	r.Success = true
+}
+
+func dedupe(ss []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func versionNames(vs []uint16) []string {
+	var out []string
+	for _, v := range vs {
+		out = append(out, VersionName(v))
+	}
+	return out
+}

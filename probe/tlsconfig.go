@@ -1,0 +1,59 @@
+package probe
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+)
+
+// clientConfig is the part of a crypto/tls client configuration that does not
+// change from probe to probe: trust roots and client certificate. It is built
+// once when the configuration is loaded, not on every probe.
+type clientConfig struct {
+	roots *x509.CertPool
+	certs []tls.Certificate
+}
+
+// Compile reads the files a module names (CA bundle, client certificate) so
+// that a missing or broken file is reported when the configuration loads and
+// probes do no file I/O.
+func (m *Module) Compile() error {
+	cc := &clientConfig{}
+	if f := m.TLSConfig.CAFile; f != "" {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("tls_config ca_file: %w", err)
+		}
+		cc.roots = x509.NewCertPool()
+		if !cc.roots.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("tls_config ca_file %s: no PEM certificates in it", f)
+		}
+	}
+	if m.TLSConfig.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(m.TLSConfig.CertFile, m.TLSConfig.KeyFile)
+		if err != nil {
+			return fmt.Errorf("tls_config cert_file/key_file: %w", err)
+		}
+		cc.certs = []tls.Certificate{cert}
+	}
+	m.client = cc
+	return nil
+}
+
+// tlsConfig returns a fresh crypto/tls client configuration for one handshake
+// at exactly one protocol version. serverName is the SNI and the name the
+// certificate must match.
+func (m *Module) tlsConfig(serverName string, version uint16) *tls.Config {
+	cfg := &tls.Config{
+		ServerName:         serverName,
+		InsecureSkipVerify: m.TLSConfig.InsecureSkipVerify,
+		MinVersion:         version,
+		MaxVersion:         version,
+	}
+	if m.client != nil {
+		cfg.RootCAs = m.client.roots
+		cfg.Certificates = m.client.certs
+	}
+	return cfg
+}
