@@ -127,10 +127,10 @@ func alertOf(r wire.Record) string {
 // server gives during one full handshake and, when preloaded, offers one
 // chosen session on a resumption. crypto/tls calls Put once per ticket.
 type captureCache struct {
-	mu     sync.Mutex
-	got    []*tls.ClientSessionState
-	offer  *tls.ClientSessionState
-	onPut  func()
+	mu    sync.Mutex
+	got   []*tls.ClientSessionState
+	offer *tls.ClientSessionState
+	onPut func()
 }
 
 func (c *captureCache) Get(string) (*tls.ClientSessionState, bool) {
