@@ -1,0 +1,203 @@
+// Alerting rules. Posture alerts are named TLS*; alerts about the probe or
+// the exporter itself are named Resumption*, so that Alertmanager can hold
+// back the former while the latter fire (see examples/alertmanager.yml).
+{
+  local c = $._config,
+  local on = 'on (%s)' % std.join(', ', c.targetLabels),
+  local keyThreshold = c.keyMaxAgeSeconds + c.activeWindowSeconds,
+
+  // The runbook section of an alert: GitHub's anchor for a "## Name" heading.
+  local runbook(name) = '%s#%s' % [c.runbookBase, std.asciiLower(name)],
+
+  local alert(name, severity, forDuration, expr, summary, description) = {
+    alert: name,
+    expr: expr,
+    'for': forDuration,
+    labels: { severity: severity },
+    annotations: {
+      summary: summary,
+      description: std.rstripChars(description, '\n'),
+      runbook_url: runbook(name),
+    },
+  },
+
+  local probe(metric) = '%s{%s}' % [metric, c.probeSelector],
+  local exporter(metric) = '%s{%s}' % [metric, c.exporterSelector],
+
+  prometheusAlerts+:: {
+    groups+: [{
+      name: 'resumption_exporter',
+      [if c.ruleInterval != null then 'interval']: c.ruleInterval,
+      rules: [
+        alert(
+          'TLSSessionTicketKeyNotRotated',
+          'warning',
+          c.forKeyNotRotated,
+          |||
+            (
+              time() - %(oldest)s
+            ) > %(threshold)d
+            and %(on)s
+            (
+              time() - %(since)s
+            ) > %(threshold)d
+          ||| % {
+            oldest: probe('tls_session_ticket_key_oldest_active_first_seen_timestamp_seconds'),
+            since: probe('tls_session_ticket_history_since_timestamp_seconds'),
+            threshold: keyThreshold,
+            on: on,
+          },
+          'Session ticket key not rotated within a day',
+          |||
+            {{ $labels.instance }} still encrypts or accepts session tickets with a key first seen {{ $value | humanizeDuration }} ago (limit: %s plus the %s active-key window). Whoever obtains that key can decrypt every TLS 1.2 session resumed with it, and the full handshakes behind them, since then.
+          ||| % [std.toString(c.keyMaxAgeSeconds / 3600) + 'h', std.toString(c.activeWindowSeconds / 60) + 'm'],
+        ),
+        alert(
+          'TLSSessionTicketKeyUnchanged',
+          'warning',
+          c.forKeyNotRotated,
+          |||
+            count_over_time(%(fp)s[%(window)ds]) >= %(minSamples)d
+            and %(on)s
+            changes(%(fp)s[%(window)ds]) == 0
+            and %(on)s
+            %(fp)s offset %(window)ds
+            unless %(on)s
+            (
+              time() - %(since)s
+            ) > %(window)d
+          ||| % {
+            fp: probe('tls_session_ticket_key_fingerprint'),
+            since: probe('tls_session_ticket_history_since_timestamp_seconds'),
+            window: keyThreshold,
+            minSamples: c.fingerprintMinSamples,
+            on: on,
+          },
+          'Session ticket key unchanged for more than a day',
+          |||
+            {{ $labels.instance }} presented the same session ticket key in all {{ $value }} probes of the last %dh%dm. The exporter's own key history is younger than that (restarted without --history.path?), so this is judged from the fingerprint gauge alone.
+          ||| % [std.floor(keyThreshold / 3600), std.floor((keyThreshold % 3600) / 60)],
+        ),
+        alert(
+          'TLSSessionTicketLifetimeAboveRotationInterval',
+          'info',
+          c.forLifetime,
+          |||
+            %(hint)s
+            > %(on)s group_left ()
+            %(interval)s
+          ||| % {
+            hint: probe('tls_session_ticket_lifetime_hint_seconds'),
+            interval: probe('tls_session_ticket_key_rotation_interval_seconds'),
+            on: on,
+          },
+          'Session ticket lifetime longer than the key rotation interval',
+          |||
+            {{ $labels.instance }} announces a {{ $labels.version }} ticket lifetime of {{ $value | humanizeDuration }}, longer than its last observed key rotation interval of {{ with printf "tls_session_ticket_key_rotation_interval_seconds{job=%q,instance=%q}" $labels.job $labels.instance | query }}{{ . | first | value | humanizeDuration }}{{ end }}. Either old keys stay valid for decryption that long, so rotation does not bound exposure, or tickets fail before their announced lifetime.
+          |||,
+        ),
+        alert(
+          'TLSSessionTicketLifetimeAboveOneDay',
+          'warning',
+          c.forLifetime,
+          |||
+            %(hint)s > %(limit)d
+          ||| % {
+            hint: probe('tls_session_ticket_lifetime_hint_seconds'),
+            limit: c.keyMaxAgeSeconds,
+          },
+          'Session ticket lifetime longer than a day',
+          |||
+            {{ $labels.instance }} tells clients to keep its {{ $labels.version }} session tickets for {{ $value | humanizeDuration }}, more than a day. A ticket is only as forward-secret as the key that encrypted it, for as long as it may be used.
+          |||,
+        ),
+        alert(
+          'TLS13SessionTicketLifetimeAboveMaximum',
+          'warning',
+          c.forLifetime,
+          |||
+            %(hint)s > %(limit)d
+          ||| % {
+            hint: 'tls_session_ticket_lifetime_hint_seconds{%s, version="TLS 1.3"}' % c.probeSelector,
+            limit: c.tls13MaxTicketLifetimeSeconds,
+          },
+          'TLS 1.3 ticket lifetime above the RFC 8446 maximum',
+          |||
+            {{ $labels.instance }} issues TLS 1.3 tickets with a lifetime of {{ $value | humanizeDuration }} ({{ $value }} s). RFC 8446 section 4.6.1 forbids more than %d s (7 days); strict clients such as Go's crypto/tls abort the connection on such a ticket.
+          ||| % c.tls13MaxTicketLifetimeSeconds,
+        ),
+        alert(
+          'TLSSessionTicketResumableAfterOneDay',
+          'warning',
+          c.forAcceptedMaxAge,
+          |||
+            %(age)s > %(limit)d
+          ||| % {
+            age: probe('tls_session_ticket_accepted_max_age_seconds'),
+            limit: c.acceptedMaxAgeSeconds,
+          },
+          'Session tickets resumable for more than a day',
+          |||
+            {{ $labels.instance }} resumed a {{ $labels.version }} session ticket the exporter obtained {{ $value | humanizeDuration }} earlier. Traffic of sessions that old can still be decrypted with the server's current ticket keys.
+          |||,
+        ),
+        alert(
+          'TLSSessionIDResumableAfterOneDay',
+          'warning',
+          c.forAcceptedMaxAge,
+          |||
+            %(age)s > %(limit)d
+          ||| % {
+            age: probe('tls_session_id_accepted_max_age_seconds'),
+            limit: c.acceptedMaxAgeSeconds,
+          },
+          'Session IDs resumable for more than a day',
+          |||
+            {{ $labels.instance }} resumed a TLS 1.2 session ID the exporter obtained {{ $value | humanizeDuration }} earlier: its session cache keeps master secrets that long.
+          |||,
+        ),
+        alert(
+          'ResumptionProbeFailing',
+          'warning',
+          c.forProbeFailing,
+          |||
+            %(success)s == 0
+            or
+            %(up)s == 0
+          ||| % {
+            success: probe('probe_success'),
+            up: probe('up'),
+          },
+          'Resumption probe failing',
+          |||
+            The resumption probe of {{ $labels.instance }} (job {{ $labels.job }}) has failed for %s: either no TLS handshake completed or a resumption check could not run, or the exporter could not be scraped at all. Its posture metrics are missing or stale meanwhile.
+          ||| % c.forProbeFailing,
+        ),
+        alert(
+          'ResumptionExporterConfigReloadFailed',
+          'warning',
+          c.forConfigReload,
+          |||
+            %s == 0
+          ||| % exporter('resumption_exporter_config_last_reload_successful'),
+          'resumption_exporter configuration reload failed',
+          |||
+            resumption_exporter {{ $labels.instance }} failed to load its configuration file; it keeps probing with the last good one, and changes to modules are not in effect.
+          |||,
+        ),
+        alert(
+          'ResumptionExporterHistorySaveFailing',
+          'warning',
+          c.forHistorySave,
+          |||
+            increase(%s[15m]) > 0
+          ||| % exporter('resumption_exporter_history_save_failures_total'),
+          'resumption_exporter cannot save its key history',
+          |||
+            resumption_exporter {{ $labels.instance }} failed {{ $value | humanize }} times in 15 minutes to write its --history.path file. After its next restart the ticket-key alerts are blind until a day of history has been gathered again.
+          |||,
+        ),
+      ],
+    }],
+  },
+}

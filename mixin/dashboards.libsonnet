@@ -1,0 +1,412 @@
+// Grafana dashboards, written as plain JSON objects so that they render with
+// nothing but the jsonnet binary. Every panel and query takes its data source
+// from the `datasource` variable; every panel carries a unit and a
+// description (a Go test in dashboards/ insists).
+{
+  local c = $._config,
+  local ds = { type: 'prometheus', uid: '${datasource}' },
+  local sel = '%s, job=~"$job", instance=~"$instance"' % c.probeSelector,
+  local m(metric, extra='') = '%s{%s%s}' % [metric, sel, if extra == '' then '' else ', ' + extra],
+  local day = c.keyMaxAgeSeconds,
+
+  local variables(instanceMulti) = [
+    {
+      name: 'datasource',
+      label: 'Data source',
+      type: 'datasource',
+      query: 'prometheus',
+      current: {},
+      hide: 0,
+      refresh: 1,
+      regex: '',
+      options: [],
+    },
+    {
+      name: 'job',
+      label: 'Job',
+      type: 'query',
+      datasource: ds,
+      query: 'label_values(probe_success{%s}, job)' % c.probeSelector,
+      definition: self.query,
+      current: {},
+      hide: 0,
+      refresh: 2,
+      regex: '',
+      sort: 1,
+      multi: true,
+      includeAll: true,
+      allValue: '.+',
+      options: [],
+    },
+    {
+      name: 'instance',
+      label: 'Target',
+      type: 'query',
+      datasource: ds,
+      query: 'label_values(probe_success{%s, job=~"$job"}, instance)' % c.probeSelector,
+      definition: self.query,
+      current: {},
+      hide: 0,
+      refresh: 2,
+      regex: '',
+      sort: 1,
+      multi: instanceMulti,
+      includeAll: instanceMulti,
+      [if instanceMulti then 'allValue']: '.+',
+      options: [],
+    },
+  ],
+
+  local dashboard(uid, title, description, instanceMulti, panels) = {
+    uid: uid,
+    title: title,
+    description: description,
+    tags: c.dashboardTags,
+    timezone: c.grafanaTimezone,
+    editable: true,
+    graphTooltip: 1,
+    refresh: c.dashboardRefresh,
+    schemaVersion: 39,
+    version: 1,
+    time: { from: c.dashboardTimeFrom, to: 'now' },
+    annotations: { list: [] },
+    links: [{
+      title: 'TLS resumption',
+      type: 'dashboards',
+      tags: c.dashboardTags,
+      asDropdown: false,
+      includeVars: true,
+      keepTime: true,
+    }],
+    templating: { list: variables(instanceMulti) },
+    // Panel ids follow their order, so regenerating is deterministic.
+    panels: [panels[i] { id: i + 1 } for i in std.range(0, std.length(panels) - 1)],
+  },
+
+  local target(refId, expr, legend='', instant=false) = {
+    refId: refId,
+    datasource: ds,
+    expr: expr,
+    legendFormat: legend,
+    [if instant then 'instant']: true,
+    [if instant then 'range']: false,
+    [if instant then 'format']: 'table',
+  },
+
+  local redAbove(limit) = {
+    mode: 'absolute',
+    steps: [{ color: 'green', value: null }, { color: 'red', value: limit }],
+  },
+
+  local panel(type, title, description, unit, gridPos, targets) = {
+    type: type,
+    title: title,
+    description: description,
+    datasource: ds,
+    gridPos: gridPos,
+    fieldConfig: { defaults: { unit: unit }, overrides: [] },
+    options: {},
+    targets: targets,
+  },
+
+  local timeseries(title, description, unit, gridPos, targets, thresholdLine=null) =
+    panel('timeseries', title, description, unit, gridPos, targets) {
+      fieldConfig+: {
+        defaults+: {
+          custom: {
+            drawStyle: 'line',
+            lineInterpolation: 'stepAfter',
+            lineWidth: 1,
+            fillOpacity: 0,
+            showPoints: 'never',
+            spanNulls: false,
+            thresholdsStyle: { mode: if thresholdLine == null then 'off' else 'line' },
+          },
+          [if thresholdLine != null then 'thresholds']: redAbove(thresholdLine),
+        },
+      },
+      options: {
+        legend: { displayMode: 'table', placement: 'bottom', calcs: ['lastNotNull', 'max'] },
+        tooltip: { mode: 'multi', sort: 'desc' },
+      },
+    },
+
+  local stat(title, description, unit, gridPos, expr, thresholds) =
+    panel('stat', title, description, unit, gridPos, [target('A', expr, instant=true) { format: 'time_series' }]) {
+      fieldConfig+: { defaults+: { thresholds: thresholds, color: { mode: 'thresholds' } } },
+      options: {
+        reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+        colorMode: 'background',
+        graphMode: 'none',
+        textMode: 'value',
+      },
+    },
+
+  // One column of the overview table: an instant query per target, shown
+  // under `name` with its own unit.
+  local column(refId, name, unit, description, expr, thresholds=null) = {
+    refId: refId,
+    name: name,
+    unit: unit,
+    description: description,
+    expr: expr,
+    thresholds: thresholds,
+  },
+
+  local overviewColumns = [
+    column('A', 'Probe', 'bool_yes_no', 'probe_success', 'max by (job, instance) (%s)' % m('probe_success'), { mode: 'absolute', steps: [{ color: 'red', value: null }, { color: 'green', value: 1 }] }),
+    column('B', 'Session ID', 'bool_yes_no', 'TLS 1.2 session-ID resumption', 'max by (job, instance) (%s)' % m('tls_resumption_supported', 'mechanism="session_id"')),
+    column('C', 'Ticket', 'bool_yes_no', 'TLS 1.2 session-ticket resumption', 'max by (job, instance) (%s)' % m('tls_resumption_supported', 'mechanism="session_ticket"')),
+    column('D', 'TLS 1.3 PSK', 'bool_yes_no', 'TLS 1.3 PSK resumption', 'max by (job, instance) (%s)' % m('tls_resumption_supported', 'mechanism="psk"')),
+    column('E', 'Hint TLS 1.2', 's', 'TLS 1.2 ticket lifetime hint', 'max by (job, instance) (%s)' % m('tls_session_ticket_lifetime_hint_seconds', 'version="TLS 1.2"'), redAbove(day)),
+    column('F', 'Lifetime TLS 1.3', 's', 'TLS 1.3 ticket lifetime', 'max by (job, instance) (%s)' % m('tls_session_ticket_lifetime_hint_seconds', 'version="TLS 1.3"'), redAbove(day)),
+    column('G', 'Oldest key age', 's', 'age of the oldest ticket key still in use', 'max by (job, instance) (time() - %s)' % m('tls_session_ticket_key_oldest_active_first_seen_timestamp_seconds'), redAbove(day)),
+    column('H', 'Last rotation interval', 's', 'last observed interval between two keys', 'max by (job, instance) (%s)' % m('tls_session_ticket_key_rotation_interval_seconds'), redAbove(day)),
+    column('I', 'Keys active', 'none', 'distinct ticket keys seen within the active window', 'max by (job, instance) (%s)' % m('tls_session_ticket_keys_active')),
+    column('J', 'Ticket accepted max age', 's', 'oldest ticket the server still resumed', 'max by (job, instance) (%s)' % m('tls_session_ticket_accepted_max_age_seconds'), redAbove(c.acceptedMaxAgeSeconds)),
+    column('K', 'Session ID accepted max age', 's', 'oldest session ID the server still resumed', 'max by (job, instance) (%s)' % m('tls_session_id_accepted_max_age_seconds'), redAbove(c.acceptedMaxAgeSeconds)),
+  ],
+
+  local overviewTable = panel(
+    'table',
+    'Targets',
+    |||
+      One row per probed target. Yes/No columns say which resumption mechanisms the server resumed in the last probe. Lifetimes are what the server announces for its tickets; "Oldest key age" is how long the oldest ticket key still seen within the active window has been in use (red after a day); "accepted max age" is the oldest session the server still resumed, i.e. the measured forward-secrecy exposure window. Empty cells: the server issues no such ticket, or nothing was observed yet (a rotation interval needs an observed rotation). Click a column header to sort.
+    |||,
+    'none',
+    { h: 14, w: 24, x: 0, y: 4 },
+    [target(col.refId, col.expr, instant=true) for col in overviewColumns],
+  ) {
+    options: {
+      showHeader: true,
+      cellHeight: 'sm',
+      footer: { show: false, reducer: ['sum'], fields: '' },
+      sortBy: [{ displayName: 'Oldest key age', desc: true }],
+    },
+    fieldConfig+: {
+      defaults+: { custom: { align: 'auto', cellOptions: { type: 'auto' }, filterable: true } },
+      overrides: [
+        {
+          matcher: { id: 'byName', options: 'Value #' + col.refId },
+          properties: [
+            { id: 'displayName', value: col.name },
+            { id: 'unit', value: col.unit },
+            { id: 'description', value: col.description },
+          ] + (
+            if col.thresholds == null then []
+            else [
+              { id: 'thresholds', value: col.thresholds },
+              { id: 'custom.cellOptions', value: { type: 'color-background' } },
+            ]
+          ),
+        }
+        for col in overviewColumns
+      ] + [{
+        matcher: { id: 'byName', options: 'instance' },
+        properties: [
+          { id: 'displayName', value: 'Target' },
+          {
+            id: 'links',
+            value: [{
+              title: 'Target detail',
+              url: '/d/resumption-target/?${__url_time_range}&var-datasource=${datasource}&var-job=${__data.fields.job}&var-instance=${__value.raw}',
+            }],
+          },
+        ],
+      }],
+    },
+    transformations: [
+      { id: 'merge', options: {} },
+      {
+        id: 'organize',
+        options: {
+          excludeByName: { Time: true },
+          indexByName: { instance: 0, job: 1 } + {
+            ['Value #' + overviewColumns[i].refId]: i + 2
+            for i in std.range(0, std.length(overviewColumns) - 1)
+          },
+          renameByName: {},
+        },
+      },
+    ],
+  },
+
+  local w = 6,
+  local overviewStats = [
+    stat(
+      'Targets',
+      'Targets the selected jobs probe.',
+      'none',
+      { h: 4, w: w, x: 0, y: 0 },
+      'count(%s) or vector(0)' % m('probe_success'),
+      { mode: 'absolute', steps: [{ color: 'blue', value: null }] },
+    ),
+    stat(
+      'Probes failing',
+      'Targets whose last probe failed (no handshake, or a resumption check could not run).',
+      'none',
+      { h: 4, w: w, x: w, y: 0 },
+      'count(%s == 0) or vector(0)' % m('probe_success'),
+      redAbove(1),
+    ),
+    stat(
+      'Keys older than a day',
+      'Targets whose oldest ticket key still in use was first seen more than a day ago.',
+      'none',
+      { h: 4, w: w, x: 2 * w, y: 0 },
+      'count(time() - %s > %d) or vector(0)' % [m('tls_session_ticket_key_oldest_active_first_seen_timestamp_seconds'), day],
+      redAbove(1),
+    ),
+    stat(
+      'Resumable after a day',
+      'Targets that resumed a ticket or session ID older than a day.',
+      'none',
+      { h: 4, w: w, x: 3 * w, y: 0 },
+      'count(max by (job, instance) (%s or %s) > %d) or vector(0)' % [
+        m('tls_session_ticket_accepted_max_age_seconds'),
+        m('tls_session_id_accepted_max_age_seconds'),
+        c.acceptedMaxAgeSeconds,
+      ],
+      redAbove(1),
+    ),
+  ],
+
+  local legend = '{{instance}}',
+  local detailPanels = [
+    timeseries(
+      'Ticket key age',
+      'Age of the oldest ticket key still in use and of the newest one (time() minus their first sighting). They differ while several keys are active, e.g. behind a load balancer or just after a rotation. The red line is one day.',
+      's',
+      { h: 8, w: 12, x: 0, y: 0 },
+      [
+        target('A', 'time() - %s' % m('tls_session_ticket_key_oldest_active_first_seen_timestamp_seconds'), 'oldest active key ' + legend),
+        target('B', 'time() - %s' % m('tls_session_ticket_key_first_seen_timestamp_seconds'), 'newest key ' + legend),
+      ],
+      thresholdLine=day,
+    ),
+    timeseries(
+      'Rotations',
+      'Last observed interval between a key and its successor (left) and the number of rotations the exporter\'s history holds. No interval until a rotation was observed.',
+      's',
+      { h: 8, w: 12, x: 12, y: 0 },
+      [
+        target('A', m('tls_session_ticket_key_rotation_interval_seconds'), 'rotation interval ' + legend),
+        target('B', m('tls_session_ticket_key_rotations_observed'), 'rotations observed ' + legend),
+      ],
+      thresholdLine=day,
+    ) {
+      fieldConfig+: {
+        overrides: [{
+          matcher: { id: 'byFrameRefID', options: 'B' },
+          properties: [
+            { id: 'unit', value: 'none' },
+            { id: 'custom.axisPlacement', value: 'right' },
+          ],
+        }],
+      },
+    },
+    timeseries(
+      'Active keys',
+      'Distinct ticket keys seen within the active window. More than one: a rotation in progress, a load balancer over servers with different keys, or a server that keeps issuing under an old key.',
+      'none',
+      { h: 8, w: 12, x: 0, y: 8 },
+      [target('A', m('tls_session_ticket_keys_active'), legend)],
+    ),
+    timeseries(
+      'Ticket lifetimes',
+      'Ticket lifetime the server announces, per protocol version (TLS 1.2 lifetime hint, TLS 1.3 ticket_lifetime). The red line is one day; RFC 8446 allows at most 7 days for TLS 1.3.',
+      's',
+      { h: 8, w: 12, x: 12, y: 8 },
+      [target('A', m('tls_session_ticket_lifetime_hint_seconds'), '{{version}} ' + legend)],
+      thresholdLine=day,
+    ),
+    timeseries(
+      'Accepted session age',
+      'Age of the oldest earlier ticket and session ID that the server still resumed: how long a stolen ticket key or cache entry keeps decrypting traffic. Grows until the server starts refusing; restarting the exporter resets it (its sessions live in memory only).',
+      's',
+      { h: 8, w: 12, x: 0, y: 16 },
+      [
+        target('A', m('tls_session_ticket_accepted_max_age_seconds'), 'ticket {{version}} ' + legend),
+        target('B', m('tls_session_id_accepted_max_age_seconds'), 'session ID ' + legend),
+      ],
+      thresholdLine=c.acceptedMaxAgeSeconds,
+    ),
+    timeseries(
+      'Handshake duration',
+      'Time from ClientHello to the server\'s first flight, for the full handshake and the resumed offer of each mechanism. A resumed handshake skips the certificate and its signature.',
+      's',
+      { h: 8, w: 12, x: 12, y: 16 },
+      [target('A', m('tls_resumption_handshake_duration_seconds'), '{{mechanism}} {{handshake}}')],
+    ),
+    timeseries(
+      'Resumption supported',
+      'Per mechanism, 1 when the server resumed the session offered in the probe, 0 when it did a full handshake. Gaps: the check could not run or the version is not offered.',
+      'bool_yes_no',
+      { h: 8, w: 12, x: 0, y: 24 },
+      [target('A', m('tls_resumption_supported'), '{{mechanism}}')],
+    ),
+    timeseries(
+      'Probe',
+      'probe_success (1 = handshake completed and every check ran) and how long the whole probe took.',
+      's',
+      { h: 8, w: 12, x: 12, y: 24 },
+      [
+        target('A', m('probe_duration_seconds'), 'duration'),
+        target('B', m('probe_success'), 'success'),
+      ],
+    ) {
+      fieldConfig+: {
+        overrides: [{
+          matcher: { id: 'byFrameRefID', options: 'B' },
+          properties: [
+            { id: 'unit', value: 'bool' },
+            { id: 'custom.axisPlacement', value: 'right' },
+          ],
+        }],
+      },
+    },
+    timeseries(
+      'Key history watched for',
+      'How long the exporter has watched this target\'s ticket keys (time() minus tls_session_ticket_history_since_timestamp_seconds). The "not rotated within a day" alert stays silent until this exceeds a day; without --history.path it restarts from zero with the exporter.',
+      's',
+      { h: 8, w: 12, x: 0, y: 32 },
+      [target('A', 'time() - %s' % m('tls_session_ticket_history_since_timestamp_seconds'), legend)],
+      thresholdLine=day,
+    ),
+    panel(
+      'table',
+      'Ticket format',
+      'Ticket format per protocol version: stateless (key name in clear, so rotation is readable from it), stateless_unnamed (e.g. Go servers; only the accepted age tells), or stateful (a session-cache ID). key_name_bytes is the key name\'s length.',
+      'none',
+      { h: 8, w: 12, x: 12, y: 32 },
+      [target('A', m('tls_session_ticket_info'), instant=true)],
+    ) {
+      options: { showHeader: true, cellHeight: 'sm' },
+      transformations: [{
+        id: 'organize',
+        options: {
+          excludeByName: { Time: true, Value: true, __name__: true },
+          indexByName: { version: 0, format: 1, key_name_bytes: 2 },
+          renameByName: {},
+        },
+      }],
+    },
+  ],
+
+  grafanaDashboards+:: {
+    'resumption-overview.json': dashboard(
+      'resumption-overview',
+      'TLS resumption / Overview',
+      'Session-resumption posture of every target resumption_exporter probes.',
+      true,
+      overviewStats + [overviewTable],
+    ),
+    'resumption-target.json': dashboard(
+      'resumption-target',
+      'TLS resumption / Target',
+      'Ticket keys, lifetimes and resumption of one target over time.',
+      false,
+      detailPanels,
+    ),
+  },
+}

@@ -1,0 +1,66 @@
+// The resumption_exporter monitoring mixin: alerting rules and Grafana
+// dashboards for the TLS session-resumption posture the exporter reports.
+//
+// Every threshold, duration and selector lives in _config below; override it
+// the usual mixin way:
+//
+//   (import 'mixin.libsonnet') + { _config+:: { keyMaxAge: '12h' } }
+//
+// The checked-in alerts/ and dashboards/ files are rendered from this by
+// mixin/generate.sh; a Go test keeps them in step.
+(import 'alerts.libsonnet') +
+(import 'dashboards.libsonnet') +
+{
+  _config+:: {
+    // Series the exporter's /probe endpoint returns. Several replicas share
+    // one job (examples/prometheus-replicas.yml); probing with several
+    // modules means several jobs: widen this to e.g. job=~"resumption|resumption_insecure".
+    probeSelector: 'job="resumption"',
+    // Series from the exporter's own /metrics endpoint.
+    exporterSelector: 'job="resumption_exporter"',
+    // What identifies one probed target across alerts and joins.
+    targetLabels: ['job', 'instance'],
+
+    // A ticket key still in use after this long counts as "not rotated
+    // within a day".
+    keyMaxAge: '24h',
+    keyMaxAgeSeconds: 86400,
+    // The exporter's --history.active-window: a key replaced at its deadline
+    // stays "active" this much longer, so the alert threshold adds it and a
+    // daily rotator does not flap.
+    activeWindow: '15m',
+    activeWindowSeconds: 900,
+    // The stateless fallback on the fingerprint gauge looks back over
+    // keyMaxAge + activeWindow and also needs the series this dense over that
+    // span, so that a gap (exporter down, target unreachable) cannot hide a
+    // rotation.
+    fingerprintMinSamples: 24,
+
+    // Sessions the server still resumes after this long are a forward
+    // secrecy exposure: whoever steals the key later decrypts that traffic.
+    acceptedMaxAgeSeconds: 86400,
+    // RFC 8446, section 4.6.1: ticket_lifetime must not exceed seven days.
+    tls13MaxTicketLifetimeSeconds: 604800,
+
+    // `for:` durations. generate.sh --fast shortens all of them (and the rule
+    // group interval) for end-to-end tests; thresholds stay as they are.
+    forKeyNotRotated: '30m',
+    forLifetime: '30m',
+    forAcceptedMaxAge: '15m',
+    forProbeFailing: '10m',
+    forConfigReload: '10m',
+    forHistorySave: '15m',
+    // Evaluation interval of the rule group; null leaves Prometheus's
+    // global evaluation_interval in charge.
+    ruleInterval: null,
+
+    // Alerts link to the section of alerts/runbook.md named after them.
+    runbookBase: 'https://github.com/resumption-exporter/resumption_exporter/blob/main/alerts/runbook.md',
+
+    // Dashboards.
+    dashboardTags: ['resumption_exporter', 'tls'],
+    dashboardRefresh: '1m',
+    dashboardTimeFrom: 'now-7d',
+    grafanaTimezone: 'utc',
+  },
+}
