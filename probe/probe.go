@@ -15,14 +15,14 @@ import (
 // comes first, plus the time to tidy up. sessions may be nil; then no earlier
 // session is offered and no accepted-age is measured. logf receives the
 // probe's log lines (for /probe?debug=true); it may be nil.
-func Run(ctx context.Context, target string, module string, m *Module, sessions *Sessions, logf func(format string, args ...any)) Result {
+func Run(ctx context.Context, target string, module string, m *Module, sessions *Sessions, logf func(format string, args ...any)) (r Result) {
 	start := time.Now()
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.Timeout)
 	defer cancel()
-	r := Result{Target: target, Module: module, Start: start, Versions: map[uint16]bool{}}
+	r = Result{Target: target, Module: module, Start: start, Versions: map[uint16]bool{}}
 	defer func() { r.Duration = time.Since(start) }()
 
 	host, port, err := ParseTarget(target)

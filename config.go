@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/resumption-exporter/resumption_exporter/probe"
+)
+
+// Config is the configuration file: a map of named modules.
+type Config struct {
+	Modules map[string]probe.Module `yaml:"modules"`
+}
+
+// parseConfig decodes a configuration strictly: an unknown field is an error,
+// so a typo does not silently fall back to a default.
+func parseConfig(b []byte) (*Config, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty configuration")
+		}
+		return nil, err
+	}
+	if len(c.Modules) == 0 {
+		return nil, errors.New("no modules defined")
+	}
+	for name, m := range c.Modules {
+		if err := m.Compile(); err != nil {
+			return nil, fmt.Errorf("module %q: %w", name, err)
+		}
+		c.Modules[name] = m
+	}
+	return &c, nil
+}
+
+// SafeConfig holds the configuration in force and swaps it on reload.
+type SafeConfig struct {
+	mu   sync.RWMutex
+	c    *Config
+	raw  []byte
+	path string // "" = the embedded default
+}
+
+// Load reads the configuration from path, or the embedded default when path
+// is empty. On error the configuration in force is kept.
+func (sc *SafeConfig) Load(path string) error {
+	raw := defaultConfig
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("read config: %w", err)
+		}
+		raw = b
+	}
+	c, err := parseConfig(raw)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", describe(path), err)
+	}
+	sc.mu.Lock()
+	sc.c, sc.raw, sc.path = c, raw, path
+	sc.mu.Unlock()
+	return nil
+}
+
+func describe(path string) string {
+	if path == "" {
+		return "(embedded config.yml)"
+	}
+	return path
+}
+
+// Module returns a copy of the named module.
+func (sc *SafeConfig) Module(name string) (probe.Module, bool) {
+	sc.mu.RLock()
+	defer sc.mu.RUnlock()
+	m, ok := sc.c.Modules[name]
+	return m, ok
+}
+
+// Raw returns the text of the configuration in force.
+func (sc *SafeConfig) Raw() []byte {
+	sc.mu.RLock()
+	defer sc.mu.RUnlock()
+	return sc.raw
+}
