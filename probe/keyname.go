@@ -65,7 +65,20 @@ func ticketNameLengths(ts []ticketSeen) []int {
 // key names, busiest first.
 func summarise(ts []ticketSeen) (map[uint16]Tickets, []KeyName) {
 	lens := ticketNameLengths(ts)
+	// A long ticket that matched no other one still carries a name when
+	// others show the server names its keys: behind a balancer one backend
+	// may have issued just this ticket. Short ones are session handles.
+	shown := 0
+	for _, l := range lens {
+		shown = max(shown, l)
+	}
+	for i, t := range ts {
+		if lens[i] == 0 && len(t.raw) > maxStatefulTicket {
+			lens[i] = shown
+		}
+	}
 	byVersion := map[uint16]Tickets{}
+	counts := map[uint64]int{}
 	for i, t := range ts {
 		s, ok := byVersion[t.version]
 		if !ok {
@@ -74,18 +87,8 @@ func summarise(ts []ticketSeen) (map[uint16]Tickets, []KeyName) {
 		s.Count++
 		s.KeyNameBytes = max(s.KeyNameBytes, lens[i])
 		byVersion[t.version] = s
-	}
-	counts := map[uint64]int{}
-	for i, t := range ts {
-		// A ticket that matched no other one still carries a name when
-		// its version's format has one: one backend behind a balancer
-		// may have issued just this ticket.
-		n := lens[i]
-		if n == 0 {
-			n = byVersion[t.version].KeyNameBytes
-		}
-		if n > 0 && len(t.raw) >= n {
-			counts[Fingerprint(t.raw[:n])]++
+		if lens[i] > 0 {
+			counts[Fingerprint(t.raw[:lens[i]])]++
 		}
 	}
 	for v, s := range byVersion {

@@ -1,0 +1,144 @@
+package probe
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startRawServer listens on 127.0.0.1 and hands each connection to serve.
+func startRawServer(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				serve(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func drain(c net.Conn) {
+	var buf [1024]byte
+	for {
+		if _, err := c.Read(buf[:]); err != nil {
+			return
+		}
+	}
+}
+
+// Broken and hostile servers make the probe fail, with a reason, within its
+// timeout: never a hang, never a panic.
+func TestRunAgainstBrokenServers(t *testing.T) {
+	const timeout = 2 * time.Second
+	tests := []struct {
+		name   string
+		serve  func(net.Conn)
+		reason string // a word the failure must contain
+	}{
+		{"silent: accepts and never answers", drain, "timed out"},
+		{"closes at once", func(c net.Conn) {}, "EOF"},
+		{"speaks HTTP, not TLS", func(c net.Conn) {
+			c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+			drain(c)
+		}, "handshake"},
+		{"endless garbage", func(c net.Conn) {
+			junk := []byte(strings.Repeat("\x16\x03\x03\xff\xff", 1000))
+			for i := 0; i < 10000; i++ {
+				if _, err := c.Write(junk); err != nil {
+					return
+				}
+			}
+		}, "handshake"},
+		{"endless valid-looking records", func(c net.Conn) {
+			rec := append([]byte{22, 3, 3, 0x40, 0}, make([]byte, 0x4000)...)
+			for i := 0; i < 10000; i++ {
+				if _, err := c.Write(rec); err != nil {
+					return
+				}
+			}
+		}, "handshake"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := startRawServer(t, tt.serve)
+			m := DefaultModule
+			m.Timeout, m.TicketWait = timeout, 500*time.Millisecond
+			start := time.Now()
+			r := Run(context.Background(), addr, "test", &m, nil, t.Logf)
+			took := time.Since(start)
+			if r.Success {
+				t.Fatal("probe of a broken server succeeded")
+			}
+			if !strings.Contains(r.Failure, tt.reason) {
+				t.Errorf("failure %q does not say %q", r.Failure, tt.reason)
+			}
+			if took > timeout+2*time.Second {
+				t.Errorf("probe took %s, timeout was %s", took, timeout)
+			}
+			for _, c := range r.Checks {
+				if c.Completed {
+					t.Errorf("%s check claims completion against a broken server", c.Mechanism)
+				}
+			}
+		})
+	}
+}
+
+func TestRunNothingListening(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	m := DefaultModule
+	r := Run(context.Background(), addr, "test", &m, nil, nil)
+	if r.Success || !strings.Contains(r.Failure, "connection refused") {
+		t.Fatalf("success=%v failure=%q, want a refused connection", r.Success, r.Failure)
+	}
+}
+
+// An unresolvable name is looked up inside a network namespace of its own,
+// which has only a loopback interface: the query cannot leave the machine.
+// The test re-runs itself there.
+func TestRunUnresolvableName(t *testing.T) {
+	if os.Getenv("PROBE_TEST_IN_NETNS") == "1" {
+		m := DefaultModule
+		m.Timeout = 3 * time.Second
+		r := Run(context.Background(), "no-such-host.invalid:443", "test", &m, nil, nil)
+		if r.Success || !strings.Contains(r.Failure, "resolve no-such-host.invalid") {
+			t.Fatalf("success=%v failure=%q, want a resolution failure", r.Success, r.Failure)
+		}
+		return
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil || os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("unshare (util-linux) and root are needed to isolate the DNS lookup: %v", err)
+		}
+		t.Skip("needs unshare and root to isolate the DNS lookup")
+	}
+	cmd := exec.Command(unshare, "--net", os.Args[0], "-test.run=^TestRunUnresolvableName$", "-test.v")
+	cmd.Env = append(os.Environ(), "PROBE_TEST_IN_NETNS=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS") {
+		t.Fatalf("in network namespace: %v\n%s", err, out)
+	}
+}
