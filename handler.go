@@ -138,4 +138,3 @@ func writeDebug(w http.ResponseWriter, l *probeLog, reg *prometheus.Registry) {
 		enc.Encode(mf)
 	}
 }
-

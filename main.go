@@ -273,4 +273,3 @@ func (e *exporter) mux(webConfig *web.FlagConfig) *http.ServeMux {
 	_ = webConfig
 	return mux
 }
-

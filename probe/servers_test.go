@@ -56,36 +56,17 @@ func newTestPKI(t testing.TB) *testPKI {
 // startGoServer runs a crypto/tls server on 127.0.0.1 that completes
 // handshakes, answers nothing, and closes each connection when the client
 // does. configure may change the server's configuration before it starts.
-func startGoServer(t testing.TB, pki *testPKI, configure func(*tls.Config)) string {
+func startGoServer(t *testing.T, pki *testPKI, configure func(*tls.Config)) string {
 	t.Helper()
 	cfg := &tls.Config{Certificates: []tls.Certificate{pki.cert}}
 	if configure != nil {
 		configure(cfg)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				var buf [256]byte
-				for {
-					if _, err := c.Read(buf[:]); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return startRawServer(t, func(c net.Conn) {
+		tc := tls.Server(c, cfg)
+		defer tc.Close()
+		drain(tc)
+	})
 }
 
 // testModule returns the default module trusting pki's CA.
