@@ -1,0 +1,533 @@
+package collector
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/resumption-exporter/resumption_exporter/probe"
+)
+
+// testClock is a settable wall clock.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock {
+	return &testClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// key returns the KeyName a probe reports for a ticket key called name.
+func key(name string) probe.KeyName {
+	return probe.KeyName{Fingerprint: probe.Fingerprint([]byte(name)), Tickets: 1}
+}
+
+func keys(names ...string) []probe.KeyName {
+	ks := make([]probe.KeyName, len(names))
+	for i, n := range names {
+		ks[i] = key(n)
+	}
+	return ks
+}
+
+// step is one probe in a scenario: at offset from the scenario's start the
+// probe saw keys, and the history should then publish want.
+type step struct {
+	at   time.Duration
+	keys []probe.KeyName
+	want KeyState
+}
+
+// runScenario feeds steps to a fresh history with opts and checks every
+// published state.
+func runScenario(t *testing.T, opts HistoryOptions, steps []step) {
+	t.Helper()
+	clock := newTestClock()
+	start := clock.Now()
+	opts.Now = clock.Now
+	h := NewKeyHistory(opts)
+	for i, s := range steps {
+		clock.Set(start.Add(s.at))
+		got := h.Observe("example.com:443", "tls", s.keys)
+		want := s.want
+		want.Since = start
+		if got != want {
+			t.Fatalf("step %d at +%s, keys %v:\n got %+v\nwant %+v", i, s.at, s.keys, got, want)
+		}
+	}
+}
+
+func TestKeyHistoryScenarios(t *testing.T) {
+	start := newTestClock().Now()
+	at := func(d time.Duration) time.Time { return start.Add(d) }
+	// active is the state with n active keys, the newest and oldest first
+	// seen at the given offsets, and no rotation.
+	active := func(n int, newest, oldest time.Duration) KeyState {
+		return KeyState{HasKeys: true, ActiveKeys: n, NewestActiveFirstSeen: at(newest), OldestActiveFirstSeen: at(oldest)}
+	}
+	// rotated is st after n rotations, the last one lasting last.
+	rotated := func(st KeyState, n int, last time.Duration) KeyState {
+		st.Rotations, st.LastRotationInterval = n, last
+		return st
+	}
+
+	tests := []struct {
+		name  string
+		opts  HistoryOptions
+		steps func() []step
+	}{
+		{
+			name: "steady single key",
+			opts: HistoryOptions{ActiveWindow: 15 * time.Minute},
+			steps: func() []step {
+				var ss []step
+				for m := time.Duration(0); m <= 6*time.Hour; m += time.Minute {
+					ss = append(ss, step{at: m, keys: keys("A"), want: active(1, 0, 0)})
+				}
+				return ss
+			},
+		},
+		{
+			// One key per period, probed every step: key i is seen from
+			// i*period to (i+1)*period-step. Its predecessor becomes
+			// inactive window after its last sighting, which confirms
+			// the rotation and moves the oldest active key forward.
+			name: "rotation every 10m, window 2m",
+			opts: HistoryOptions{ActiveWindow: 2 * time.Minute},
+			steps: func() []step {
+				const period, window, every = 10 * time.Minute, 2 * time.Minute, time.Minute
+				var ss []step
+				for m := time.Duration(0); m < 30*period; m += every {
+					i := m / period
+					cur := i * period
+					want := active(1, cur, cur)
+					prevLast := cur - every
+					if i > 0 && m-prevLast < window {
+						want.OldestActiveFirstSeen = at(cur - period)
+						want.ActiveKeys = 2
+						want.Rotations = int(i) - 1
+					} else {
+						want.Rotations = int(i)
+					}
+					if want.Rotations > 0 {
+						want.LastRotationInterval = period
+					}
+					ss = append(ss, step{at: m, keys: keys(fmt.Sprint("K", i)), want: want})
+				}
+				return ss
+			},
+		},
+		{
+			name: "two alternating keys are not rotations",
+			opts: HistoryOptions{ActiveWindow: 15 * time.Minute},
+			steps: func() []step {
+				ss := []step{{at: 0, keys: keys("A"), want: active(1, 0, 0)}}
+				for m := time.Minute; m <= 8*time.Hour; m += time.Minute {
+					name := "B"
+					if m/time.Minute%2 == 0 {
+						name = "A"
+					}
+					ss = append(ss, step{at: m, keys: keys(name), want: active(2, time.Minute, 0)})
+				}
+				return ss
+			},
+		},
+		{
+			// A balancer whose backends hold A and B; backend A rotates
+			// to C at switchAt. Only A was replaced.
+			name: "balancer key set A,B -> B,C",
+			opts: HistoryOptions{ActiveWindow: 5 * time.Minute},
+			steps: func() []step {
+				const switchAt, window = 30 * time.Minute, 5 * time.Minute
+				var ss []step
+				for m := time.Duration(0); m <= 2*time.Hour; m += time.Minute {
+					s := step{at: m, keys: keys("A", "B"), want: active(2, 0, 0)}
+					if m >= switchAt {
+						s.keys = keys("B", "C")
+						s.want.NewestActiveFirstSeen = at(switchAt)
+						s.want.ActiveKeys = 3
+						if m-(switchAt-time.Minute) >= window { // A inactive
+							s.want.ActiveKeys = 2
+							s.want.Rotations = 1
+							s.want.LastRotationInterval = switchAt
+						}
+					}
+					ss = append(ss, s)
+				}
+				return ss
+			},
+		},
+		{
+			// Backend A leaves the pool; an hour later B rotates to C.
+			// C replaced B, not A: the probe after A's last sighting
+			// showed only B.
+			name: "key that went out of view is not replaced by a later key",
+			opts: HistoryOptions{ActiveWindow: 5 * time.Minute},
+			steps: func() []step {
+				const window, rotateAt = 5 * time.Minute, time.Hour + time.Minute
+				both := active(2, 0, 0)
+				onlyB := active(1, 0, 0)
+				bAndC := active(2, rotateAt, 0)
+				onlyC := rotated(active(1, rotateAt, rotateAt), 1, rotateAt)
+				ss := []step{{at: 0, keys: keys("A", "B"), want: both}}
+				for m := time.Minute; m < rotateAt; m += time.Minute {
+					want := both
+					if m >= window {
+						want = onlyB
+					}
+					ss = append(ss, step{at: m, keys: keys("B"), want: want})
+				}
+				for m := rotateAt; m <= rotateAt+time.Hour; m += time.Minute {
+					want := bAndC
+					if m-(rotateAt-time.Minute) >= window {
+						want = onlyC
+					}
+					ss = append(ss, step{at: m, keys: keys("C"), want: want})
+				}
+				return ss
+			},
+		},
+		{
+			// The target is down (or shows no named keys) for longer
+			// than the window and comes back with another key, as nginx
+			// does after a restart: a rotation.
+			name: "new key after an outage is a rotation",
+			opts: HistoryOptions{ActiveWindow: 15 * time.Minute},
+			steps: func() []step {
+				const downAt, upAt = 10 * time.Minute, 2 * time.Hour
+				var ss []step
+				a := active(1, 0, 0)
+				for m := time.Duration(0); m < downAt; m += time.Minute {
+					ss = append(ss, step{at: m, keys: keys("A"), want: a})
+				}
+				for m := downAt; m < upAt; m += time.Minute {
+					ss = append(ss, step{at: m, want: a})
+				}
+				for m := upAt; m < upAt+time.Hour; m += time.Minute {
+					ss = append(ss, step{at: m, keys: keys("B"), want: rotated(active(1, upAt, upAt), 1, upAt)})
+				}
+				return ss
+			},
+		},
+		{
+			// Two keys seen in the same probe overlap: the old one was
+			// seen at the new one's first sighting, so it was not replaced.
+			name: "overlapping keys are not a rotation",
+			opts: HistoryOptions{ActiveWindow: 5 * time.Minute},
+			steps: func() []step {
+				return []step{
+					{at: 0, keys: keys("A"), want: active(1, 0, 0)},
+					{at: time.Minute, keys: keys("B", "A"), want: active(2, time.Minute, 0)},
+					{at: 2 * time.Minute, keys: keys("B"), want: active(2, time.Minute, 0)},
+					{at: 20 * time.Minute, keys: keys("B"), want: active(1, time.Minute, time.Minute)},
+				}
+			},
+		},
+		{
+			name: "no named keys at all",
+			opts: HistoryOptions{ActiveWindow: 5 * time.Minute},
+			steps: func() []step {
+				var ss []step
+				for m := time.Duration(0); m <= time.Hour; m += 10 * time.Minute {
+					ss = append(ss, step{at: m})
+				}
+				return ss
+			},
+		},
+		{
+			// The target stops showing named keys (outage, unnamed
+			// tickets): the state stays that of the last sighting instead
+			// of dropping to 0 keys, and a key that comes back keeps its
+			// first sighting.
+			name: "empty observations keep the last keys",
+			opts: HistoryOptions{ActiveWindow: 5 * time.Minute},
+			steps: func() []step {
+				both := active(2, time.Minute, 0)
+				ss := []step{
+					{at: 0, keys: keys("A"), want: active(1, 0, 0)},
+					{at: time.Minute, keys: keys("A", "B"), want: both},
+				}
+				for m := 2 * time.Minute; m <= 3*time.Hour; m += time.Minute {
+					ss = append(ss, step{at: m, want: both})
+				}
+				ss = append(ss, step{at: 3*time.Hour + time.Minute, keys: keys("A"), want: active(1, 0, 0)})
+				return ss
+			},
+		},
+		{
+			// A key that comes back after its successor took over is the
+			// same key: its first sighting is kept.
+			name: "key reappearing after a rotation keeps its first sighting",
+			opts: HistoryOptions{ActiveWindow: 2 * time.Minute},
+			steps: func() []step {
+				const rotateAt, backAt = 10 * time.Minute, 20 * time.Minute
+				b := rotated(active(1, rotateAt, rotateAt), 1, rotateAt)
+				a := rotated(active(1, 0, 0), 1, rotateAt)
+				return []step{
+					{at: 0, keys: keys("A"), want: active(1, 0, 0)},
+					{at: rotateAt, keys: keys("B"), want: b},
+					{at: rotateAt + time.Minute, keys: keys("B"), want: b},
+					{at: backAt, keys: keys("A"), want: a},
+					{at: backAt + time.Hour, keys: keys("A"), want: a},
+				}
+			},
+		},
+		{
+			// A second backend with key B joins; the probe sees A and B
+			// in turn; then A's backend leaves. B arriving just after A
+			// did not replace A, since A kept showing up.
+			name: "key joining then another leaving is not a rotation",
+			opts: HistoryOptions{ActiveWindow: 5 * time.Minute},
+			steps: func() []step {
+				const leaveAt = time.Hour
+				ss := []step{{at: 0, keys: keys("A"), want: active(1, 0, 0)}}
+				for m := time.Minute; m < 3*leaveAt; m += time.Minute {
+					name := "B"
+					if m < leaveAt && m/time.Minute%2 == 0 {
+						name = "A"
+					}
+					want := active(2, time.Minute, 0)
+					if lastA := leaveAt - 2*time.Minute; m-lastA >= 5*time.Minute {
+						want.ActiveKeys, want.OldestActiveFirstSeen = 1, at(time.Minute)
+					}
+					ss = append(ss, step{at: m, keys: keys(name), want: want})
+				}
+				return ss
+			},
+		},
+		{
+			// A replaced by B, rolled back to A, then A replaced by C:
+			// two rotations, the second measured from A's first sighting.
+			name: "rollback then a new key counts again",
+			opts: HistoryOptions{ActiveWindow: 2 * time.Minute},
+			steps: func() []step {
+				const bAt, backAt, cAt = 10 * time.Minute, 20 * time.Minute, 30 * time.Minute
+				var ss []step
+				for m := time.Duration(0); m < 40*time.Minute; m += time.Minute {
+					s := step{at: m, keys: keys("A"), want: active(1, 0, 0)}
+					switch {
+					case m >= cAt:
+						s.keys = keys("C")
+						s.want = rotated(active(2, cAt, 0), 1, bAt)
+						if m-(cAt-time.Minute) >= 2*time.Minute {
+							s.want = rotated(active(1, cAt, cAt), 2, cAt)
+						}
+					case m >= backAt:
+						s.want.Rotations, s.want.LastRotationInterval = 1, bAt
+						if m-(backAt-time.Minute) < 2*time.Minute {
+							s.want.ActiveKeys, s.want.NewestActiveFirstSeen = 2, at(bAt)
+						}
+					case m >= bAt:
+						s.keys = keys("B")
+						s.want = active(2, bAt, 0)
+						if m-(bAt-time.Minute) >= 2*time.Minute {
+							s.want = rotated(active(1, bAt, bAt), 1, bAt)
+						}
+					}
+					ss = append(ss, s)
+				}
+				return ss
+			},
+		},
+		{
+			// A new key every minute never holds more than
+			// MaxKeysPerTarget, the newest kept.
+			name: "keys per target are bounded",
+			opts: HistoryOptions{ActiveWindow: time.Hour, MaxKeysPerTarget: 3},
+			steps: func() []step {
+				var ss []step
+				for i := 0; i < 10; i++ {
+					m := time.Duration(i) * time.Minute
+					want := active(min(i+1, 3), m, time.Duration(max(0, i-2))*time.Minute)
+					ss = append(ss, step{at: m, keys: keys(fmt.Sprint("K", i)), want: want})
+				}
+				return ss
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { runScenario(t, tt.opts, tt.steps()) })
+	}
+}
+
+func TestKeyHistoryBoundsHistories(t *testing.T) {
+	tests := []struct {
+		name string
+		opts HistoryOptions
+		// observe lists the targets probed, one a minute.
+		observe []string
+		// expireAfter, when set, calls Expire this long after the last
+		// Observe.
+		expireAfter time.Duration
+		// held lists the targets expected to keep their history.
+		held []string
+	}{
+		{
+			name:    "LRU drops the least recently observed",
+			opts:    HistoryOptions{MaxTargets: 3},
+			observe: []string{"a", "b", "c", "a", "d"},
+			held:    []string{"a", "c", "d"},
+		},
+		{
+			name:    "within bounds nothing is dropped",
+			opts:    HistoryOptions{MaxTargets: 3},
+			observe: []string{"a", "b", "c", "a", "b"},
+			held:    []string{"a", "b", "c"},
+		},
+		{
+			name:    "Observe drops histories past retention",
+			opts:    HistoryOptions{Retention: 3 * time.Minute},
+			observe: []string{"a", "b", "c", "d", "e"},
+			held:    []string{"c", "d", "e"},
+		},
+		{
+			name:        "Expire drops histories past retention",
+			opts:        HistoryOptions{Retention: 3 * time.Minute},
+			observe:     []string{"a", "b", "c"},
+			expireAfter: 2 * time.Minute,
+			held:        []string{"c"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newTestClock()
+			start := clock.Now()
+			tt.opts.Now = clock.Now
+			h := NewKeyHistory(tt.opts)
+			firstSince := map[string]time.Time{}
+			var m time.Duration
+			for _, target := range tt.observe {
+				clock.Set(start.Add(m))
+				st := h.Observe(target, "tls", keys("K"))
+				if _, ok := firstSince[target]; !ok {
+					firstSince[target] = st.Since
+				}
+				m += time.Minute
+			}
+			last := start.Add(m - time.Minute)
+			if tt.expireAfter > 0 {
+				clock.Set(last.Add(tt.expireAfter))
+				h.Expire()
+			}
+			if h.Len() != len(tt.held) {
+				t.Fatalf("Len() = %d, want %d", h.Len(), len(tt.held))
+			}
+			// A held history still starts at its first Observe; a
+			// dropped one starts afresh.
+			clock.Set(last.Add(tt.expireAfter))
+			for _, target := range tt.held {
+				if got := h.Observe(target, "tls", nil).Since; !got.Equal(firstSince[target]) {
+					t.Errorf("target %s: Since = %s, want %s (history was dropped)", target, got, firstSince[target])
+				}
+			}
+		})
+	}
+}
+
+func TestKeyHistorySeparatesModules(t *testing.T) {
+	clock := newTestClock()
+	h := NewKeyHistory(HistoryOptions{Now: clock.Now})
+	h.Observe("t:443", "tls12", keys("A"))
+	clock.Set(clock.Now().Add(time.Minute))
+	st := h.Observe("t:443", "tls13", keys("B"))
+	if !st.Since.Equal(clock.Now()) || st.ActiveKeys != 1 {
+		t.Errorf("module tls13 shares module tls12's history: %+v", st)
+	}
+	if h.Len() != 2 {
+		t.Errorf("Len() = %d, want 2", h.Len())
+	}
+}
+
+func TestKeyHistoryClockSteppingBack(t *testing.T) {
+	clock := newTestClock()
+	start := clock.Now()
+	h := NewKeyHistory(HistoryOptions{Now: clock.Now})
+	h.Observe("t", "m", keys("A"))
+	clock.Set(start.Add(-time.Hour))
+	st := h.Observe("t", "m", keys("B"))
+	if st.NewestActiveFirstSeen.Before(start) || st.Since.After(st.NewestActiveFirstSeen) {
+		t.Errorf("after the clock stepped back, state is out of order: %+v", st)
+	}
+}
+
+func TestKeyHistoryChanged(t *testing.T) {
+	tests := []struct {
+		name    string
+		at      time.Duration
+		target  string
+		keys    []probe.KeyName
+		changed bool
+	}{
+		{"new history", 0, "t", keys("A"), true},
+		{"same key again", time.Minute, "t", keys("A"), false},
+		{"no key", 2 * time.Minute, "t", nil, false},
+		{"new key", 3 * time.Minute, "t", keys("B"), true},
+		{"old key inactive, rotation confirmed", 20 * time.Minute, "t", keys("B"), true},
+		{"nothing new", 21 * time.Minute, "t", keys("B"), false},
+		{"another target", 22 * time.Minute, "u", nil, true},
+	}
+	clock := newTestClock()
+	start := clock.Now()
+	h := NewKeyHistory(HistoryOptions{ActiveWindow: 5 * time.Minute, Now: clock.Now})
+	for _, tt := range tests {
+		clock.Set(start.Add(tt.at))
+		h.Observe(tt.target, "tls", tt.keys)
+		got := false
+		select {
+		case <-h.Changed():
+			got = true
+		default:
+		}
+		if got != tt.changed {
+			t.Errorf("%s: changed = %v, want %v", tt.name, got, tt.changed)
+		}
+	}
+	// Notifications coalesce rather than block Observe.
+	for i := range 5 {
+		h.Observe(fmt.Sprint("new-", i), "tls", nil)
+	}
+	<-h.Changed()
+	select {
+	case <-h.Changed():
+		t.Error("five changes left more than one notification")
+	default:
+	}
+}
+
+func BenchmarkObserve(b *testing.B) {
+	const targets = 10000
+	clock := newTestClock()
+	start := clock.Now()
+	h := NewKeyHistory(HistoryOptions{Now: clock.Now})
+	names := make([]string, targets)
+	kns := make([][]probe.KeyName, targets)
+	for i := range names {
+		names[i] = fmt.Sprintf("host-%d.example:443", i)
+		kns[i] = keys(fmt.Sprint("key-", i))
+		h.Observe(names[i], "tls", kns[i])
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		// One probe per target per minute of clock.
+		clock.Set(start.Add(time.Duration(i/targets) * time.Minute))
+		h.Observe(names[i%targets], "tls", kns[i%targets])
+	}
+	if h.Len() != targets {
+		b.Fatalf("Len() = %d, want %d", h.Len(), targets)
+	}
+}
