@@ -90,7 +90,7 @@ func run(args []string) int {
 	saved := make(chan struct{})
 	go func() { e.saveLoop(ctx); close(saved) }()
 
-	srv := &http.Server{Handler: e.mux(webConfig), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: e.mux(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- web.ListenAndServe(srv, webConfig, logger) }()
 	select {
@@ -225,7 +225,7 @@ func (e *exporter) save() {
 	}
 }
 
-func (e *exporter) mux(webConfig *web.FlagConfig) *http.ServeMux {
+func (e *exporter) mux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{Registry: e.registry}))
 	mux.Handle("/probe", e.prober)
@@ -270,6 +270,5 @@ func (e *exporter) mux(webConfig *web.FlagConfig) *http.ServeMux {
 	} else {
 		mux.Handle("/", landing)
 	}
-	_ = webConfig
 	return mux
 }

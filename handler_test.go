@@ -1,0 +1,253 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// newTestExporter wires an exporter on the embedded configuration, as
+// main does, and serves its mux.
+func newTestExporter(t *testing.T, o options) (*exporter, *httptest.Server) {
+	t.Helper()
+	sc := &SafeConfig{}
+	if err := sc.Load(o.configFile); err != nil {
+		t.Fatal(err)
+	}
+	if o.activeWindow == 0 {
+		o.activeWindow = 15 * time.Minute
+	}
+	if o.timeoutOffset == 0 {
+		o.timeoutOffset = 500 * time.Millisecond
+	}
+	e := newExporter(sc, o, slog.New(slog.DiscardHandler))
+	srv := httptest.NewServer(e.mux())
+	t.Cleanup(srv.Close)
+	return e, srv
+}
+
+// startTLSServer runs a crypto/tls server with a self-signed certificate on
+// 127.0.0.1 that keeps each connection until the client closes it.
+func startTLSServer(t *testing.T, edit func(*tls.Config)) string {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	if edit != nil {
+		edit(cfg)
+	}
+	return serveTCP(t, func(c net.Conn) { io.Copy(io.Discard, tls.Server(c, cfg)) })
+}
+
+func serveTCP(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(15 * time.Second))
+				serve(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func get(t *testing.T, url string, header http.Header) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// parseMetrics reads the text exposition into family name → families.
+func parseMetrics(t *testing.T, text string) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("parse exposition: %v\n%s", err, text)
+	}
+	return mfs
+}
+
+// value returns the gauge value of the series of name whose labels include
+// all of want.
+func value(t *testing.T, mfs map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+	t.Helper()
+	mf, ok := mfs[name]
+	if !ok {
+		return 0, false
+	}
+next:
+	for _, m := range mf.GetMetric() {
+		labels := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			labels[lp.GetName()] = lp.GetValue()
+		}
+		for k, v := range want {
+			if labels[k] != v {
+				continue next
+			}
+		}
+		if m.Gauge != nil {
+			return m.GetGauge().GetValue(), true
+		}
+		return m.GetCounter().GetValue(), true
+	}
+	return 0, false
+}
+
+func TestProbeBadRequests(t *testing.T) {
+	_, srv := newTestExporter(t, options{})
+	tests := []struct {
+		name, query string
+		header      http.Header
+		reason      string
+	}{
+		{"no target", "", nil, "target parameter is missing"},
+		{"target without port", "target=example.com", nil, "want host:port"},
+		{"port out of range", "target=example.com:70000", nil, "port"},
+		{"port zero", "target=example.com:0", nil, "port"},
+		{"empty host", "target=:443", nil, "empty host"},
+		{"unknown module", "target=example.com:443&module=nope", nil, `unknown module "nope"`},
+		{"bad scrape timeout", "target=example.com:443", http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"soon"}}, "not a positive number"},
+		{"scrape timeout below offset", "target=example.com:443", http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"0.2"}}, "--timeout-offset"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := get(t, srv.URL+"/probe?"+tt.query, tt.header)
+			if code != http.StatusBadRequest {
+				t.Errorf("status %d, want 400", code)
+			}
+			if !strings.Contains(body, tt.reason) || strings.Count(strings.TrimSpace(body), "\n") != 0 {
+				t.Errorf("body %q: want one line saying %q", body, tt.reason)
+			}
+		})
+	}
+}
+
+func TestProbeGoServer(t *testing.T) {
+	e, srv := newTestExporter(t, options{})
+	addr := startTLSServer(t, nil)
+	code, body := get(t, srv.URL+"/probe?module=insecure&target="+addr, nil)
+	if code != http.StatusOK {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	mfs := parseMetrics(t, body)
+	want := []struct {
+		name   string
+		labels map[string]string
+		value  float64
+	}{
+		{"probe_success", nil, 1},
+		{"probe_tls_version_info", map[string]string{"version": "TLS 1.3"}, 1},
+		{"tls_version_supported", map[string]string{"version": "TLS 1.2"}, 1},
+		{"tls_resumption_supported", map[string]string{"mechanism": "psk"}, 1},
+		{"tls_resumption_supported", map[string]string{"mechanism": "session_ticket"}, 1},
+		{"tls_resumption_supported", map[string]string{"mechanism": "session_id"}, 0},
+		{"tls_session_ticket_lifetime_hint_seconds", map[string]string{"version": "TLS 1.3"}, 604800},
+		{"tls_session_ticket_info", map[string]string{"version": "TLS 1.3", "format": "stateless_unnamed", "key_name_bytes": "0"}, 1},
+	}
+	for _, w := range want {
+		got, ok := value(t, mfs, w.name, w.labels)
+		if !ok || got != w.value {
+			t.Errorf("%s%v = %v (present %v), want %v", w.name, w.labels, got, ok, w.value)
+		}
+	}
+	if _, ok := mfs["tls_session_ticket_key_fingerprint"]; ok {
+		t.Error("Go server tickets have no key name, yet a fingerprint was published")
+	}
+	// The second probe offers the first probe's sessions.
+	_, body = get(t, srv.URL+"/probe?module=insecure&target="+addr, nil)
+	if age, ok := value(t, parseMetrics(t, body), "tls_session_ticket_accepted_max_age_seconds", map[string]string{"version": "TLS 1.3"}); !ok || age <= 0 {
+		t.Errorf("accepted max age after a second probe = %v (present %v), want > 0", age, ok)
+	}
+	_, metrics := get(t, srv.URL+"/metrics", nil)
+	if v, _ := value(t, parseMetrics(t, metrics), "resumption_exporter_probes_total", map[string]string{"module": "insecure", "result": "success"}); v != 2 {
+		t.Errorf("probes_total{insecure,success} = %v, want 2", v)
+	}
+	_ = e
+}
+
+func TestProbeDebugOutput(t *testing.T) {
+	_, srv := newTestExporter(t, options{})
+	addr := startTLSServer(t, func(c *tls.Config) { c.MaxVersion = tls.VersionTLS12 })
+	code, body := get(t, srv.URL+"/probe?module=insecure&debug=true&target="+addr, nil)
+	if code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	for _, want := range []string{"Logs for the probe:", "session_ticket: completed=true", "refused", "Metrics that would have been returned:", `tls_version_supported{version="TLS 1.3"} 0`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("debug output lacks %q:\n%s", want, body)
+		}
+	}
+}
+
+// A scrape timeout shorter than the module's wins, less --timeout-offset: a
+// silent server costs the scrape its timeout and no more.
+func TestProbeHonoursScrapeTimeout(t *testing.T) {
+	_, srv := newTestExporter(t, options{timeoutOffset: 500 * time.Millisecond})
+	addr := serveTCP(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	start := time.Now()
+	_, body := get(t, srv.URL+"/probe?target="+addr, http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"1.5"}})
+	took := time.Since(start)
+	if v, _ := value(t, parseMetrics(t, body), "probe_success", nil); v != 0 {
+		t.Errorf("probe_success = %v against a silent server", v)
+	}
+	if took > 3*time.Second {
+		t.Errorf("probe took %s with a 1.5 s scrape timeout", took)
+	}
+}
+
+func TestLandingAndHealth(t *testing.T) {
+	_, srv := newTestExporter(t, options{})
+	for path, want := range map[string]string{"/": "resumption_exporter", "/-/healthy": "Healthy", "/config": "modules:"} {
+		code, body := get(t, srv.URL+path, nil)
+		if code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("GET %s: %d, body lacks %q", path, code, want)
+		}
+	}
+	if code, _ := get(t, srv.URL+"/-/reload", nil); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /-/reload: %d, want 405", code)
+	}
+}
