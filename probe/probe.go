@@ -36,7 +36,7 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 		logf("%s", r.Failure)
 		return r
 	}
-	h := &handshaker{module: m, addr: net.JoinHostPort(ip.String(), port), serverName: host, logf: logf, now: time.Now}
+	h := &handshaker{module: m, addr: net.JoinHostPort(ip.String(), port), serverName: host, logf: logf, now: sessions.clock()}
 	if m.TLSConfig.ServerName != "" {
 		h.serverName = m.TLSConfig.ServerName
 	}

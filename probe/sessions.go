@@ -63,6 +63,14 @@ type targetSessions struct {
 	kinds map[Mechanism][]*stored // oldest first
 }
 
+// clock returns the time source ages are measured with.
+func (s *Sessions) clock() func() time.Time {
+	if s == nil {
+		return time.Now
+	}
+	return s.now
+}
+
 // Len returns how many targets the store holds sessions for.
 func (s *Sessions) Len() int {
 	if s == nil {
