@@ -49,7 +49,7 @@
           },
           'Session ticket key not rotated within a day',
           |||
-            {{ $labels.instance }} still encrypts or accepts session tickets with a key first seen {{ $value | humanizeDuration }} ago (limit: %s plus the %s active-key window). Whoever obtains that key can decrypt every TLS 1.2 session resumed with it, and the full handshakes behind them, since then.
+            {{ $labels.instance }} still encrypts or accepts session tickets with a key first seen {{ $value | humanizeDuration }} ago (limit: %s plus the %s active-key window). Anyone who obtains that key can decrypt all TLS 1.2 traffic of the sessions that were given a ticket under it.
           ||| % [std.toString(c.keyMaxAgeSeconds / 3600) + 'h', std.toString(c.activeWindowSeconds / 60) + 'm'],
         ),
         alert(
