@@ -126,7 +126,7 @@ func TestKeyHistoryScenarios(t *testing.T) {
 					if want.Rotations > 0 {
 						want.LastRotationInterval = period
 					}
-					ss = append(ss, step{at: m, keys: keys(fmt.Sprint("K", i)), want: want})
+					ss = append(ss, step{at: m, keys: keys(fmt.Sprint("K", int(i))), want: want})
 				}
 				return ss
 			},
@@ -353,7 +353,7 @@ func TestKeyHistoryScenarios(t *testing.T) {
 				for i := 0; i < 10; i++ {
 					m := time.Duration(i) * time.Minute
 					want := active(min(i+1, 3), m, time.Duration(max(0, i-2))*time.Minute)
-					ss = append(ss, step{at: m, keys: keys(fmt.Sprint("K", i)), want: want})
+					ss = append(ss, step{at: m, keys: keys(fmt.Sprint("K", int(i))), want: want})
 				}
 				return ss
 			},
