@@ -1,0 +1,103 @@
+// Package testservers starts Debian's real TLS servers — nginx, Apache,
+// HAProxy and openssl s_server — on 127.0.0.1 for integration tests, each in
+// its own temporary directory with its own throwaway certificate, and stops
+// them (workers included) when the test ends.
+//
+// A test asks for the binaries it needs with Require, builds a PKI, starts a
+// server and probes Server.Addr. Servers are ready when Start returns: a
+// crypto/tls client has completed a handshake with them, verifying the
+// certificate against PKI.Pool. Every failure message carries the server's
+// own logs.
+//
+// Nothing here binds anything but 127.0.0.1.
+package testservers
+
+import (
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// lookPath finds an executable in $PATH or, failing that, in the sbin
+// directories: Debian installs nginx, apache2 and haproxy in /usr/sbin, which
+// an unprivileged user's $PATH often lacks.
+func lookPath(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/local/sbin", "/usr/sbin", "/sbin"} {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", &exec.Error{Name: name, Err: exec.ErrNotFound}
+}
+
+// inCI reports whether missing servers are errors rather than reasons to
+// skip: CI promises to have installed them.
+func inCI() bool { return os.Getenv("CI") == "true" }
+
+// Require checks that every named binary is installed. A missing one fails
+// the test when the environment has CI=true (CI must run everything) and
+// skips it otherwise.
+func Require(t testing.TB, binaries ...string) {
+	t.Helper()
+	var missing []string
+	for _, b := range binaries {
+		if _, err := lookPath(b); err != nil {
+			missing = append(missing, b)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	if inCI() {
+		t.Fatalf("testservers: %q not installed, and CI=true requires every server (scripts/test.sh installs them as root)", missing)
+	}
+	t.Skipf("testservers: %q not installed (scripts/test.sh installs them when run as root)", missing)
+}
+
+// mustLookPath is Require for one binary, returning its path.
+func mustLookPath(t testing.TB, name string) string {
+	t.Helper()
+	Require(t, name)
+	p, err := lookPath(name)
+	if err != nil {
+		t.Fatalf("testservers: %v", err) // unreachable after Require
+	}
+	return p
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago: it
+// listens on port 0 and closes the listener. Another process may take the
+// port before the server binds it; the Start functions notice "address in
+// use" and retry with a new port.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	p, err := freePort()
+	if err != nil {
+		t.Fatalf("testservers: finding a free port on 127.0.0.1: %v", err)
+	}
+	return p
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		return 0, errors.New("listener address is not TCP")
+	}
+	return addr.Port, nil
+}
+
+// isRoot reports whether servers start as root and so must be told which
+// user their workers run as.
+func isRoot() bool { return os.Geteuid() == 0 }
