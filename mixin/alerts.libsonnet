@@ -170,8 +170,8 @@
           },
           'Resumption probe failing',
           |||
-            The resumption probe of {{ $labels.instance }} (job {{ $labels.job }}) has failed for %s: either no TLS handshake completed or a resumption check could not run, or the exporter could not be scraped at all. Its posture metrics are missing or stale meanwhile.
-          ||| % c.forProbeFailing,
+            The resumption probe of {{ $labels.instance }} (job {{ $labels.job }}) keeps failing: either no TLS handshake completed or a resumption check could not run, or the exporter could not be scraped at all. Its posture metrics are missing or stale meanwhile.
+          |||,
         ),
         alert(
           'ResumptionExporterConfigReloadFailed',
