@@ -1,0 +1,272 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Flight12 is what the server's plaintext part of a TLS 1.2 handshake
+// showed.
+type Flight12 struct {
+	ServerHello *ServerHello
+	// Tickets holds the NewSessionTicket messages, in order.
+	Tickets []NewSessionTicket12
+	// Alert is the first plaintext alert the server sent, if any.
+	Alert *Alert
+	// SawChangeCipherSpec: the server reached its ChangeCipherSpec; after
+	// it everything is encrypted and not read.
+	SawChangeCipherSpec bool
+	// SawCertificate: the server sent a Certificate, so this was a full
+	// handshake, not a resumption.
+	SawCertificate bool
+}
+
+// ParseFlight12 reads a captured TLS 1.2 server stream: every plaintext
+// handshake message up to the server's ChangeCipherSpec, and a plaintext
+// alert if the server sent one. A stream that stops early (an incomplete
+// record or message) is not an error as long as it held a ServerHello or an
+// alert. Malformed input is an error; the flight is then still returned
+// with what was read before it.
+//
+// A ServerHello selecting TLS 1.3 ends the reading: what follows is
+// encrypted (see ParseFlight13).
+func ParseFlight12(stream []byte) (*Flight12, error) {
+	f := &Flight12{}
+	records, _, err := ParseRecords(stream)
+	if err == nil {
+		err = f.read(records)
+	}
+	if err != nil {
+		return f, fmt.Errorf("TLS 1.2 server flight: %w", err)
+	}
+	if f.ServerHello == nil && f.Alert == nil {
+		return f, errors.New("TLS 1.2 server flight: no ServerHello or alert in the captured bytes")
+	}
+	return f, nil
+}
+
+func (f *Flight12) read(records []Record) error {
+	var hs HandshakeReassembler
+	for i, r := range records {
+		switch r.Type {
+		case RecordChangeCipherSpec:
+			f.SawChangeCipherSpec = true
+			return nil
+		case RecordAlert:
+			a, err := keepFirstAlert(&f.Alert, r.Payload)
+			if err != nil {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+			if a.Fatal() {
+				return nil
+			}
+		case RecordApplicationData:
+			return fmt.Errorf("record %d: application data before ChangeCipherSpec", i)
+		case RecordHandshake:
+			msgs, err := hs.Add(r.Payload)
+			if err != nil {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+			for _, m := range msgs {
+				done, err := f.handle(m)
+				if err != nil {
+					return fmt.Errorf("record %d: %w", i, err)
+				}
+				if done {
+					return nil
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// handle takes one handshake message and says whether reading should stop.
+func (f *Flight12) handle(m HandshakeMessage) (done bool, err error) {
+	switch m.Type {
+	case TypeServerHello:
+		if f.ServerHello != nil {
+			return true, errors.New("second ServerHello")
+		}
+		sh, err := ParseServerHello(m.Body)
+		if err != nil {
+			return true, err
+		}
+		f.ServerHello = sh
+		return sh.Version() >= 0x0304 || sh.HelloRetryRequest, nil
+	case TypeCertificate:
+		f.SawCertificate = true
+	case TypeNewSessionTicket:
+		t, err := ParseNewSessionTicket12(m.Body)
+		if err != nil {
+			return true, err
+		}
+		f.Tickets = append(f.Tickets, *t)
+	}
+	return false, nil
+}
+
+// keepFirstAlert parses an alert record's payload and stores the alert in
+// *first unless an earlier one is there.
+func keepFirstAlert(first **Alert, payload []byte) (Alert, error) {
+	a, err := ParseAlert(payload)
+	if err == nil && *first == nil {
+		*first = &a
+	}
+	return a, err
+}
+
+// Flight13 is what a TLS 1.3 server sent, as far as the client can read it.
+type Flight13 struct {
+	// ServerHellos holds the plaintext ServerHellos: a HelloRetryRequest
+	// first if the server sent one, then the ServerHello.
+	ServerHellos []*ServerHello
+	// Tickets holds the NewSessionTicket messages of the application epoch.
+	Tickets []NewSessionTicket13
+	// Alert is the first alert, plaintext or decrypted.
+	Alert *Alert
+}
+
+// ServerHello returns the last ServerHello, the one that is not a
+// HelloRetryRequest, or nil.
+func (f *Flight13) ServerHello() *ServerHello {
+	if n := len(f.ServerHellos); n > 0 && !f.ServerHellos[n-1].HelloRetryRequest {
+		return f.ServerHellos[n-1]
+	}
+	return nil
+}
+
+// ParseFlight13 reads a captured TLS 1.3 server stream: the plaintext
+// ServerHello(s), then the application_data records. Those are
+// trial-decrypted with the application traffic secret appSecret
+// (SERVER_TRAFFIC_SECRET_0): the records that fail before the first success
+// are the handshake epoch, encrypted under other keys, and are skipped;
+// after the first success every record must decrypt. The NewSessionTicket
+// messages and alerts inside become Tickets and Alert.
+//
+// suite 0 means the suite the ServerHello selected. As in ParseFlight12, an
+// incomplete tail is not an error when a ServerHello or alert was read.
+func ParseFlight13(stream []byte, suite uint16, appSecret []byte) (*Flight13, error) {
+	f := &Flight13{}
+	records, _, err := ParseRecords(stream)
+	if err == nil {
+		err = f.read(records, suite, appSecret)
+	}
+	if err != nil {
+		return f, fmt.Errorf("TLS 1.3 server flight: %w", err)
+	}
+	if len(f.ServerHellos) == 0 && f.Alert == nil {
+		return f, errors.New("TLS 1.3 server flight: no ServerHello or alert in the captured bytes")
+	}
+	return f, nil
+}
+
+func (f *Flight13) read(records []Record, suite uint16, appSecret []byte) error {
+	var plain, inner HandshakeReassembler
+	var dec *Decrypter
+	decrypting := false // the first application-epoch record was found
+	for i, r := range records {
+		switch r.Type {
+		case RecordChangeCipherSpec:
+			// Middlebox compatibility (RFC 8446 §D.4): carries nothing.
+		case RecordAlert:
+			if _, err := keepFirstAlert(&f.Alert, r.Payload); err != nil {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+			return nil
+		case RecordHandshake:
+			if decrypting {
+				return fmt.Errorf("record %d: plaintext handshake record after encryption started", i)
+			}
+			msgs, err := plain.Add(r.Payload)
+			if err != nil {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+			for _, m := range msgs {
+				if m.Type != TypeServerHello {
+					return fmt.Errorf("record %d: plaintext handshake message type %d, want ServerHello", i, m.Type)
+				}
+				if len(f.ServerHellos) == 2 || (len(f.ServerHellos) == 1 && !f.ServerHellos[0].HelloRetryRequest) {
+					return fmt.Errorf("record %d: unexpected ServerHello after %d", i, len(f.ServerHellos))
+				}
+				sh, err := ParseServerHello(m.Body)
+				if err != nil {
+					return fmt.Errorf("record %d: %w", i, err)
+				}
+				f.ServerHellos = append(f.ServerHellos, sh)
+			}
+		case RecordApplicationData:
+			if dec == nil {
+				if len(appSecret) == 0 {
+					return fmt.Errorf("record %d: %w", i, errNoSecret)
+				}
+				if suite == 0 {
+					sh := f.ServerHello()
+					if sh == nil {
+						return fmt.Errorf("record %d: encrypted record before a ServerHello", i)
+					}
+					suite = sh.CipherSuite
+				}
+				var err error
+				if dec, err = NewDecrypter(suite, appSecret); err != nil {
+					return err
+				}
+			}
+			typ, content, err := dec.Open(r)
+			if err != nil {
+				if !decrypting {
+					continue // a handshake-epoch record
+				}
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+			decrypting = true
+			done, err := f.handleInner(dec, &inner, typ, content)
+			if err != nil {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+			if done {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// handleInner takes the content of one decrypted record and says whether
+// reading should stop.
+func (f *Flight13) handleInner(dec *Decrypter, hs *HandshakeReassembler, typ uint8, content []byte) (done bool, err error) {
+	switch typ {
+	case RecordAlert:
+		_, err := keepFirstAlert(&f.Alert, content)
+		return true, err
+	case RecordHandshake:
+		msgs, err := hs.Add(content)
+		if err != nil {
+			return true, err
+		}
+		for _, m := range msgs {
+			switch m.Type {
+			case TypeNewSessionTicket:
+				t, err := ParseNewSessionTicket13(m.Body)
+				if err != nil {
+					return true, err
+				}
+				f.Tickets = append(f.Tickets, *t)
+			case TypeKeyUpdate:
+				// The records after this one use the next secret. A
+				// KeyUpdate must end its record (RFC 8446 §5.1).
+				if hs.Pending() != 0 {
+					return true, errors.New("KeyUpdate not at a record boundary")
+				}
+				if err := dec.KeyUpdate(); err != nil {
+					return true, err
+				}
+			}
+		}
+	case RecordApplicationData:
+		// The application's bytes: not ours to read.
+	default:
+		return true, fmt.Errorf("inner content type %d", typ)
+	}
+	return false, nil
+}

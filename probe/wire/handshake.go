@@ -1,0 +1,77 @@
+package wire
+
+import "fmt"
+
+// Handshake message types (RFC 8446 §4, RFC 5246 §7.4).
+const (
+	TypeClientHello         uint8 = 1
+	TypeServerHello         uint8 = 2
+	TypeNewSessionTicket    uint8 = 4
+	TypeEndOfEarlyData      uint8 = 5
+	TypeEncryptedExtensions uint8 = 8
+	TypeCertificate         uint8 = 11
+	TypeServerKeyExchange   uint8 = 12
+	TypeCertificateRequest  uint8 = 13
+	TypeServerHelloDone     uint8 = 14
+	TypeCertificateVerify   uint8 = 15
+	TypeClientKeyExchange   uint8 = 16
+	TypeFinished            uint8 = 20
+	TypeCertificateStatus   uint8 = 22
+	TypeKeyUpdate           uint8 = 24
+)
+
+// MaxHandshakeMessage bounds the body of one handshake message, as
+// crypto/tls does: a longer length field means a broken or hostile peer, and
+// the reassembler refuses it rather than buffering towards it.
+const MaxHandshakeMessage = 64 << 10
+
+const handshakeHeaderLen = 4
+
+// HandshakeMessage is one complete handshake message.
+type HandshakeMessage struct {
+	Type uint8
+	// Body is the message without its 4-byte header. It is a copy, owned by
+	// the caller.
+	Body []byte
+}
+
+// HandshakeReassembler joins handshake messages that are split across
+// records, and splits records that carry several. The zero value is ready.
+// After an error it keeps returning that error.
+type HandshakeReassembler struct {
+	buf []byte
+	err error
+}
+
+// Add appends the payload of one handshake record and returns the messages
+// it completed, in order.
+func (h *HandshakeReassembler) Add(fragment []byte) ([]HandshakeMessage, error) {
+	if h.err != nil {
+		return nil, h.err
+	}
+	h.buf = append(h.buf, fragment...)
+	var msgs []HandshakeMessage
+	for len(h.buf) >= handshakeHeaderLen {
+		typ := h.buf[0]
+		n := int(h.buf[1])<<16 | int(h.buf[2])<<8 | int(h.buf[3])
+		if n > MaxHandshakeMessage {
+			h.err = fmt.Errorf("handshake message type %d: %d-byte body exceeds %d", typ, n, MaxHandshakeMessage)
+			h.buf = nil
+			return msgs, h.err
+		}
+		if len(h.buf) < handshakeHeaderLen+n {
+			break
+		}
+		body := make([]byte, n)
+		copy(body, h.buf[handshakeHeaderLen:])
+		msgs = append(msgs, HandshakeMessage{Type: typ, Body: body})
+		h.buf = h.buf[handshakeHeaderLen+n:]
+	}
+	if len(h.buf) == 0 {
+		h.buf = nil // let the backing array go
+	}
+	return msgs, nil
+}
+
+// Pending returns how many bytes of an incomplete message are buffered.
+func (h *HandshakeReassembler) Pending() int { return len(h.buf) }
