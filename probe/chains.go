@@ -212,7 +212,11 @@ func (h *handshaker) resume13(ctx context.Context, cs *tls.ClientSessionState) (
 	defer t.Close()
 	cfg := h.module.tlsConfig(h.serverName, VersionTLS13)
 	cfg.ClientSessionCache = &captureCache{offer: cs}
-	herr := tls.Client(t, cfg).HandshakeContext(ctx)
+	tc := tls.Client(t, cfg)
+	herr := tc.HandshakeContext(ctx)
+	if herr == nil {
+		tc.Close() // close_notify, so the server keeps the session (see full)
+	}
 	sh := lastServerHello(t.received())
 	if sh == nil {
 		if herr == nil {

@@ -63,6 +63,10 @@ func (h *handshaker) full(ctx context.Context, version uint16, tickets bool) (*f
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, h.classify(version, t.received(), err)
 	}
+	// A completed connection ends with close_notify: OpenSSL without
+	// SSL_OP_IGNORE_UNEXPECTED_EOF (s_server, many applications) treats a
+	// bare TCP close as a fatal error and drops the session just issued.
+	defer tc.Close()
 	if tickets && version == VersionTLS13 {
 		h.awaitTickets(ctx, tc, cache)
 	}
