@@ -11,7 +11,7 @@ import (
 )
 
 // startRawServer listens on 127.0.0.1 and hands each connection to serve.
-func startRawServer(t *testing.T, serve func(net.Conn)) string {
+func startRawServer(t testing.TB, serve func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -56,7 +56,7 @@ func newTestPKI(t testing.TB) *testPKI {
 // startGoServer runs a crypto/tls server on 127.0.0.1 that completes
 // handshakes, answers nothing, and closes each connection when the client
 // does. configure may change the server's configuration before it starts.
-func startGoServer(t *testing.T, pki *testPKI, configure func(*tls.Config)) string {
+func startGoServer(t testing.TB, pki *testPKI, configure func(*tls.Config)) string {
 	t.Helper()
 	cfg := &tls.Config{Certificates: []tls.Certificate{pki.cert}}
 	if configure != nil {
