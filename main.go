@@ -210,6 +210,12 @@ func (e *exporter) saveLoop(ctx context.Context) {
 			e.save()
 			return
 		case <-e.history.Changed():
+			// Coalesce a burst (many new targets at once) into one
+			// write a second; Changed stays pending meanwhile.
+			select {
+			case <-time.After(saveCoalesce):
+			case <-ctx.Done():
+			}
 			e.save()
 		case <-tick.C:
 			e.history.Expire()
@@ -217,6 +223,9 @@ func (e *exporter) saveLoop(ctx context.Context) {
 		}
 	}
 }
+
+// saveCoalesce is the shortest gap between two saves triggered by new keys.
+const saveCoalesce = time.Second
 
 func (e *exporter) save() {
 	if err := e.history.WriteFile(e.opts.historyPath); err != nil {
