@@ -51,7 +51,7 @@ func (h *handshaker) sessionIDChain(ctx context.Context, store *Sessions, key st
 	}
 	out.check.Issued = true
 	s := &session12{sessionID: f.ServerHello.SessionID, suite: fh.state.CipherSuite,
-		ems: f.ServerHello.ExtendedMasterSecret}
+		ems: f.ServerHello.ExtendedMasterSecret, master: fh.masterSecret()}
 	return h.offerFresh12(ctx, out, s, store, key)
 }
 
@@ -92,7 +92,8 @@ func (h *handshaker) ticketHandshake12(ctx context.Context) (fh *fullHandshake, 
 		}
 	}
 	if len(ts) > 0 {
-		s = &session12{ticket: ts[0].raw, suite: fh.state.CipherSuite, ems: f.ServerHello.ExtendedMasterSecret}
+		s = &session12{ticket: ts[0].raw, suite: fh.state.CipherSuite, ems: f.ServerHello.ExtendedMasterSecret,
+			master: fh.masterSecret()}
 	}
 	return fh, ts, s, nil
 }

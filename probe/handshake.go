@@ -28,6 +28,11 @@ type fullHandshake struct {
 	sessions    []*tls.ClientSessionState // what crypto/tls would resume with
 }
 
+// masterSecret returns the TLS 1.2 master secret crypto/tls logged.
+func (fh *fullHandshake) masterSecret() []byte {
+	return wire.ParseKeyLog(fh.keyLog)[wire.LabelClientRandom]
+}
+
 // handshaker runs the handshakes of one probe against one address.
 type handshaker struct {
 	module     *Module

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ type session12 struct {
 	ticket    []byte // ticket resumption
 	suite     uint16
 	ems       bool
+	master    []byte // to finish a resumed handshake instead of dropping it
 	obtained  time.Time
 }
 
@@ -66,7 +68,86 @@ func (h *handshaker) offer12(ctx context.Context, s *session12) (resumed bool, f
 	if err != nil {
 		return false, 0, fmt.Errorf("resumption offer to %s: %w", h.addr, err)
 	}
-	return string(sh.SessionID) == string(want), t.firstFlight(), nil
+	resumed = string(sh.SessionID) == string(want)
+	if resumed && s.master != nil && wire.SupportsFinish12(s.suite) {
+		if err := finish12(t, record[wire.RecordHeaderLen:], hello.Random[:], s, sh); err != nil {
+			h.logf("finishing the resumed handshake with %s: %v; connection dropped instead", h.addr, err)
+		}
+	}
+	return resumed, t.firstFlight(), nil
+}
+
+// finish12 completes an abbreviated TLS 1.2 handshake the server accepted:
+// it reads the server's flight up to its Finished, checks it, and answers
+// with ChangeCipherSpec, Finished and close_notify. Dropping the connection
+// instead would do for the verdict, but OpenSSL without
+// SSL_OP_IGNORE_UNEXPECTED_EOF (s_server, HAProxy at times) takes that EOF
+// as fatal and removes the session, which later probes would replay.
+func finish12(t *tap, clientHello, clientRandom []byte, s *session12, sh *wire.ServerHello) error {
+	keys, err := wire.NewKeys12(s.suite, s.master, clientRandom, sh.Random[:])
+	if err != nil {
+		return err
+	}
+	transcript, finished, err := readFinished12(t, keys)
+	if err != nil {
+		return err
+	}
+	transcript = append(append([]byte{}, clientHello...), transcript...)
+	if want := keys.VerifyData("server finished", transcript); !hmac.Equal(finished.Body, want) {
+		return fmt.Errorf("server Finished does not verify")
+	}
+	transcript = append(transcript, wire.MarshalHandshake(*finished)...)
+	mine := wire.HandshakeMessage{Type: wire.TypeFinished, Body: keys.VerifyData("client finished", transcript)}
+	out := []byte{wire.RecordChangeCipherSpec, 3, 3, 0, 1, 1}
+	out = append(out, keys.Client.Seal(wire.RecordHandshake, wire.MarshalHandshake(mine))...)
+	out = append(out, keys.Client.Seal(wire.RecordAlert, []byte{1, 0})...) // close_notify
+	_, err = t.Write(out)
+	return err
+}
+
+// readFinished12 reads the server's flight of a resumed handshake: the
+// plaintext handshake messages (ServerHello, perhaps NewSessionTicket) as
+// they go into the transcript, then, after ChangeCipherSpec, its Finished.
+func readFinished12(t *tap, keys *wire.Keys12) (transcript []byte, finished *wire.HandshakeMessage, err error) {
+	buf := make([]byte, 4096)
+	for len(t.received()) < maxCapture {
+		recs, _, err := wire.ParseRecords(t.received())
+		if err != nil {
+			return nil, nil, err
+		}
+		var ra wire.HandshakeReassembler
+		transcript = transcript[:0]
+		afterCCS := false
+		for _, r := range recs {
+			switch {
+			case r.Type == wire.RecordChangeCipherSpec:
+				afterCCS = true
+			case r.Type == wire.RecordAlert && !afterCCS:
+				return nil, nil, fmt.Errorf("server sent an alert")
+			case r.Type == wire.RecordHandshake && !afterCCS:
+				msgs, err := ra.Add(r.Payload)
+				if err != nil {
+					return nil, nil, err
+				}
+				for _, m := range msgs {
+					transcript = append(transcript, wire.MarshalHandshake(m)...)
+				}
+			case r.Type == wire.RecordHandshake && afterCCS:
+				plain, err := keys.Server.Open(r)
+				if err != nil {
+					return nil, nil, err
+				}
+				if len(plain) < 4 || plain[0] != wire.TypeFinished {
+					return nil, nil, fmt.Errorf("expected the server's Finished after ChangeCipherSpec")
+				}
+				return transcript, &wire.HandshakeMessage{Type: plain[0], Body: plain[4:]}, nil
+			}
+		}
+		if _, err := t.Read(buf); err != nil {
+			return nil, nil, err
+		}
+	}
+	return nil, nil, fmt.Errorf("no Finished in the first %d bytes", maxCapture)
 }
 
 // readServerHello reads from c until the server's first handshake message is

@@ -1,0 +1,56 @@
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// An accepted TLS 1.2 offer is finished, not dropped: the server sees a
+// completed resumed handshake and a clean close, for every AEAD suite.
+func TestResumedTLS12HandshakeIsFinished(t *testing.T) {
+	pki := newTestPKI(t)
+	for _, suite := range []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	} {
+		t.Run(tls.CipherSuiteName(suite), func(t *testing.T) {
+			var mu sync.Mutex
+			var resumed, failed int
+			cfg := &tls.Config{Certificates: []tls.Certificate{pki.cert}, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{suite}}
+			addr := startRawServer(t, func(c net.Conn) {
+				tc := tls.Server(c, cfg)
+				err := tc.Handshake()
+				mu.Lock()
+				switch {
+				case err != nil && tc.ConnectionState().DidResume:
+					failed++
+				case err == nil && tc.ConnectionState().DidResume:
+					resumed++
+				}
+				mu.Unlock()
+				drain(tc)
+			})
+			m := testModule(t, pki, func(m *Module) { m.Checks = []Mechanism{MechanismSessionTicket} })
+			var logs []string
+			logf := func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }
+			r := Run(context.Background(), addr, "test", m, nil, logf)
+			if c, _ := r.Check(MechanismSessionTicket); !c.Resumed {
+				t.Fatalf("ticket not resumed: %+v %s", c, r.Failure)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if resumed != 1 || failed != 0 {
+				t.Errorf("server saw %d completed and %d failed resumed handshakes, want 1 and 0", resumed, failed)
+			}
+			if joined := strings.Join(logs, "\n"); strings.Contains(joined, "dropped instead") {
+				t.Errorf("probe log: %s", joined)
+			}
+		})
+	}
+}
