@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The project's test command: installs the Debian servers the integration
+# tests run (when root), then vets, checks formatting and runs every test
+# with the race detector. CI runs it through .ci/run with CI=true, which turns
+# tests that would skip for a missing server into failures.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Debian packages the tests use: the TLS servers probed by the integration
+# tests, promtool (prometheus) and amtool (prometheus-alertmanager) for the
+# alert rules, jsonnet for the dashboards, and the CA bundle.
+packages=(nginx apache2 haproxy openssl prometheus prometheus-alertmanager jsonnet ca-certificates)
+
+installed() {
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+missing=()
+if command -v dpkg-query >/dev/null; then
+	for p in "${packages[@]}"; do
+		installed "$p" || missing+=("$p")
+	done
+else
+	echo "test.sh: not a Debian system; cannot check for: ${packages[*]}" >&2
+fi
+
+if ((${#missing[@]} > 0)); then
+	if [[ $(id -u) -eq 0 ]]; then
+		# Keep apt from starting the servers' system services: the tests
+		# start their own on 127.0.0.1 and need nothing listening on 80/443.
+		if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+			printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+			chmod 755 /usr/sbin/policy-rc.d
+		fi
+		echo "test.sh: installing ${missing[*]}"
+		apt-get update
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+	else
+		echo "test.sh: missing Debian packages: ${missing[*]}" >&2
+		echo "test.sh: install them with: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
+		echo "test.sh: tests needing them will skip${CI:+ (or fail, since CI=$CI)}" >&2
+	fi
+fi
+
+echo "test.sh: go vet"
+go vet ./...
+
+echo "test.sh: gofmt"
+# Every Go file but testdata (fixtures may be unformatted on purpose); find
+# rather than git, so that an exported tree without .git works too.
+unformatted=$(find . -name '*.go' -not -path '*/testdata/*' -not -path './.git/*' -not -path './vendor/*' -print0 |
+	xargs -0 -r gofmt -l)
+if [[ -n $unformatted ]]; then
+	echo "test.sh: files not formatted with gofmt:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
+# The race detector needs cgo (and so a C compiler).
+race=(-race)
+if [[ $(go env CGO_ENABLED) != 1 ]] || ! command -v "$(go env CC)" >/dev/null; then
+	echo "test.sh: cgo or a C compiler is unavailable; running without -race" >&2
+	race=()
+fi
+
+echo "test.sh: go test ${race[*]} ./..."
+if go test "${race[@]}" -count=1 -timeout 40m ./...; then
+	echo "test.sh: PASS"
+else
+	rc=$?
+	echo "test.sh: FAIL (go test exited $rc)"
+	exit "$rc"
+fi
