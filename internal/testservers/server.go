@@ -152,7 +152,13 @@ func (s *Server) launch(port int) error {
 	// A group of its own lets Stop find workers even when the master died
 	// without reaping them, and keeps terminal signals meant for `go test`
 	// from reaching the server.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	//
+	// Pdeathsig covers what t.Cleanup cannot: a test binary killed by
+	// `go test -timeout` or SIGKILL runs no cleanups, and its servers would
+	// keep their ports. The signal follows the death of the OS thread that
+	// started the server, which the Go runtime only ends for goroutines
+	// that exit while locked to their thread; test goroutines are not.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	fmt.Fprintf(out, "== testservers: %s\n", strings.Join(cmd.Args, " "))
 	if err := cmd.Start(); err != nil {
 		return err

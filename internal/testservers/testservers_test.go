@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -425,4 +426,71 @@ func TestPortTakenIsRecognised(t *testing.T) {
 			}
 		})
 	}
+}
+
+// orphanHelperEnv makes the test binary, run again by
+// TestServersDieWithTheTestBinary, start servers, print their PIDs and wait
+// to be killed.
+const orphanHelperEnv = "TESTSERVERS_ORPHAN_HELPER"
+
+func TestOrphanHelper(t *testing.T) {
+	if os.Getenv(orphanHelperEnv) == "" {
+		t.Skip("run by TestServersDieWithTheTestBinary")
+	}
+	pki := NewPKI(t)
+	for _, s := range []*Server{StartOpenSSL(t, pki), StartNginx(t, pki, "")} {
+		for _, p := range family(s.PID) {
+			fmt.Printf("pid %d %d\n", p.pid, p.start)
+		}
+	}
+	fmt.Println("ready")
+	time.Sleep(time.Minute) // killed long before
+}
+
+// TestServersDieWithTheTestBinary kills a test binary that runs servers with
+// SIGKILL, so that no cleanup runs, and checks the servers go too.
+func TestServersDieWithTheTestBinary(t *testing.T) {
+	Require(t, "openssl", "nginx")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestOrphanHelper$")
+	cmd.Env = append(os.Environ(), orphanHelperEnv+"=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var procs []procStat
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && sc.Text() != "ready" {
+		var p procStat
+		if _, err := fmt.Sscanf(sc.Text(), "pid %d %d", &p.pid, &p.start); err == nil {
+			procs = append(procs, p)
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if len(procs) < 3 { // s_server; nginx master and worker
+		t.Fatalf("helper reported processes %v, want s_server, nginx master and worker", procs)
+	}
+	var left []int
+	for range readyPolls {
+		left = left[:0]
+		for _, p := range procs {
+			if alive(p) {
+				left = append(left, p.pid)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		time.Sleep(pollInterval)
+	}
+	// Do not leave them running: they were started by this test's helper.
+	for _, pid := range left {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	t.Errorf("servers %v outlived the test binary that started them", left)
 }
