@@ -285,7 +285,11 @@ func opensslServer(t *testing.T, args ...string) string {
 		go func() { waitErr = cmd.Wait(); close(done) }()
 		stop := func() {
 			cmd.Process.Kill()
-			<-done
+			select { // bounded: a stuck stderr copy must not hang the run
+			case <-done:
+			case <-time.After(hangBound):
+				t.Errorf("openssl s_server (PID %d) did not exit after SIGKILL", cmd.Process.Pid)
+			}
 			stdinW.Close()
 		}
 		lastErr = waitListening(addr, done)
