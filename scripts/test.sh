@@ -64,8 +64,11 @@ if [[ $(go env CGO_ENABLED) != 1 ]] || ! command -v "$(go env CC)" >/dev/null; t
 	race=()
 fi
 
-echo "test.sh: go test ${race[*]} ./..."
-if go test "${race[@]}" -count=1 -timeout 40m ./...; then
+echo "test.sh: go test ${race[*]} ./... (and the examples/probecrd module)"
+# examples/probecrd is a module of its own, so that the Kubernetes types it
+# checks the Probe resource against stay out of the exporter's go.mod.
+if go test "${race[@]}" -count=1 -timeout 40m ./... &&
+	(cd examples/probecrd && go test -count=1 -timeout 10m ./...); then
 	echo "test.sh: PASS"
 else
 	rc=$?
