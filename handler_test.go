@@ -1,15 +1,9 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +14,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 )
 
 // newTestExporter wires an exporter on the embedded configuration, as
@@ -42,46 +38,15 @@ func newTestExporter(t *testing.T, o options) (*exporter, *httptest.Server) {
 	return e, srv
 }
 
-// startTLSServer runs a crypto/tls server with a self-signed certificate on
-// 127.0.0.1 that keeps each connection until the client closes it.
+// startTLSServer runs a crypto/tls server on 127.0.0.1 that keeps each
+// connection until the client closes it.
 func startTLSServer(t *testing.T, edit func(*tls.Config)) string {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	cfg := &tls.Config{Certificates: []tls.Certificate{testservers.NewPKI(t).TLSCertificate(t)}}
 	if edit != nil {
 		edit(cfg)
 	}
-	return serveTCP(t, func(c net.Conn) { io.Copy(io.Discard, tls.Server(c, cfg)) })
-}
-
-func serveTCP(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(15 * time.Second))
-				serve(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testservers.ServeTCP(t, func(c net.Conn) { io.Copy(io.Discard, tls.Server(c, cfg)) })
 }
 
 func get(t *testing.T, url string, header http.Header) (int, string) {
@@ -227,7 +192,7 @@ func TestProbeDebugOutput(t *testing.T) {
 // silent server costs the scrape its timeout and no more.
 func TestProbeHonoursScrapeTimeout(t *testing.T) {
 	_, srv := newTestExporter(t, options{timeoutOffset: 500 * time.Millisecond})
-	addr := serveTCP(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	addr := testservers.ServeTCP(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	start := time.Now()
 	_, body := get(t, srv.URL+"/probe?target="+addr, http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"1.5"}})
 	took := time.Since(start)

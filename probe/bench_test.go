@@ -3,12 +3,14 @@ package probe
 import (
 	"context"
 	"testing"
+
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 )
 
 // BenchmarkRun measures one whole probe (all three chains, replays from the
 // second iteration on) against an in-process crypto/tls server on loopback.
 func BenchmarkRun(b *testing.B) {
-	pki := newTestPKI(b)
+	pki := testservers.NewPKI(b)
 	addr := startGoServer(b, pki, nil)
 	m := testModule(b, pki, nil)
 	sessions := NewSessions(SessionsOptions{})

@@ -8,12 +8,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 )
 
 // An accepted TLS 1.2 offer is finished, not dropped: the server sees a
 // completed resumed handshake and a clean close, for every AEAD suite.
 func TestResumedTLS12HandshakeIsFinished(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := testservers.NewPKI(t)
 	for _, suite := range []uint16{
 		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
 		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
@@ -22,8 +24,8 @@ func TestResumedTLS12HandshakeIsFinished(t *testing.T) {
 		t.Run(tls.CipherSuiteName(suite), func(t *testing.T) {
 			var mu sync.Mutex
 			var resumed, failed int
-			cfg := &tls.Config{Certificates: []tls.Certificate{pki.cert}, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{suite}}
-			addr := startRawServer(t, func(c net.Conn) {
+			cfg := &tls.Config{Certificates: []tls.Certificate{pki.TLSCertificate(t)}, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{suite}}
+			addr := testservers.ServeTCP(t, func(c net.Conn) {
 				tc := tls.Server(c, cfg)
 				err := tc.Handshake()
 				mu.Lock()

@@ -8,31 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// startRawServer listens on 127.0.0.1 and hands each connection to serve.
-func startRawServer(t testing.TB, serve func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(20 * time.Second))
-				serve(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
+)
 
 func drain(c net.Conn) {
 	var buf [1024]byte
@@ -77,7 +55,7 @@ func TestRunAgainstBrokenServers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := startRawServer(t, tt.serve)
+			addr := testservers.ServeTCP(t, tt.serve)
 			m := DefaultModule
 			m.Timeout, m.TicketWait = timeout, 500*time.Millisecond
 			start := time.Now()

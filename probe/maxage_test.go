@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 )
 
 // A Go server rotating its ticket keys with SetSessionTicketKeys: its tickets
@@ -13,7 +15,7 @@ import (
 // shows how long it keeps resuming them. The accepted age grows while the
 // first key still decrypts and falls once it is dropped.
 func TestAcceptedMaxAgeFollowsKeyRotation(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := testservers.NewPKI(t)
 	var mu sync.Mutex
 	var keys [][32]byte
 	key := func(b byte) (k [32]byte) { k[0] = b; return }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"testing"
+
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 )
 
 func TestRunAgainstGoServers(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := testservers.NewPKI(t)
 	tests := []struct {
 		name      string
 		server    func(*tls.Config)
