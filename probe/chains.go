@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/resumption-exporter/resumption_exporter/probe/wire"
@@ -132,6 +133,8 @@ func (h *handshaker) replay(store *Sessions, key string, m Mechanism, offer func
 		}
 		ok, err := offer(st)
 		switch {
+		case errors.Is(err, errAlert) || errors.Is(err, errNotOffered):
+			store.forget(key, m, st) // refused for good, or never to be offered again
 		case err != nil:
 			h.logf("offer of a %s-old %s session to %s failed: %v", h.now().Sub(st.obtained).Round(time.Second), m, h.addr, err)
 			return 0, false
@@ -161,7 +164,7 @@ func (h *handshaker) pskChain13(ctx context.Context, store *Sessions, key string
 		return out // no ticket crypto/tls could use
 	}
 	out.check.Issued = true
-	resumed, ff, err := h.resume13(ctx, fh.sessions[0])
+	resumed, ff, err := h.resume13(ctx, fh.sessions[0], time.Time{})
 	if err != nil {
 		return failed(out, err)
 	}
@@ -170,13 +173,13 @@ func (h *handshaker) pskChain13(ctx context.Context, store *Sessions, key string
 		return out
 	}
 	out.maxAge, out.hasMaxAge = h.replay(store, key, MechanismPSK, func(st *stored) (bool, error) {
-		ok, _, err := h.resume13(ctx, st.s13)
+		ok, _, err := h.resume13(ctx, st.s13, st.received)
 		return ok, err
 	})
 	// The second ticket, when there is one, is kept: a server may make
 	// tickets single-use, and the first was just spent.
 	keep := fh.sessions[len(fh.sessions)-1]
-	store.add(key, MechanismPSK, &stored{obtained: h.now(), s13: keep})
+	store.add(key, MechanismPSK, &stored{obtained: h.now(), received: fh.received, s13: keep})
 	return out
 }
 
@@ -200,11 +203,15 @@ func (h *handshaker) ticketHandshake13(ctx context.Context) (*fullHandshake, []t
 	return fh, ts, nil
 }
 
+// errNotOffered: crypto/tls declined to offer a stored TLS 1.3 session (it
+// checks the certificate the session was made with), so nothing was learnt.
+var errNotOffered = errors.New("crypto/tls did not offer the session")
+
 // resume13 lets crypto/tls offer cs, psk_dhe_ke as every browser does, and
 // reads the verdict off the wire: the server accepted when its (last, after
 // any HelloRetryRequest) ServerHello carries pre_shared_key. The TCP
 // connection is then closed without close_notify or any alert.
-func (h *handshaker) resume13(ctx context.Context, cs *tls.ClientSessionState) (bool, time.Duration, error) {
+func (h *handshaker) resume13(ctx context.Context, cs *tls.ClientSessionState, receivedAt time.Time) (bool, time.Duration, error) {
 	conn, err := dial(ctx, h.addr)
 	if err != nil {
 		return false, 0, fmt.Errorf("dial %s: %w", h.addr, err)
@@ -213,10 +220,22 @@ func (h *handshaker) resume13(ctx context.Context, cs *tls.ClientSessionState) (
 	defer t.Close()
 	cfg := h.module.tlsConfig(h.serverName, VersionTLS13)
 	cfg.ClientSessionCache = &captureCache{offer: cs}
+	if !receivedAt.IsZero() {
+		// crypto/tls does not offer a ticket past the lifetime the
+		// server announced; the server may well accept it, and what it
+		// accepts is the measure. Seen from the client, the session is
+		// fresh: the age it reports is then ~0, which a server must not
+		// rely on anyway (an attacker with a stolen ticket sends any).
+		start := time.Now()
+		cfg.Time = func() time.Time { return receivedAt.Add(time.Since(start)) }
+	}
 	tc := tls.Client(t, cfg)
 	herr := tc.HandshakeContext(ctx)
 	if herr == nil {
 		tc.Close() // close_notify, so the server keeps the session (see full)
+	}
+	if exts, err := wire.ClientHelloExtensions(handshakeBytes(t.sent())); err == nil && !slices.Contains(exts, wire.ExtPreSharedKey) {
+		return false, 0, fmt.Errorf("%w to %s (expired certificate?)", errNotOffered, h.addr)
 	}
 	sh := lastServerHello(t.received())
 	if sh == nil {

@@ -26,6 +26,7 @@ type fullHandshake struct {
 	keyLog      []byte
 	firstFlight time.Duration
 	sessions    []*tls.ClientSessionState // what crypto/tls would resume with
+	received    time.Time                  // when, on the wall clock
 }
 
 // masterSecret returns the TLS 1.2 master secret crypto/tls logged.
@@ -81,6 +82,7 @@ func (h *handshaker) full(ctx context.Context, version uint16, tickets bool) (*f
 		keyLog:      keyLog.Bytes(),
 		firstFlight: t.firstFlight(),
 		sessions:    cache.all(),
+		received:    time.Now(),
 	}, nil
 }
 
@@ -98,7 +100,13 @@ func (h *handshaker) awaitTickets(ctx context.Context, tc *tls.Conn, cache *capt
 		deadline = dl
 	}
 	tc.SetReadDeadline(deadline)
-	cache.onPut = func() { tc.SetReadDeadline(time.Now().Add(ticketGrace)) }
+	cache.onPut = func() {
+		next := time.Now().Add(ticketGrace)
+		if next.After(deadline) {
+			next = deadline // never past the probe's deadline, however many tickets come
+		}
+		tc.SetReadDeadline(next)
+	}
 	var buf [512]byte
 	tc.Read(buf[:]) // ends by deadline, data, or error; the tap has the bytes either way
 }

@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"crypto/hmac"
+	"errors"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -70,11 +71,22 @@ func (h *handshaker) offer12(ctx context.Context, s *session12) (resumed bool, f
 	}
 	resumed = string(sh.SessionID) == string(want)
 	if resumed && s.master != nil && wire.SupportsFinish12(s.suite) {
-		if err := finish12(t, record[wire.RecordHeaderLen:], hello.Random[:], s, sh); err != nil {
+		if err := finish12(t, handshakeBytes(record), hello.Random[:], s, sh); err != nil {
 			h.logf("finishing the resumed handshake with %s: %v; connection dropped instead", h.addr, err)
 		}
 	}
 	return resumed, t.firstFlight(), nil
+}
+
+// handshakeBytes returns the handshake messages carried by records, as the
+// Finished transcript needs them: a long ClientHello spans several records.
+func handshakeBytes(records []byte) []byte {
+	recs, _, _ := wire.ParseRecords(records)
+	var out []byte
+	for _, r := range recs {
+		out = append(out, r.Payload...)
+	}
+	return out
 }
 
 // finish12 completes an abbreviated TLS 1.2 handshake the server accepted:
@@ -123,7 +135,9 @@ func readFinished12(t *tap, keys *wire.Keys12) (transcript []byte, finished *wir
 			case r.Type == wire.RecordChangeCipherSpec:
 				afterCCS = true
 			case r.Type == wire.RecordAlert && !afterCCS:
-				return nil, nil, fmt.Errorf("server sent an alert")
+				if a, err := wire.ParseAlert(r.Payload); err != nil || a.Fatal() {
+					return nil, nil, fmt.Errorf("server sent alert %v", a)
+				} // a warning (unrecognized_name) changes nothing
 			case r.Type == wire.RecordHandshake && !afterCCS:
 				msgs, err := ra.Add(r.Payload)
 				if err != nil {
@@ -150,6 +164,10 @@ func readFinished12(t *tap, keys *wire.Keys12) (transcript []byte, finished *wir
 	return nil, nil, fmt.Errorf("no Finished in the first %d bytes", maxCapture)
 }
 
+// errAlert marks an offer the server answered with a fatal alert: a
+// verdict on that session (it will not be resumed), not a network failure.
+var errAlert = errors.New("server answered with alert")
+
 // readServerHello reads from c until the server's first handshake message is
 // complete, the server sends an alert, or the capture limit is reached.
 func readServerHello(c *tap) (*wire.ServerHello, error) {
@@ -161,8 +179,8 @@ func readServerHello(c *tap) (*wire.ServerHello, error) {
 			if perr == nil && f.ServerHello != nil {
 				return f.ServerHello, nil
 			}
-			if perr == nil && f.Alert != nil {
-				return nil, fmt.Errorf("server answered with alert %s", f.Alert)
+			if perr == nil && f.Alert != nil && f.Alert.Fatal() {
+				return nil, fmt.Errorf("%w %s", errAlert, f.Alert)
 			}
 		}
 		if err != nil {

@@ -53,7 +53,8 @@ func NewSessions(o SessionsOptions) *Sessions {
 // stored is one earlier session: a TLS 1.2 session ID or ticket, or a TLS
 // 1.3 session crypto/tls can resume.
 type stored struct {
-	obtained time.Time
+	obtained time.Time // on the store's clock: ages are measured with it
+	received time.Time // wall time crypto/tls received a TLS 1.3 session
 	s12      *session12
 	s13      *tls.ClientSessionState
 }

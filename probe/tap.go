@@ -11,6 +11,9 @@ import (
 // streams forever only fills this much.
 const maxCapture = 256 << 10
 
+// maxSent bounds what a tap keeps of the client's bytes: a ClientHello.
+const maxSent = 64 << 10
+
 // tap is a net.Conn that keeps a copy of what the server sends and notes when
 // the client first wrote and the server first answered. crypto/tls hides the
 // fields a probe needs (lifetime hints, key names, the ServerHello itself);
@@ -21,6 +24,7 @@ type tap struct {
 
 	mu         sync.Mutex
 	rx         []byte
+	tx         []byte // the start of what the client sent: its ClientHello
 	firstWrite time.Time
 	firstRead  time.Time
 }
@@ -47,6 +51,9 @@ func (t *tap) Write(p []byte) (int, error) {
 	if t.firstWrite.IsZero() {
 		t.firstWrite = time.Now()
 	}
+	if room := maxSent - len(t.tx); room > 0 {
+		t.tx = append(t.tx, p[:min(len(p), room)]...)
+	}
 	t.mu.Unlock()
 	return t.Conn.Write(p)
 }
@@ -56,6 +63,13 @@ func (t *tap) received() []byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return append([]byte(nil), t.rx...)
+}
+
+// sent returns a copy of what the client sent so far (up to maxSent).
+func (t *tap) sent() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]byte(nil), t.tx...)
 }
 
 // firstFlight is the time from the client's first byte (its ClientHello) to

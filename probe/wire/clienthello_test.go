@@ -248,3 +248,31 @@ func TestClientHello12Fragmented(t *testing.T) {
 		t.Errorf("ServerHello %+v to a fragmented hello", f.ServerHello)
 	}
 }
+
+func TestClientHelloExtensionsRoundTrip(t *testing.T) {
+	for _, offer := range []bool{false, true} {
+		ch := ClientHello12{CipherSuites: []uint16{0xc02f}, ServerName: "example.com", ExtendedMasterSecret: true, OfferTicket: offer}
+		rec, err := ch.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		exts, err := ClientHelloExtensions(rec[RecordHeaderLen:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		has := func(x uint16) bool {
+			for _, e := range exts {
+				if e == x {
+					return true
+				}
+			}
+			return false
+		}
+		if !has(0) || !has(23) || has(35) != offer {
+			t.Errorf("offer ticket %v: extensions %v", offer, exts)
+		}
+	}
+	if _, err := ClientHelloExtensions([]byte{2, 0, 0, 0}); err == nil {
+		t.Error("a ServerHello parsed as a ClientHello")
+	}
+}
