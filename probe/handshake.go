@@ -26,7 +26,7 @@ type fullHandshake struct {
 	keyLog      []byte
 	firstFlight time.Duration
 	sessions    []*tls.ClientSessionState // what crypto/tls would resume with
-	received    time.Time                  // when, on the wall clock
+	received    time.Time                 // when, on the wall clock
 }
 
 // masterSecret returns the TLS 1.2 master secret crypto/tls logged.

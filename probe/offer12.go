@@ -3,8 +3,8 @@ package probe
 import (
 	"context"
 	"crypto/hmac"
-	"errors"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net"
