@@ -232,7 +232,7 @@ func (h *handshaker) resume13(ctx context.Context, cs *tls.ClientSessionState, r
 	tc := tls.Client(t, cfg)
 	herr := tc.HandshakeContext(ctx)
 	if herr == nil {
-		tc.Close() // close_notify, so the server keeps the session (see full)
+		closeGracefully(ctx, tc) // so the server keeps the session
 	}
 	if exts, err := wire.ClientHelloExtensions(handshakeBytes(t.sent())); err == nil && !slices.Contains(exts, wire.ExtPreSharedKey) {
 		return false, 0, fmt.Errorf("%w to %s (expired certificate?)", errNotOffered, h.addr)

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -69,10 +70,7 @@ func (h *handshaker) full(ctx context.Context, version uint16, tickets bool) (*f
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, h.classify(version, t.received(), err)
 	}
-	// A completed connection ends with close_notify: OpenSSL without
-	// SSL_OP_IGNORE_UNEXPECTED_EOF (s_server, many applications) treats a
-	// bare TCP close as a fatal error and drops the session just issued.
-	defer tc.Close()
+	defer closeGracefully(ctx, tc)
 	if tickets && version == VersionTLS13 {
 		h.awaitTickets(ctx, tc, cache)
 	}
@@ -84,6 +82,30 @@ func (h *handshaker) full(ctx context.Context, version uint16, tickets bool) (*f
 		sessions:    cache.all(),
 		received:    time.Now(),
 	}, nil
+}
+
+// closeWait bounds how long a completed connection waits for the server's
+// side of the close.
+const closeWait = 500 * time.Millisecond
+
+// closeGracefully ends a completed connection with close_notify and waits,
+// briefly, for the server to close its side. The close_notify matters
+// because OpenSSL without SSL_OP_IGNORE_UNEXPECTED_EOF (s_server, many
+// applications) treats a bare TCP close as fatal and drops the session just
+// issued. The wait matters because a server may store the session only
+// after its last flight went out (Apache's shmcb cache): an offer sent at
+// once could reach another worker before the session is there.
+func closeGracefully(ctx context.Context, tc *tls.Conn) {
+	defer tc.Close()
+	if tc.CloseWrite() != nil {
+		return
+	}
+	deadline := time.Now().Add(closeWait)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	tc.SetReadDeadline(deadline)
+	io.Copy(io.Discard, io.LimitReader(tc, maxCapture))
 }
 
 // ticketGrace is how long to keep reading after a TLS 1.3 ticket arrived:
@@ -118,8 +140,10 @@ func (h *handshaker) classify(version uint16, rx []byte, err error) error {
 	recs, _, _ := wire.ParseRecords(rx)
 	if len(recs) > 0 {
 		switch first := recs[0]; {
-		case first.Type == wire.RecordAlert:
+		case first.Type == wire.RecordAlert && refusesVersion(version, first):
 			return fmt.Errorf("%w: %s answered %s with alert %s", errVersionRefused, h.addr, VersionName(version), alertOf(first))
+		case first.Type == wire.RecordAlert:
+			return fmt.Errorf("%s handshake with %s: server answered with alert %s", VersionName(version), h.addr, alertOf(first))
 		case first.Type == wire.RecordHandshake:
 			if f, perr := wire.ParseFlight12(rx); perr == nil && f.ServerHello != nil && !f.ServerHello.HelloRetryRequest && f.ServerHello.Version() != version {
 				return fmt.Errorf("%w: %s chose %s when offered only %s", errVersionRefused, h.addr, VersionName(f.ServerHello.Version()), VersionName(version))
@@ -131,6 +155,27 @@ func (h *handshaker) classify(version uint16, rx []byte, err error) error {
 		return fmt.Errorf("%s handshake with %s timed out: %w", VersionName(version), h.addr, err)
 	}
 	return fmt.Errorf("%s handshake with %s: %w", VersionName(version), h.addr, err)
+}
+
+// refusesVersion tells a server declining the protocol version from one
+// declining something else (a suite, a name, a client): protocol_version
+// always; handshake_failure and insufficient_security only in answer to a
+// TLS 1.3 offer, which leaves no suite or group a TLS 1.3 server could lack
+// (it would ask for another group with a HelloRetryRequest), so they come
+// from servers without TLS 1.3. For TLS 1.2 they mean no common suite: a
+// failed check, not an absent version.
+func refusesVersion(version uint16, r wire.Record) bool {
+	a, err := wire.ParseAlert(r.Payload)
+	if err != nil || !a.Fatal() {
+		return false
+	}
+	switch a.Description {
+	case 70: // protocol_version
+		return true
+	case 40, 71: // handshake_failure, insufficient_security
+		return version == VersionTLS13
+	}
+	return false
 }
 
 func alertOf(r wire.Record) string {

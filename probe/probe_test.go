@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"crypto/tls"
+	"strings"
 	"testing"
 
 	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
@@ -105,5 +106,39 @@ func TestRunAgainstGoServers(t *testing.T) {
 				t.Errorf("Go ≥ 1.21 tickets carry no key name, got %+v", r.KeyNames)
 			}
 		})
+	}
+}
+
+// A TLS 1.2 server whose only suite the probe does not offer answers with
+// handshake_failure: that is a failed check, not a missing TLS 1.2.
+func TestNoCommonSuiteIsNotAMissingVersion(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	addr := startGoServer(t, pki, func(c *tls.Config) {
+		c.MaxVersion = tls.VersionTLS12
+		c.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256}
+	})
+	r := Run(context.Background(), addr, "test", testModule(t, pki, nil), nil, t.Logf)
+	if supported, known := r.Versions[VersionTLS12]; known && !supported {
+		t.Errorf("TLS 1.2 reported unsupported; the server only lacks a common suite")
+	}
+	if r.Success {
+		t.Errorf("probe succeeded although no TLS 1.2 check could run: %+v", r.Checks)
+	}
+	if c, ok := r.Check(MechanismSessionID); !ok || c.Completed || !strings.Contains(c.Err, "handshake_failure") {
+		t.Errorf("session_id check %+v, want a failure naming handshake_failure", c)
+	}
+}
+
+// Servers with only RSA key exchange (crypto/tls leaves it out by default)
+// are still probed: the probe names those suites explicitly.
+func TestRSAKeyExchangeServer(t *testing.T) {
+	pki := testservers.NewPKIWithKey(t, testservers.RSA2048)
+	addr := startGoServer(t, pki, func(c *tls.Config) {
+		c.MaxVersion = tls.VersionTLS12
+		c.CipherSuites = []uint16{tls.TLS_RSA_WITH_AES_128_GCM_SHA256}
+	})
+	r := Run(context.Background(), addr, "test", testModule(t, pki, nil), nil, t.Logf)
+	if c, _ := r.Check(MechanismSessionTicket); !r.Success || !c.Resumed {
+		t.Errorf("RSA-kex server: success %v (%s), ticket check %+v", r.Success, r.Failure, c)
 	}
 }
