@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -92,7 +93,7 @@ func (p *prober) timeout(r *http.Request, moduleTimeout time.Duration) (time.Dur
 		return moduleTimeout, nil
 	}
 	secs, err := strconv.ParseFloat(h, 64)
-	if err != nil || secs <= 0 {
+	if err != nil || !(secs > 0) || math.IsInf(secs, 0) {
 		return 0, fmt.Errorf("X-Prometheus-Scrape-Timeout-Seconds %q is not a positive number", h)
 	}
 	t := time.Duration(secs*float64(time.Second)) - p.timeoutOffset

@@ -116,6 +116,7 @@ func TestProbeBadRequests(t *testing.T) {
 		{"empty host", "target=:443", nil, "empty host"},
 		{"unknown module", "target=example.com:443&module=nope", nil, `unknown module "nope"`},
 		{"bad scrape timeout", "target=example.com:443", http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"soon"}}, "not a positive number"},
+		{"NaN scrape timeout", "target=example.com:443", http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"NaN"}}, "not a positive number"},
 		{"scrape timeout below offset", "target=example.com:443", http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"0.2"}}, "--timeout-offset"},
 	}
 	for _, tt := range tests {

@@ -76,6 +76,9 @@ func TestHistorySurvivesKillAndCorruption(t *testing.T) {
 	if !strings.Contains(p.logs.String(), "Cannot read key history") {
 		t.Errorf("truncated state file not reported:\n%s", p.logs)
 	}
+	if kept, _ := filepath.Glob(state + ".bad-*"); len(kept) != 1 {
+		t.Errorf("the unreadable file was not kept aside: %v", kept)
+	}
 	if fresh := firstSeen(p); fresh <= first {
 		t.Errorf("with an unreadable state file, first seen %v should start afresh (was %v)", fresh, first)
 	}

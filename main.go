@@ -49,6 +49,24 @@ type options struct {
 	saveInterval  time.Duration
 }
 
+// validate rejects durations and sizes that would break the exporter later.
+func (o options) validate() error {
+	for name, d := range map[string]time.Duration{
+		"--history.active-window": o.activeWindow, "--history.retention": o.retention, "--history.save-interval": o.saveInterval,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("%s must be positive, got %s", name, d)
+		}
+	}
+	if o.timeoutOffset < 0 {
+		return fmt.Errorf("--timeout-offset must not be negative, got %s", o.timeoutOffset)
+	}
+	if o.maxTargets <= 0 {
+		return fmt.Errorf("--history.max-targets must be positive, got %d", o.maxTargets)
+	}
+	return nil
+}
+
 func run(args []string) int {
 	app := kingpin.New(exporterName, "Prometheus exporter for the TLS session-resumption posture of servers.")
 	var o options
@@ -70,6 +88,10 @@ func run(args []string) int {
 		return 2
 	}
 	logger := promslog.New(logConfig)
+	if err := o.validate(); err != nil {
+		logger.Error("Invalid flags", "err", err)
+		return 2
+	}
 
 	sc := &SafeConfig{}
 	if err := sc.Load(o.configFile); err != nil {
@@ -86,7 +108,9 @@ func run(args []string) int {
 	e := newExporter(sc, o, logger)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go e.watchReloads(ctx)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP) // before anything can send one
+	go e.watchReloads(ctx, hup)
 	saved := make(chan struct{})
 	go func() { e.saveLoop(ctx); close(saved) }()
 
@@ -119,6 +143,7 @@ type exporter struct {
 	hmetrics *collector.HistoryMetrics
 	prober   *prober
 	reloads  chan chan error
+	stopping chan struct{} // closed when the reload loop has stopped
 
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
@@ -133,13 +158,20 @@ func newExporter(sc *SafeConfig, o options, logger *slog.Logger) *exporter {
 	})
 	if o.historyPath != "" {
 		if err := history.ReadFile(o.historyPath); err != nil {
-			logger.Error("Cannot read key history; starting with an empty one", "path", o.historyPath, "err", err)
+			// Keep the unreadable file for a post-mortem (or a newer
+			// exporter after a downgrade) instead of overwriting it.
+			kept := fmt.Sprintf("%s.bad-%d", o.historyPath, time.Now().Unix())
+			if rerr := os.Rename(o.historyPath, kept); rerr != nil {
+				kept = "(could not keep it: " + rerr.Error() + ")"
+			}
+			logger.Error("Cannot read key history; starting with an empty one", "path", o.historyPath, "kept_as", kept, "err", err)
 		}
 	}
 	e := &exporter{
 		opts: o, config: sc, logger: logger, registry: reg, history: history,
 		hmetrics: collector.NewHistoryMetrics(reg, history),
 		reloads:  make(chan chan error),
+		stopping: make(chan struct{}),
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "resumption_exporter_config_last_reload_successful",
 			Help: "Whether the last configuration reload attempt was successful.",
@@ -178,13 +210,12 @@ func (e *exporter) reload() error {
 }
 
 // watchReloads serialises reloads asked for by SIGHUP and by /-/reload.
-func (e *exporter) watchReloads(ctx context.Context) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+func (e *exporter) watchReloads(ctx context.Context, hup chan os.Signal) {
 	defer signal.Stop(hup)
 	for {
 		select {
 		case <-ctx.Done():
+			close(e.stopping)
 			return
 		case <-hup:
 			e.reload()
@@ -247,8 +278,15 @@ func (e *exporter) mux() *http.ServeMux {
 			http.Error(w, "This endpoint requires a POST request.", http.StatusMethodNotAllowed)
 			return
 		}
-		reply := make(chan error)
-		e.reloads <- reply
+		reply := make(chan error, 1)
+		select {
+		case e.reloads <- reply:
+		case <-r.Context().Done():
+			return
+		case <-e.stopping:
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
 		if err := <-reply; err != nil {
 			http.Error(w, fmt.Sprintf("failed to reload config: %s", err), http.StatusInternalServerError)
 		}

@@ -188,6 +188,8 @@ func TestConfigCheck(t *testing.T) {
 		{[]string{"--config.check", "--config.file=" + good}, 0},
 		{[]string{"--config.check", "--config.file=" + bad}, 1},
 		{[]string{"--config.check", "--config.file=" + filepath.Join(dir, "missing.yml")}, 1},
+		{[]string{"--history.save-interval=0s"}, 2},
+		{[]string{"--history.max-targets=0"}, 2},
 	}
 	for _, tt := range tests {
 		out, err := exec.Command(exporterBinary(t), tt.args...).CombinedOutput()
