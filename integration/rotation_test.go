@@ -44,6 +44,16 @@ func nginxWithKeys(t *testing.T, pki *testservers.PKI, current, previous string)
 		"ssl_protocols TLSv1.2 TLSv1.3; ssl_session_ticket_key %s; ssl_session_ticket_key %s;", current, previous))
 }
 
+// nginxWithKeyFiles writes NAME.key (encrypts) and NAME-old.key (only
+// decrypts) into dir and serves with them; fp is the encrypting key's.
+func nginxWithKeyFiles(t *testing.T, pki *testservers.PKI, dir, name string) (srv *testservers.Server, cur, prev string, fp uint64) {
+	t.Helper()
+	cur, prev = filepath.Join(dir, name+".key"), filepath.Join(dir, name+"-old.key")
+	keyFile(t, prev)
+	fp = keyFile(t, cur)
+	return nginxWithKeys(t, pki, cur, prev), cur, prev, fp
+}
+
 func shortHistory(p *prober, window time.Duration) {
 	p.history = collector.NewKeyHistory(collector.HistoryOptions{ActiveWindow: window})
 }
@@ -54,11 +64,7 @@ func shortHistory(p *prober, window time.Duration) {
 // interval; first-seen moves forward.
 func TestNginxKeyRotation(t *testing.T) {
 	pki := testservers.NewPKI(t)
-	dir := t.TempDir()
-	cur, prev := filepath.Join(dir, "current.key"), filepath.Join(dir, "previous.key")
-	keyFile(t, prev)
-	fp := keyFile(t, cur)
-	srv := nginxWithKeys(t, pki, cur, prev)
+	srv, cur, prev, fp := nginxWithKeyFiles(t, pki, t.TempDir(), "current")
 	p := newProber(t, pki, nil)
 	shortHistory(p, shortWindow)
 
@@ -110,11 +116,7 @@ func TestNginxKeyRotation(t *testing.T) {
 // nginx with one fixed key file, probed many times: no rotation, ever.
 func TestNginxFixedKey(t *testing.T) {
 	pki := testservers.NewPKI(t)
-	dir := t.TempDir()
-	cur, prev := filepath.Join(dir, "current.key"), filepath.Join(dir, "previous.key")
-	keyFile(t, prev)
-	fp := keyFile(t, cur)
-	srv := nginxWithKeys(t, pki, cur, prev)
+	srv, _, _, fp := nginxWithKeyFiles(t, pki, t.TempDir(), "current")
 	p := newProber(t, pki, nil)
 	shortHistory(p, 500*time.Millisecond)
 	var first float64
@@ -143,10 +145,9 @@ func TestBalancedBackendsAreNotRotation(t *testing.T) {
 	var backends []string
 	fps := map[float64]bool{}
 	for _, name := range []string{"a", "b"} {
-		cur, prev := filepath.Join(dir, name+".key"), filepath.Join(dir, name+"-old.key")
-		keyFile(t, prev)
-		fps[float64(keyFile(t, cur))] = true
-		backends = append(backends, nginxWithKeys(t, pki, cur, prev).Addr)
+		srv, _, _, fp := nginxWithKeyFiles(t, pki, dir, name)
+		fps[float64(fp)] = true
+		backends = append(backends, srv.Addr)
 	}
 	lb := testservers.StartHAProxyTCP(t, backends...)
 	p := newProber(t, pki, nil)
