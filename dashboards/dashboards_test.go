@@ -292,14 +292,7 @@ func TestQueriesParse(t *testing.T) {
 }
 
 func TestQueriesUseContractMetrics(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(mixin.RepoRoot(), "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	allowed := mixin.ContractMetrics(readme)
-	if len(allowed) == 0 {
-		t.Fatal("README.md has no metric tables")
-	}
+	allowed := mixin.RequireContract(t)
 	for name := range files() {
 		d, _ := load(t, name)
 		qs, err := d.Queries()

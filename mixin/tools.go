@@ -3,6 +3,7 @@ package mixin
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -32,4 +33,19 @@ func debianPackage(tool string) string {
 	default:
 		return tool
 	}
+}
+
+// RequireContract returns the metric names README.md's tables promise (see
+// ContractMetrics), failing the test when the file or its tables are missing.
+func RequireContract(tb testing.TB) map[string]bool {
+	tb.Helper()
+	readme, err := os.ReadFile(filepath.Join(RepoRoot(), "README.md"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	allowed := ContractMetrics(readme)
+	if len(allowed) == 0 {
+		tb.Fatal("README.md has no metric tables")
+	}
+	return allowed
 }

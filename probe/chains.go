@@ -41,7 +41,7 @@ func (h *handshaker) sessionIDChain(ctx context.Context, store *Sessions, key st
 		out.versionErr = err
 		return failed(out, err)
 	}
-	out.check.FullHandshake = fh.firstFlight
+	out.check.FullHandshake = fh.tap.firstFlight()
 	f, err := wire.ParseFlight12(fh.tap.received())
 	if err != nil || f.ServerHello == nil {
 		return failed(out, fmt.Errorf("read ServerHello of %s: %v", h.addr, err))
@@ -66,7 +66,7 @@ func (h *handshaker) ticketChain12(ctx context.Context, store *Sessions, key str
 		out.versionErr = err
 		return failed(out, err)
 	}
-	out.check.FullHandshake = fh.firstFlight
+	out.check.FullHandshake = fh.tap.firstFlight()
 	out.tickets = tickets
 	out.check.Completed = true
 	if s == nil {
@@ -157,7 +157,7 @@ func (h *handshaker) pskChain13(ctx context.Context, store *Sessions, key string
 		out.versionErr = err
 		return failed(out, err)
 	}
-	out.check.FullHandshake = fh.firstFlight
+	out.check.FullHandshake = fh.tap.firstFlight()
 	out.tickets = tickets
 	out.check.Completed = true
 	if len(fh.sessions) == 0 {

@@ -22,12 +22,11 @@ var errVersionRefused = errors.New("version refused")
 // fullHandshake is a completed crypto/tls handshake at one version, with what
 // the tap saw of the server's side.
 type fullHandshake struct {
-	state       tls.ConnectionState
-	tap         *tap
-	keyLog      []byte
-	firstFlight time.Duration
-	sessions    []*tls.ClientSessionState // what crypto/tls would resume with
-	received    time.Time                 // when, on the wall clock
+	state    tls.ConnectionState
+	tap      *tap
+	keyLog   []byte
+	sessions []*tls.ClientSessionState // what crypto/tls would resume with
+	received time.Time                 // when, on the wall clock
 }
 
 // masterSecret returns the TLS 1.2 master secret crypto/tls logged.
@@ -75,12 +74,11 @@ func (h *handshaker) full(ctx context.Context, version uint16, tickets bool) (*f
 		h.awaitTickets(ctx, tc, cache)
 	}
 	return &fullHandshake{
-		state:       tc.ConnectionState(),
-		tap:         t,
-		keyLog:      keyLog.Bytes(),
-		firstFlight: t.firstFlight(),
-		sessions:    cache.all(),
-		received:    time.Now(),
+		state:    tc.ConnectionState(),
+		tap:      t,
+		keyLog:   keyLog.Bytes(),
+		sessions: cache.all(),
+		received: time.Now(),
 	}, nil
 }
 
