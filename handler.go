@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/resumption-exporter/resumption_exporter/collector"
+	"github.com/resumption-exporter/resumption_exporter/collector/history"
 	"github.com/resumption-exporter/resumption_exporter/probe"
 )
 
@@ -25,7 +26,7 @@ const defaultModuleName = "default"
 // metrics, in that order and no other.
 type prober struct {
 	config        *SafeConfig
-	history       *collector.KeyHistory
+	history       *history.KeyHistory
 	sessions      *probe.Sessions
 	timeoutOffset time.Duration
 	logger        *slog.Logger

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/resumption-exporter/resumption_exporter/collector"
+	"github.com/resumption-exporter/resumption_exporter/collector/history"
 	"github.com/resumption-exporter/resumption_exporter/probe"
 )
 
@@ -139,7 +140,7 @@ type exporter struct {
 	config   *SafeConfig
 	logger   *slog.Logger
 	registry *prometheus.Registry
-	history  *collector.KeyHistory
+	history  *history.KeyHistory
 	hmetrics *collector.HistoryMetrics
 	prober   *prober
 	reloads  chan chan error
@@ -153,11 +154,11 @@ func newExporter(sc *SafeConfig, o options, logger *slog.Logger) *exporter {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(versioncollector.NewCollector(exporterName))
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	history := collector.NewKeyHistory(collector.HistoryOptions{
+	keys := history.New(history.Options{
 		ActiveWindow: o.activeWindow, MaxTargets: o.maxTargets, Retention: o.retention,
 	})
 	if o.historyPath != "" {
-		if err := history.ReadFile(o.historyPath); err != nil {
+		if err := keys.ReadFile(o.historyPath); err != nil {
 			// Keep the unreadable file for a post-mortem (or a newer
 			// exporter after a downgrade) instead of overwriting it.
 			kept := fmt.Sprintf("%s.bad-%d", o.historyPath, time.Now().Unix())
@@ -168,8 +169,8 @@ func newExporter(sc *SafeConfig, o options, logger *slog.Logger) *exporter {
 		}
 	}
 	e := &exporter{
-		opts: o, config: sc, logger: logger, registry: reg, history: history,
-		hmetrics: collector.NewHistoryMetrics(reg, history),
+		opts: o, config: sc, logger: logger, registry: reg, history: keys,
+		hmetrics: collector.NewHistoryMetrics(reg, keys),
 		reloads:  make(chan chan error),
 		stopping: make(chan struct{}),
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -190,7 +191,7 @@ func newExporter(sc *SafeConfig, o options, logger *slog.Logger) *exporter {
 	}, []string{"module", "result"})
 	reg.MustRegister(probes)
 	e.prober = &prober{
-		config: sc, history: history, timeoutOffset: o.timeoutOffset, logger: logger, probes: probes,
+		config: sc, history: keys, timeoutOffset: o.timeoutOffset, logger: logger, probes: probes,
 		sessions: probe.NewSessions(probe.SessionsOptions{MaxTargets: o.maxTargets}),
 	}
 	return e

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/resumption-exporter/resumption_exporter/collector/history"
 	"github.com/resumption-exporter/resumption_exporter/probe"
 )
 
@@ -43,7 +44,7 @@ func BenchmarkProbeCollect(b *testing.B) {
 }
 
 // benchResult is a probe with every field set and its key history.
-func benchResult() (*probe.Result, *KeyState) {
+func benchResult() (*probe.Result, *history.KeyState) {
 	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	r := &probe.Result{
 		Target: "example.com:443", Module: "tls", Start: start, Duration: time.Second, Success: true,
@@ -62,7 +63,7 @@ func benchResult() (*probe.Result, *KeyState) {
 			probe.MechanismSessionID: time.Minute, probe.MechanismSessionTicket: time.Hour, probe.MechanismPSK: time.Hour,
 		},
 	}
-	keys := &KeyState{
+	keys := &history.KeyState{
 		Since: start.Add(-72 * time.Hour), HasKeys: true,
 		NewestActiveFirstSeen: start.Add(-time.Hour), OldestActiveFirstSeen: start.Add(-time.Hour),
 		ActiveKeys: 1, Rotations: 2, LastRotationInterval: 24 * time.Hour,

@@ -1,6 +1,10 @@
 package collector
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/resumption-exporter/resumption_exporter/collector/history"
+)
 
 // HistoryMetrics are the exporter's own metrics about its KeyHistory, for
 // its /metrics registry.
@@ -11,7 +15,7 @@ type HistoryMetrics struct {
 // NewHistoryMetrics registers resumption_exporter_key_histories (read from
 // h at scrape time) and resumption_exporter_history_save_failures_total on
 // reg. Like MustRegister, it panics if they are already registered.
-func NewHistoryMetrics(reg prometheus.Registerer, h *KeyHistory) *HistoryMetrics {
+func NewHistoryMetrics(reg prometheus.Registerer, h *history.KeyHistory) *HistoryMetrics {
 	m := &HistoryMetrics{
 		saveFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "resumption_exporter_history_save_failures_total",

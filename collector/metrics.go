@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/resumption-exporter/resumption_exporter/collector/history"
 	"github.com/resumption-exporter/resumption_exporter/probe"
 )
 
@@ -70,104 +71,140 @@ func newProbeDescs() *probeDescs {
 	}
 }
 
-func (d *probeDescs) all() []*prometheus.Desc {
-	return []*prometheus.Desc{
-		d.success, d.duration, d.versionInfo, d.versionSupported,
-		d.resumptionSupported, d.checkSuccess, d.lifetimeHint, d.maxEarlyData,
-		d.ticketInfo, d.keyFingerprint, d.handshakeDuration,
-		d.keyFirstSeen, d.keyOldestActive, d.rotationInterval, d.rotations,
-		d.keysActive, d.historySince, d.ticketAcceptedMaxAge, d.idAcceptedMaxAge,
-	}
+// descs is built once: a Desc is immutable, and building one (hashing,
+// sorting and checking its labels) costs more than the metric it describes.
+var descs = newProbeDescs()
+
+// allDescs lists descs, for Describe.
+var allDescs = []*prometheus.Desc{
+	descs.success, descs.duration, descs.versionInfo, descs.versionSupported,
+	descs.resumptionSupported, descs.checkSuccess, descs.lifetimeHint, descs.maxEarlyData,
+	descs.ticketInfo, descs.keyFingerprint, descs.handshakeDuration,
+	descs.keyFirstSeen, descs.keyOldestActive, descs.rotationInterval, descs.rotations,
+	descs.keysActive, descs.historySince, descs.ticketAcceptedMaxAge, descs.idAcceptedMaxAge,
 }
 
 // probeCollector publishes one probe's result.
 type probeCollector struct {
-	descs  *probeDescs
 	result *probe.Result
-	keys   *KeyState
+	keys   *history.KeyState
 }
 
 // NewProbeCollector returns a collector for one probe's registry that emits,
 // as constant gauges, what r found and — when keys is not nil — the state of
 // the target's ticket-key history. Metrics whose input is missing from r are
 // left out rather than published as 0, so that "unknown" never reads as "no".
-func NewProbeCollector(r *probe.Result, keys *KeyState) prometheus.Collector {
-	return &probeCollector{descs: newProbeDescs(), result: r, keys: keys}
+func NewProbeCollector(r *probe.Result, keys *history.KeyState) prometheus.Collector {
+	return &probeCollector{result: r, keys: keys}
 }
 
 // Describe sends the descriptors of every metric the collector may emit.
 func (c *probeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range c.descs.all() {
+	for _, d := range allDescs {
 		ch <- d
 	}
 }
 
-// Collect emits the metrics.
+// Collect emits the metrics, one group of the README's table at a time.
 func (c *probeCollector) Collect(ch chan<- prometheus.Metric) {
-	d, r := c.descs, c.result
-	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
+	g := gauges(ch)
+	g.probe(c.result)
+	g.versions(c.result)
+	g.mechanisms(c.result.Checks)
+	g.tickets(c.result)
+	g.acceptedAges(c.result.AcceptedMaxAge)
+	if c.keys != nil {
+		g.keyHistory(c.keys)
 	}
+}
 
-	gauge(d.success, boolValue(r.Success))
-	gauge(d.duration, r.Duration.Seconds())
+// gauges emits constant gauges.
+type gauges chan<- prometheus.Metric
+
+func (g gauges) emit(desc *prometheus.Desc, v float64, labels ...string) {
+	g <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
+}
+
+// probe emits probe_success and probe_duration_seconds, as blackbox does.
+func (g gauges) probe(r *probe.Result) {
+	g.emit(descs.success, boolValue(r.Success))
+	g.emit(descs.duration, r.Duration.Seconds())
+}
+
+// versions emits the highest version completed and, per version probed,
+// whether the target completed a handshake with it.
+func (g gauges) versions(r *probe.Result) {
 	if v := r.HighestVersion(); v != 0 {
-		gauge(d.versionInfo, 1, probe.VersionName(v))
+		g.emit(descs.versionInfo, 1, probe.VersionName(v))
 	}
 	for v, ok := range r.Versions {
-		gauge(d.versionSupported, boolValue(ok), probe.VersionName(v))
+		g.emit(descs.versionSupported, boolValue(ok), probe.VersionName(v))
 	}
+}
 
-	for _, chk := range r.Checks {
+// mechanisms emits, per resumption check, whether it ran to a verdict, the
+// verdict, and the handshake durations it measured.
+func (g gauges) mechanisms(checks []probe.Check) {
+	for _, chk := range checks {
 		m := string(chk.Mechanism)
-		gauge(d.checkSuccess, boolValue(chk.Completed), m)
+		g.emit(descs.checkSuccess, boolValue(chk.Completed), m)
 		// Resumed means nothing unless the check ran to a verdict.
 		if chk.Completed {
-			gauge(d.resumptionSupported, boolValue(chk.Resumed), m)
+			g.emit(descs.resumptionSupported, boolValue(chk.Resumed), m)
 		}
 		if chk.FullHandshake > 0 {
-			gauge(d.handshakeDuration, chk.FullHandshake.Seconds(), m, "full")
+			g.emit(descs.handshakeDuration, chk.FullHandshake.Seconds(), m, "full")
 		}
 		if chk.ResumedHandshake > 0 {
-			gauge(d.handshakeDuration, chk.ResumedHandshake.Seconds(), m, "resumed")
+			g.emit(descs.handshakeDuration, chk.ResumedHandshake.Seconds(), m, "resumed")
 		}
 	}
+}
 
+// tickets emits what the tickets of each version said, and the fingerprint
+// of the key most tickets of this probe named.
+func (g gauges) tickets(r *probe.Result) {
 	for v, t := range r.Tickets {
 		name := probe.VersionName(v)
-		gauge(d.lifetimeHint, float64(t.LifetimeHint), name)
-		gauge(d.ticketInfo, 1, name, string(t.Format), strconv.Itoa(t.KeyNameBytes))
+		g.emit(descs.lifetimeHint, float64(t.LifetimeHint), name)
+		g.emit(descs.ticketInfo, 1, name, string(t.Format), strconv.Itoa(t.KeyNameBytes))
 		if v == probe.VersionTLS13 {
-			gauge(d.maxEarlyData, float64(t.MaxEarlyData), name)
+			g.emit(descs.maxEarlyData, float64(t.MaxEarlyData), name)
 		}
 	}
 	if len(r.KeyNames) > 0 {
 		// A 48-bit fingerprint is exact in a float64.
-		gauge(d.keyFingerprint, float64(r.KeyNames[0].Fingerprint))
+		g.emit(descs.keyFingerprint, float64(r.KeyNames[0].Fingerprint))
 	}
+}
 
-	for m, age := range r.AcceptedMaxAge {
+// acceptedAges emits the age of the oldest earlier session each mechanism
+// still resumed.
+func (g gauges) acceptedAges(ages map[probe.Mechanism]time.Duration) {
+	for m, age := range ages {
 		switch m {
 		case probe.MechanismSessionID:
-			gauge(d.idAcceptedMaxAge, age.Seconds())
+			g.emit(descs.idAcceptedMaxAge, age.Seconds())
 		case probe.MechanismSessionTicket, probe.MechanismPSK:
-			gauge(d.ticketAcceptedMaxAge, age.Seconds(), probe.VersionName(m.Version()))
+			g.emit(descs.ticketAcceptedMaxAge, age.Seconds(), probe.VersionName(m.Version()))
 		}
 	}
+}
 
-	if k := c.keys; k != nil {
-		if !k.Since.IsZero() {
-			gauge(d.historySince, unixSeconds(k.Since))
-		}
-		if k.HasKeys {
-			gauge(d.keyFirstSeen, unixSeconds(k.NewestActiveFirstSeen))
-			gauge(d.keyOldestActive, unixSeconds(k.OldestActiveFirstSeen))
-			gauge(d.keysActive, float64(k.ActiveKeys))
-			gauge(d.rotations, float64(k.Rotations))
-			if k.LastRotationInterval > 0 {
-				gauge(d.rotationInterval, k.LastRotationInterval.Seconds())
-			}
-		}
+// keyHistory emits the state of the target's ticket-key history.
+func (g gauges) keyHistory(k *history.KeyState) {
+	if !k.Since.IsZero() {
+		g.emit(descs.historySince, unixSeconds(k.Since))
+	}
+	if !k.HasKeys {
+		return
+	}
+	g.emit(descs.keyFirstSeen, unixSeconds(k.NewestActiveFirstSeen))
+	g.emit(descs.keyOldestActive, unixSeconds(k.OldestActiveFirstSeen))
+	g.emit(descs.keysActive, float64(k.ActiveKeys))
+	g.emit(descs.rotations, float64(k.Rotations))
+	if k.LastRotationInterval > 0 {
+		g.emit(descs.rotationInterval, k.LastRotationInterval.Seconds())
 	}
 }
 

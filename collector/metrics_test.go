@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/resumption-exporter/resumption_exporter/collector/history"
 	"github.com/resumption-exporter/resumption_exporter/probe"
 )
 
@@ -110,7 +111,7 @@ func TestProbeCollector(t *testing.T) {
 			probe.MechanismPSK:           10 * time.Minute,
 		},
 	}
-	fullKeys := &KeyState{
+	fullKeys := &history.KeyState{
 		Since: start.Add(-72 * time.Hour), HasKeys: true,
 		NewestActiveFirstSeen: start.Add(-2 * time.Hour), OldestActiveFirstSeen: start.Add(-26 * time.Hour),
 		ActiveKeys: 2, Rotations: 3, LastRotationInterval: 24 * time.Hour,
@@ -158,7 +159,7 @@ func TestProbeCollector(t *testing.T) {
 		Failure:  "psk: reading ServerHello: connection reset",
 		Checks:   []probe.Check{{Mechanism: probe.MechanismPSK, Err: "reading ServerHello: connection reset"}},
 	}
-	failedKeys := &KeyState{Since: start}
+	failedKeys := &history.KeyState{Since: start}
 
 	// TLS 1.2 only, unnamed tickets; a history that holds keys from
 	// earlier probes but saw no rotation; an unmeasured handshake.
@@ -171,12 +172,12 @@ func TestProbeCollector(t *testing.T) {
 			probe.VersionTLS12: {Version: probe.VersionTLS12, Count: 1, LifetimeHint: 0, Format: probe.FormatStatelessUnnamed},
 		},
 	}
-	tls12Keys := &KeyState{Since: start.Add(-time.Hour), HasKeys: true, NewestActiveFirstSeen: start.Add(-time.Hour), OldestActiveFirstSeen: start.Add(-time.Hour), ActiveKeys: 1}
+	tls12Keys := &history.KeyState{Since: start.Add(-time.Hour), HasKeys: true, NewestActiveFirstSeen: start.Add(-time.Hour), OldestActiveFirstSeen: start.Add(-time.Hour), ActiveKeys: 1}
 
 	tests := []struct {
 		name   string
 		result *probe.Result
-		keys   *KeyState
+		keys   *history.KeyState
 		want   []string
 	}{
 		{"every field set", full, fullKeys, fullWant},
@@ -241,8 +242,7 @@ func TestKeyFingerprintIsExact(t *testing.T) {
 }
 
 func TestHistoryMetrics(t *testing.T) {
-	clock := newTestClock()
-	h := NewKeyHistory(HistoryOptions{Now: clock.Now})
+	h := history.New(history.Options{})
 	reg := prometheus.NewPedanticRegistry()
 	m := NewHistoryMetrics(reg, h)
 	targets := []string{"a:443", "b:443", "c:443"}
@@ -314,7 +314,7 @@ func TestMetricsMatchREADME(t *testing.T) {
 
 	probeDescs := describe(t, NewProbeCollector(&probe.Result{}, nil))
 	reg := prometheus.NewPedanticRegistry()
-	NewHistoryMetrics(reg, NewKeyHistory(HistoryOptions{}))
+	NewHistoryMetrics(reg, history.New(history.Options{}))
 	exporterDescs := map[string]descInfo{}
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/resumption-exporter/resumption_exporter/collector"
+	"github.com/resumption-exporter/resumption_exporter/collector/history"
 	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 	"github.com/resumption-exporter/resumption_exporter/mixin"
 	"github.com/resumption-exporter/resumption_exporter/probe"
@@ -228,13 +228,13 @@ func buildExporter(t *testing.T, goTool, root, dir string) string {
 
 // writeHistory saves a key history in which target has shown the key with
 // fingerprint once an hour from historyAge ago until an hour ago, through
-// collector.KeyHistory itself, and returns when the history started.
+// history.KeyHistory itself, and returns when the history started.
 func writeHistory(t *testing.T, path, target, module string, fingerprint uint64) time.Time {
 	t.Helper()
 	now := time.Now()
 	start := now.Add(-historyAge).Round(0)
 	clock := start
-	h := collector.NewKeyHistory(collector.HistoryOptions{
+	h := history.New(history.Options{
 		ActiveWindow: activeWindow,
 		Now:          func() time.Time { return clock },
 	})

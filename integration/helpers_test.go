@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/resumption-exporter/resumption_exporter/collector"
+	"github.com/resumption-exporter/resumption_exporter/collector/history"
 	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 	"github.com/resumption-exporter/resumption_exporter/probe"
 )
@@ -26,7 +27,7 @@ type observation struct {
 // history, then metrics.
 type prober struct {
 	module   *probe.Module
-	history  *collector.KeyHistory
+	history  *history.KeyHistory
 	sessions *probe.Sessions
 }
 
@@ -49,7 +50,7 @@ func newProber(t *testing.T, pki *testservers.PKI, edit func(*probe.Module)) *pr
 	}
 	return &prober{
 		module:   &m,
-		history:  collector.NewKeyHistory(collector.HistoryOptions{}),
+		history:  history.New(history.Options{}),
 		sessions: probe.NewSessions(probe.SessionsOptions{}),
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resumption-exporter/resumption_exporter/collector"
+	"github.com/resumption-exporter/resumption_exporter/collector/history"
 	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 	"github.com/resumption-exporter/resumption_exporter/probe"
 )
@@ -55,7 +55,7 @@ func nginxWithKeyFiles(t *testing.T, pki *testservers.PKI, dir, name string) (sr
 }
 
 func shortHistory(p *prober, window time.Duration) {
-	p.history = collector.NewKeyHistory(collector.HistoryOptions{ActiveWindow: window})
+	p.history = history.New(history.Options{ActiveWindow: window})
 }
 
 // nginx whose key files the test rotates (new key first, old one kept,

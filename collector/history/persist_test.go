@@ -1,4 +1,4 @@
-package collector
+package history
 
 import (
 	"encoding/json"
@@ -108,8 +108,8 @@ func TestPersistRoundTripContinues(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := newTestClock()
 			start := clock.Now()
-			opts := HistoryOptions{ActiveWindow: window, MaxTargets: 3, Now: clock.Now}
-			orig := NewKeyHistory(opts)
+			opts := Options{ActiveWindow: window, MaxTargets: 3, Now: clock.Now}
+			orig := New(opts)
 			path := filepath.Join(t.TempDir(), "history.json")
 			var restored *KeyHistory
 			for i, o := range tt.obs {
@@ -117,7 +117,7 @@ func TestPersistRoundTripContinues(t *testing.T) {
 					if err := orig.WriteFile(path); err != nil {
 						t.Fatal(err)
 					}
-					restored = NewKeyHistory(opts)
+					restored = New(opts)
 					if err := restored.ReadFile(path); err != nil {
 						t.Fatal(err)
 					}
@@ -163,7 +163,7 @@ func writeSample(t *testing.T, path string) []byte {
 	t.Helper()
 	clock := newTestClock()
 	start := clock.Now()
-	h := NewKeyHistory(HistoryOptions{ActiveWindow: 2 * time.Minute, Now: clock.Now})
+	h := New(Options{ActiveWindow: 2 * time.Minute, Now: clock.Now})
 	for _, o := range byTime(
 		every("a:443", 0, time.Hour, time.Minute, rotating(20*time.Minute)),
 		every("b:443", 0, time.Hour, 5*time.Minute, constantKeys("B1", "B2")),
@@ -247,7 +247,7 @@ func TestWriteFileFormat(t *testing.T) {
 }
 
 func TestReadFileMissingIsFreshStart(t *testing.T) {
-	h := NewKeyHistory(HistoryOptions{})
+	h := New(Options{})
 	h.Observe("t", "m", keys("A"))
 	if err := h.ReadFile(filepath.Join(t.TempDir(), "absent.json")); err != nil {
 		t.Fatalf("missing file: %v", err)
@@ -280,7 +280,7 @@ func TestReadFileTruncated(t *testing.T) {
 	data := writeSample(t, filepath.Join(dir, "good.json"))
 	path := filepath.Join(dir, "truncated.json")
 	// The sample's clock, so that retention keeps what it wrote.
-	h := NewKeyHistory(HistoryOptions{Now: newTestClock().Now})
+	h := New(Options{Now: newTestClock().Now})
 	for n := range len(data) {
 		t.Run(fmt.Sprint(n, "_bytes"), func(t *testing.T) {
 			if err := os.WriteFile(path, data[:n], 0o600); err != nil {
@@ -335,7 +335,7 @@ func TestReadFileRejects(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			h := NewKeyHistory(HistoryOptions{})
+			h := New(Options{})
 			h.Observe("before", "m", keys("Z"))
 			requireUnusable(t, h, path, h.ReadFile(path), tt.wantErr)
 		})
@@ -346,7 +346,7 @@ func TestReadFileRejects(t *testing.T) {
 func TestReadFileAppliesBounds(t *testing.T) {
 	clock := newTestClock()
 	start := clock.Now()
-	w := NewKeyHistory(HistoryOptions{Now: clock.Now})
+	w := New(Options{Now: clock.Now})
 	targets := []string{"a", "b", "c", "d", "e"}
 	for i, target := range targets {
 		clock.Set(start.Add(time.Duration(i) * time.Hour))
@@ -359,7 +359,7 @@ func TestReadFileAppliesBounds(t *testing.T) {
 	// At +5h, with a retention of 4h30m "a" (last probed at 0) is gone;
 	// MaxTargets 3 keeps c, d and e; each keeps 2 keys.
 	clock.Set(start.Add(5 * time.Hour))
-	r := NewKeyHistory(HistoryOptions{MaxTargets: 3, Retention: 4*time.Hour + 30*time.Minute, MaxKeysPerTarget: 2, Now: clock.Now})
+	r := New(Options{MaxTargets: 3, Retention: 4*time.Hour + 30*time.Minute, MaxKeysPerTarget: 2, Now: clock.Now})
 	if err := r.ReadFile(path); err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +378,7 @@ func TestReadFileAppliesBounds(t *testing.T) {
 
 func TestWriteFileFailure(t *testing.T) {
 	dir := t.TempDir()
-	h := NewKeyHistory(HistoryOptions{})
+	h := New(Options{})
 	h.Observe("t", "m", keys("A"))
 	path := filepath.Join(dir, "missing-dir", "history.json")
 	if err := h.WriteFile(path); err == nil {
@@ -410,7 +410,7 @@ func TestWriteFileFailure(t *testing.T) {
 func TestWriteFileDuringObserve(t *testing.T) {
 	clock := newTestClock()
 	start := clock.Now()
-	h := NewKeyHistory(HistoryOptions{Now: clock.Now})
+	h := New(Options{Now: clock.Now})
 	path := filepath.Join(t.TempDir(), "history.json")
 
 	const workers, probes = 4, 500
@@ -429,7 +429,7 @@ func TestWriteFileDuringObserve(t *testing.T) {
 		if err := h.WriteFile(path); err != nil {
 			t.Fatal(err)
 		}
-		r := NewKeyHistory(HistoryOptions{Now: clock.Now})
+		r := New(Options{Now: clock.Now})
 		if err := r.ReadFile(path); err != nil {
 			t.Fatalf("write %d: %v", writes, err)
 		}

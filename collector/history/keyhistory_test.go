@@ -1,4 +1,4 @@
-package collector
+package history
 
 import (
 	"fmt"
@@ -54,12 +54,12 @@ type step struct {
 
 // runScenario feeds steps to a fresh history with opts and checks every
 // published state.
-func runScenario(t *testing.T, opts HistoryOptions, steps []step) {
+func runScenario(t *testing.T, opts Options, steps []step) {
 	t.Helper()
 	clock := newTestClock()
 	start := clock.Now()
 	opts.Now = clock.Now
-	h := NewKeyHistory(opts)
+	h := New(opts)
 	for i, s := range steps {
 		clock.Set(start.Add(s.at))
 		got := h.Observe("example.com:443", "tls", s.keys)
@@ -87,12 +87,12 @@ func TestKeyHistoryScenarios(t *testing.T) {
 
 	tests := []struct {
 		name  string
-		opts  HistoryOptions
+		opts  Options
 		steps func() []step
 	}{
 		{
 			name: "steady single key",
-			opts: HistoryOptions{ActiveWindow: 15 * time.Minute},
+			opts: Options{ActiveWindow: 15 * time.Minute},
 			steps: func() []step {
 				var ss []step
 				for m := time.Duration(0); m <= 6*time.Hour; m += time.Minute {
@@ -107,7 +107,7 @@ func TestKeyHistoryScenarios(t *testing.T) {
 			// inactive window after its last sighting, which confirms
 			// the rotation and moves the oldest active key forward.
 			name: "rotation every 10m, window 2m",
-			opts: HistoryOptions{ActiveWindow: 2 * time.Minute},
+			opts: Options{ActiveWindow: 2 * time.Minute},
 			steps: func() []step {
 				const period, window, every = 10 * time.Minute, 2 * time.Minute, time.Minute
 				var ss []step
@@ -133,7 +133,7 @@ func TestKeyHistoryScenarios(t *testing.T) {
 		},
 		{
 			name: "two alternating keys are not rotations",
-			opts: HistoryOptions{ActiveWindow: 15 * time.Minute},
+			opts: Options{ActiveWindow: 15 * time.Minute},
 			steps: func() []step {
 				ss := []step{{at: 0, keys: keys("A"), want: active(1, 0, 0)}}
 				for m := time.Minute; m <= 8*time.Hour; m += time.Minute {
@@ -150,7 +150,7 @@ func TestKeyHistoryScenarios(t *testing.T) {
 			// A balancer whose backends hold A and B; backend A rotates
 			// to C at switchAt. Only A was replaced.
 			name: "balancer key set A,B -> B,C",
-			opts: HistoryOptions{ActiveWindow: 5 * time.Minute},
+			opts: Options{ActiveWindow: 5 * time.Minute},
 			steps: func() []step {
 				const switchAt, window = 30 * time.Minute, 5 * time.Minute
 				var ss []step
@@ -176,7 +176,7 @@ func TestKeyHistoryScenarios(t *testing.T) {
 			// C replaced B, not A: the probe after A's last sighting
 			// showed only B.
 			name: "key that went out of view is not replaced by a later key",
-			opts: HistoryOptions{ActiveWindow: 5 * time.Minute},
+			opts: Options{ActiveWindow: 5 * time.Minute},
 			steps: func() []step {
 				const window, rotateAt = 5 * time.Minute, time.Hour + time.Minute
 				both := active(2, 0, 0)
@@ -206,7 +206,7 @@ func TestKeyHistoryScenarios(t *testing.T) {
 			// than the window and comes back with another key, as nginx
 			// does after a restart: a rotation.
 			name: "new key after an outage is a rotation",
-			opts: HistoryOptions{ActiveWindow: 15 * time.Minute},
+			opts: Options{ActiveWindow: 15 * time.Minute},
 			steps: func() []step {
 				const downAt, upAt = 10 * time.Minute, 2 * time.Hour
 				var ss []step
@@ -227,7 +227,7 @@ func TestKeyHistoryScenarios(t *testing.T) {
 			// Two keys seen in the same probe overlap: the old one was
 			// seen at the new one's first sighting, so it was not replaced.
 			name: "overlapping keys are not a rotation",
-			opts: HistoryOptions{ActiveWindow: 5 * time.Minute},
+			opts: Options{ActiveWindow: 5 * time.Minute},
 			steps: func() []step {
 				return []step{
 					{at: 0, keys: keys("A"), want: active(1, 0, 0)},
@@ -239,7 +239,7 @@ func TestKeyHistoryScenarios(t *testing.T) {
 		},
 		{
 			name: "no named keys at all",
-			opts: HistoryOptions{ActiveWindow: 5 * time.Minute},
+			opts: Options{ActiveWindow: 5 * time.Minute},
 			steps: func() []step {
 				var ss []step
 				for m := time.Duration(0); m <= time.Hour; m += 10 * time.Minute {
@@ -254,7 +254,7 @@ func TestKeyHistoryScenarios(t *testing.T) {
 			// of dropping to 0 keys, and a key that comes back keeps its
 			// first sighting.
 			name: "empty observations keep the last keys",
-			opts: HistoryOptions{ActiveWindow: 5 * time.Minute},
+			opts: Options{ActiveWindow: 5 * time.Minute},
 			steps: func() []step {
 				both := active(2, time.Minute, 0)
 				ss := []step{
@@ -272,7 +272,7 @@ func TestKeyHistoryScenarios(t *testing.T) {
 			// A key that comes back after its successor took over is the
 			// same key: its first sighting is kept.
 			name: "key reappearing after a rotation keeps its first sighting",
-			opts: HistoryOptions{ActiveWindow: 2 * time.Minute},
+			opts: Options{ActiveWindow: 2 * time.Minute},
 			steps: func() []step {
 				const rotateAt, backAt = 10 * time.Minute, 20 * time.Minute
 				b := rotated(active(1, rotateAt, rotateAt), 1, rotateAt)
@@ -291,7 +291,7 @@ func TestKeyHistoryScenarios(t *testing.T) {
 			// in turn; then A's backend leaves. B arriving just after A
 			// did not replace A, since A kept showing up.
 			name: "key joining then another leaving is not a rotation",
-			opts: HistoryOptions{ActiveWindow: 5 * time.Minute},
+			opts: Options{ActiveWindow: 5 * time.Minute},
 			steps: func() []step {
 				const leaveAt = time.Hour
 				ss := []step{{at: 0, keys: keys("A"), want: active(1, 0, 0)}}
@@ -313,7 +313,7 @@ func TestKeyHistoryScenarios(t *testing.T) {
 			// A replaced by B, rolled back to A, then A replaced by C:
 			// two rotations, the second measured from A's first sighting.
 			name: "rollback then a new key counts again",
-			opts: HistoryOptions{ActiveWindow: 2 * time.Minute},
+			opts: Options{ActiveWindow: 2 * time.Minute},
 			steps: func() []step {
 				const bAt, backAt, cAt = 10 * time.Minute, 20 * time.Minute, 30 * time.Minute
 				var ss []step
@@ -347,7 +347,7 @@ func TestKeyHistoryScenarios(t *testing.T) {
 			// A new key every minute never holds more than
 			// MaxKeysPerTarget, the newest kept.
 			name: "keys per target are bounded",
-			opts: HistoryOptions{ActiveWindow: time.Hour, MaxKeysPerTarget: 3},
+			opts: Options{ActiveWindow: time.Hour, MaxKeysPerTarget: 3},
 			steps: func() []step {
 				var ss []step
 				for i := 0; i < 10; i++ {
@@ -367,7 +367,7 @@ func TestKeyHistoryScenarios(t *testing.T) {
 func TestKeyHistoryBoundsHistories(t *testing.T) {
 	tests := []struct {
 		name string
-		opts HistoryOptions
+		opts Options
 		// observe lists the targets probed, one a minute.
 		observe []string
 		// expireAfter, when set, calls Expire this long after the last
@@ -378,25 +378,25 @@ func TestKeyHistoryBoundsHistories(t *testing.T) {
 	}{
 		{
 			name:    "LRU drops the least recently observed",
-			opts:    HistoryOptions{MaxTargets: 3},
+			opts:    Options{MaxTargets: 3},
 			observe: []string{"a", "b", "c", "a", "d"},
 			held:    []string{"a", "c", "d"},
 		},
 		{
 			name:    "within bounds nothing is dropped",
-			opts:    HistoryOptions{MaxTargets: 3},
+			opts:    Options{MaxTargets: 3},
 			observe: []string{"a", "b", "c", "a", "b"},
 			held:    []string{"a", "b", "c"},
 		},
 		{
 			name:    "Observe drops histories past retention",
-			opts:    HistoryOptions{Retention: 3 * time.Minute},
+			opts:    Options{Retention: 3 * time.Minute},
 			observe: []string{"a", "b", "c", "d", "e"},
 			held:    []string{"c", "d", "e"},
 		},
 		{
 			name:        "Expire drops histories past retention",
-			opts:        HistoryOptions{Retention: 3 * time.Minute},
+			opts:        Options{Retention: 3 * time.Minute},
 			observe:     []string{"a", "b", "c"},
 			expireAfter: 2 * time.Minute,
 			held:        []string{"c"},
@@ -407,7 +407,7 @@ func TestKeyHistoryBoundsHistories(t *testing.T) {
 			clock := newTestClock()
 			start := clock.Now()
 			tt.opts.Now = clock.Now
-			h := NewKeyHistory(tt.opts)
+			h := New(tt.opts)
 			firstSince := map[string]time.Time{}
 			var m time.Duration
 			for _, target := range tt.observe {
@@ -440,7 +440,7 @@ func TestKeyHistoryBoundsHistories(t *testing.T) {
 
 func TestKeyHistorySeparatesModules(t *testing.T) {
 	clock := newTestClock()
-	h := NewKeyHistory(HistoryOptions{Now: clock.Now})
+	h := New(Options{Now: clock.Now})
 	h.Observe("t:443", "tls12", keys("A"))
 	clock.Set(clock.Now().Add(time.Minute))
 	st := h.Observe("t:443", "tls13", keys("B"))
@@ -455,7 +455,7 @@ func TestKeyHistorySeparatesModules(t *testing.T) {
 func TestKeyHistoryClockSteppingBack(t *testing.T) {
 	clock := newTestClock()
 	start := clock.Now()
-	h := NewKeyHistory(HistoryOptions{Now: clock.Now})
+	h := New(Options{Now: clock.Now})
 	h.Observe("t", "m", keys("A"))
 	clock.Set(start.Add(-time.Hour))
 	st := h.Observe("t", "m", keys("B"))
@@ -482,7 +482,7 @@ func TestKeyHistoryChanged(t *testing.T) {
 	}
 	clock := newTestClock()
 	start := clock.Now()
-	h := NewKeyHistory(HistoryOptions{ActiveWindow: 5 * time.Minute, Now: clock.Now})
+	h := New(Options{ActiveWindow: 5 * time.Minute, Now: clock.Now})
 	for _, tt := range tests {
 		clock.Set(start.Add(tt.at))
 		h.Observe(tt.target, "tls", tt.keys)
@@ -512,7 +512,7 @@ func BenchmarkObserve(b *testing.B) {
 	const targets = 10000
 	clock := newTestClock()
 	start := clock.Now()
-	h := NewKeyHistory(HistoryOptions{Now: clock.Now})
+	h := New(Options{Now: clock.Now})
 	names := make([]string, targets)
 	kns := make([][]probe.KeyName, targets)
 	for i := range names {

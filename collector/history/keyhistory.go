@@ -1,4 +1,8 @@
-package collector
+// Package history keeps, per (target, module), the session-ticket keys the
+// probes have seen and when, derives from that the key's age and the
+// server's rotations, and saves it across restarts. It knows nothing of
+// Prometheus: collector publishes the KeyState it returns.
+package history
 
 import (
 	"container/list"
@@ -8,7 +12,7 @@ import (
 	"github.com/resumption-exporter/resumption_exporter/probe"
 )
 
-// Defaults of HistoryOptions, used for fields left at zero (or negative).
+// Defaults of Options, used for fields left at zero (or negative).
 const (
 	DefaultActiveWindow     = 15 * time.Minute
 	DefaultMaxTargets       = 10000
@@ -16,8 +20,8 @@ const (
 	DefaultMaxKeysPerTarget = 16
 )
 
-// HistoryOptions bounds a KeyHistory and gives it its clock.
-type HistoryOptions struct {
+// Options bounds a KeyHistory and gives it its clock.
+type Options struct {
 	// ActiveWindow: a key is active while it was seen less than this long
 	// ago. It must exceed the probe interval, or a key reads as gone between
 	// two probes.
@@ -35,7 +39,7 @@ type HistoryOptions struct {
 	Now func() time.Time
 }
 
-func (o HistoryOptions) withDefaults() HistoryOptions {
+func (o Options) withDefaults() Options {
 	if o.ActiveWindow <= 0 {
 		o.ActiveWindow = DefaultActiveWindow
 	}
@@ -62,18 +66,18 @@ func (o HistoryOptions) withDefaults() HistoryOptions {
 //
 // KeyHistory is safe for concurrent use.
 type KeyHistory struct {
-	opts    HistoryOptions
+	opts    Options
 	changed chan struct{}
 
 	mu      sync.Mutex
-	byKey   map[historyKey]*list.Element // of *history
+	byKey   map[historyKey]*list.Element // of *targetHistory
 	recency *list.List                   // front: most recently observed
 }
 
 type historyKey struct{ target, module string }
 
-// history is what one (target, module) has shown so far.
-type history struct {
+// targetHistory is what one (target, module) has shown so far.
+type targetHistory struct {
 	key historyKey
 	// since is when this history started: the first Observe, or the one
 	// restored from file.
@@ -100,7 +104,7 @@ type keyRecord struct {
 }
 
 // KeyState is what a KeyHistory publishes for one (target, module) after an
-// Observe; NewProbeCollector turns it into the key-history gauges.
+// Observe; collector.NewProbeCollector turns it into the key-history gauges.
 type KeyState struct {
 	// Since is when this history started watching the target.
 	Since time.Time
@@ -121,8 +125,8 @@ type KeyState struct {
 	LastRotationInterval time.Duration
 }
 
-// NewKeyHistory returns an empty history.
-func NewKeyHistory(o HistoryOptions) *KeyHistory {
+// New returns an empty history.
+func New(o Options) *KeyHistory {
 	return &KeyHistory{
 		opts:    o.withDefaults(),
 		changed: make(chan struct{}, 1),
@@ -147,13 +151,13 @@ func (h *KeyHistory) Observe(target, module string, keys []probe.KeyName) KeySta
 
 	h.expireLocked(now)
 	k := historyKey{target, module}
-	var hist *history
+	var hist *targetHistory
 	changed := false
 	if e, ok := h.byKey[k]; ok {
 		h.recency.MoveToFront(e)
-		hist = e.Value.(*history)
+		hist = e.Value.(*targetHistory)
 	} else {
-		hist = &history{key: k, since: now}
+		hist = &targetHistory{key: k, since: now}
 		h.byKey[k] = h.recency.PushFront(hist)
 		h.evictLocked()
 		changed = true
@@ -193,7 +197,7 @@ func (h *KeyHistory) Observe(target, module string, keys []probe.KeyName) KeySta
 //
 // A key that reappears after being inactive is the same key and keeps its
 // first sighting.
-func (hist *history) record(keys []probe.KeyName, now time.Time) bool {
+func (hist *targetHistory) record(keys []probe.KeyName, now time.Time) bool {
 	if len(keys) == 0 {
 		return false // decides nothing: an outage does not replace a key
 	}
@@ -235,7 +239,7 @@ func (hist *history) record(keys []probe.KeyName, now time.Time) bool {
 // still come back, showing that the last probes merely did not reach it. The
 // interval is the successor's first sighting minus the predecessor's. When
 // several keys are replaced at once (A,B → C,D) each counts as a rotation.
-func (hist *history) confirmRotations(now time.Time, window time.Duration) bool {
+func (hist *targetHistory) confirmRotations(now time.Time, window time.Duration) bool {
 	found := false
 	for i := range hist.keys {
 		k := &hist.keys[i]
@@ -256,7 +260,7 @@ func (hist *history) confirmRotations(now time.Time, window time.Duration) bool 
 // the latest probe that showed keys, so they go last, and rotations are
 // confirmed before pruning: only a target showing more than max keys within
 // the window can lose a count. A dropped key that reappears is new again.
-func (hist *history) prune(max int) {
+func (hist *targetHistory) prune(max int) {
 	for len(hist.keys) > max {
 		drop := 0
 		for i, k := range hist.keys {
@@ -277,7 +281,7 @@ func (hist *history) prune(max int) {
 // "key not rotated" alert on any outage, the state is that of the last time a
 // key was seen, i.e. the keys active as of the newest sighting. Rotations
 // stay counted either way.
-func (hist *history) state(now time.Time, window time.Duration) KeyState {
+func (hist *targetHistory) state(now time.Time, window time.Duration) KeyState {
 	st := KeyState{
 		Since:                hist.since,
 		Rotations:            hist.rotations,
@@ -333,7 +337,7 @@ func (h *KeyHistory) Expire() {
 // round, which delays its removal but never removes a live one.
 func (h *KeyHistory) expireLocked(now time.Time) {
 	for e := h.recency.Back(); e != nil; e = h.recency.Back() {
-		hist := e.Value.(*history)
+		hist := e.Value.(*targetHistory)
 		if now.Sub(hist.lastProbe) < h.opts.Retention {
 			return
 		}
@@ -349,7 +353,7 @@ func (h *KeyHistory) evictLocked() {
 }
 
 func (h *KeyHistory) removeLocked(e *list.Element) {
-	delete(h.byKey, e.Value.(*history).key)
+	delete(h.byKey, e.Value.(*targetHistory).key)
 	h.recency.Remove(e)
 }
 

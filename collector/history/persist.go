@@ -1,4 +1,4 @@
-package collector
+package history
 
 import (
 	"bytes"
@@ -108,7 +108,7 @@ func (h *KeyHistory) snapshot() historyFile {
 	defer h.mu.Unlock()
 	f := historyFile{Version: fileVersion, Histories: make([]fileHistory, 0, h.recency.Len())}
 	for e := h.recency.Back(); e != nil; e = e.Prev() {
-		hist := e.Value.(*history)
+		hist := e.Value.(*targetHistory)
 		fh := fileHistory{
 			Target:                      hist.key.target,
 			Module:                      hist.key.module,
@@ -154,7 +154,7 @@ func (h *KeyHistory) ReadFile(path string) error {
 		return err
 	}
 	// Oldest first, so that PushFront leaves the newest at the front.
-	slices.SortStableFunc(hists, func(a, b *history) int { return a.lastProbe.Compare(b.lastProbe) })
+	slices.SortStableFunc(hists, func(a, b *targetHistory) int { return a.lastProbe.Compare(b.lastProbe) })
 	for _, hist := range hists {
 		hist.restoreDecisions(h.opts.ActiveWindow)
 		hist.prune(h.opts.MaxKeysPerTarget)
@@ -166,7 +166,7 @@ func (h *KeyHistory) ReadFile(path string) error {
 }
 
 // readHistoryFile decodes and checks a history file.
-func readHistoryFile(path string) ([]*history, error) {
+func readHistoryFile(path string) ([]*targetHistory, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -195,7 +195,7 @@ func readHistoryFile(path string) ([]*history, error) {
 		return nil, errors.New("corrupt key history: data after the end")
 	}
 	seen := make(map[historyKey]bool, len(f.Histories))
-	hists := make([]*history, 0, len(f.Histories))
+	hists := make([]*targetHistory, 0, len(f.Histories))
 	for i, fh := range f.Histories {
 		hist, err := fh.decode()
 		if err != nil {
@@ -212,7 +212,7 @@ func readHistoryFile(path string) ([]*history, error) {
 
 // decode checks one saved history for what Observe could never have
 // produced, which would mean the file was damaged or edited.
-func (fh fileHistory) decode() (*history, error) {
+func (fh fileHistory) decode() (*targetHistory, error) {
 	if fh.Target == "" {
 		return nil, errors.New("empty target")
 	}
@@ -226,7 +226,7 @@ func (fh fileHistory) decode() (*history, error) {
 	if math.IsNaN(secs) || secs < 0 || secs > math.MaxInt64/float64(time.Second) {
 		return nil, fmt.Errorf("last_rotation_interval_seconds %v out of range", secs)
 	}
-	hist := &history{
+	hist := &targetHistory{
 		key:                  historyKey{fh.Target, fh.Module},
 		since:                fh.Since,
 		lastProbe:            fh.LastProbe,
@@ -267,7 +267,7 @@ func (fh fileHistory) decode() (*history, error) {
 // and within the window; the file cannot show that sighting, and the new key
 // is taken for P's successor. A replacement is already counted when P was
 // inactive at the last probe.
-func (hist *history) restoreDecisions(window time.Duration) {
+func (hist *targetHistory) restoreDecisions(window time.Duration) {
 	var newest time.Time
 	for _, k := range hist.keys {
 		if k.lastSeen.After(newest) {
