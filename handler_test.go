@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
+	"github.com/resumption-exporter/resumption_exporter/probe"
 )
 
 // newTestExporter wires an exporter on the embedded configuration, as
@@ -42,11 +43,7 @@ func newTestExporter(t *testing.T, o options) (*exporter, *httptest.Server) {
 // connection until the client closes it.
 func startTLSServer(t *testing.T, edit func(*tls.Config)) string {
 	t.Helper()
-	cfg := &tls.Config{Certificates: []tls.Certificate{testservers.NewPKI(t).TLSCertificate(t)}}
-	if edit != nil {
-		edit(cfg)
-	}
-	return testservers.ServeTCP(t, func(c net.Conn) { io.Copy(io.Discard, tls.Server(c, cfg)) })
+	return testservers.ServeTLS(t, testservers.NewPKI(t), edit)
 }
 
 func get(t *testing.T, url string, header http.Header) (int, string) {
@@ -215,5 +212,33 @@ func TestLandingAndHealth(t *testing.T) {
 	}
 	if code, _ := get(t, srv.URL+"/-/reload", nil); code != http.StatusMethodNotAllowed {
 		t.Errorf("GET /-/reload: %d, want 405", code)
+	}
+}
+
+// A scrape timeout below the module's ticket_wait keeps the module valid:
+// the ticket wait shrinks with it.
+func TestModuleWithTimeout(t *testing.T) {
+	tests := []struct {
+		name                        string
+		ticketWait, timeout         time.Duration
+		wantTicketWait, wantTimeout time.Duration
+	}{
+		{"room to wait", time.Second, 10 * time.Second, time.Second, 10 * time.Second},
+		{"wait as long as the timeout", time.Second, time.Second, 500 * time.Millisecond, time.Second},
+		{"wait longer than the timeout", time.Second, 400 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		m := probe.DefaultModule
+		m.TicketWait = tt.ticketWait
+		got := m.WithTimeout(tt.timeout)
+		if got.Timeout != tt.wantTimeout || got.TicketWait != tt.wantTicketWait {
+			t.Errorf("%s: timeout %s, ticket_wait %s; want %s, %s", tt.name, got.Timeout, got.TicketWait, tt.wantTimeout, tt.wantTicketWait)
+		}
+		if err := got.Validate(); err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+		if m.Timeout != probe.DefaultModule.Timeout {
+			t.Errorf("%s: WithTimeout changed the module it was called on", tt.name)
+		}
 	}
 }

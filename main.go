@@ -25,6 +25,7 @@ import (
 
 	"github.com/resumption-exporter/resumption_exporter/collector"
 	"github.com/resumption-exporter/resumption_exporter/collector/history"
+	"github.com/resumption-exporter/resumption_exporter/internal/prober"
 	"github.com/resumption-exporter/resumption_exporter/probe"
 )
 
@@ -142,7 +143,7 @@ type exporter struct {
 	registry *prometheus.Registry
 	history  *history.KeyHistory
 	hmetrics *collector.HistoryMetrics
-	prober   *prober
+	prober   *probeHandler
 	reloads  chan chan error
 	stopping chan struct{} // closed when the reload loop has stopped
 
@@ -190,9 +191,9 @@ func newExporter(sc *SafeConfig, o options, logger *slog.Logger) *exporter {
 		Help: "Probes run, by module and result (success, failure).",
 	}, []string{"module", "result"})
 	reg.MustRegister(probes)
-	e.prober = &prober{
-		config: sc, history: keys, timeoutOffset: o.timeoutOffset, logger: logger, probes: probes,
-		sessions: probe.NewSessions(probe.SessionsOptions{MaxTargets: o.maxTargets}),
+	e.prober = &probeHandler{
+		config: sc, timeoutOffset: o.timeoutOffset, probes: probes,
+		prober: prober.New(probe.NewSessions(probe.SessionsOptions{MaxTargets: o.maxTargets}), keys, logger),
 	}
 	return e
 }

@@ -3,15 +3,14 @@ package integration
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/resumption-exporter/resumption_exporter/collector"
 	"github.com/resumption-exporter/resumption_exporter/collector/history"
+	"github.com/resumption-exporter/resumption_exporter/internal/prober"
 	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 	"github.com/resumption-exporter/resumption_exporter/probe"
 )
@@ -23,15 +22,16 @@ type observation struct {
 	series map[string]float64
 }
 
-// prober runs probes the way the /probe handler does: probe, then key
-// history, then metrics.
-type prober struct {
-	module   *probe.Module
-	history  *history.KeyHistory
+// runner probes one module the way the /probe handler does, through the
+// same prober.Prober: probe, then key history, then metrics.
+type runner struct {
+	module   probe.Module
 	sessions *probe.Sessions
+	logger   *slog.Logger
+	prober   *prober.Prober
 }
 
-func newProber(t *testing.T, pki *testservers.PKI, edit func(*probe.Module)) *prober {
+func newRunner(t *testing.T, pki *testservers.PKI, edit func(*probe.Module)) *runner {
 	t.Helper()
 	m := probe.DefaultModule
 	m.Checks = append([]probe.Mechanism(nil), probe.Mechanisms...)
@@ -48,24 +48,28 @@ func newProber(t *testing.T, pki *testservers.PKI, edit func(*probe.Module)) *pr
 	if err := m.Compile(); err != nil {
 		t.Fatal(err)
 	}
-	return &prober{
-		module:   &m,
-		history:  history.New(history.Options{}),
+	r := &runner{
+		module:   m,
 		sessions: probe.NewSessions(probe.SessionsOptions{}),
+		logger:   slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
+	r.withHistory(history.Options{})
+	return r
 }
 
-func (p *prober) probe(t *testing.T, addr string) observation {
+// withHistory starts the key history afresh with opts.
+func (r *runner) withHistory(opts history.Options) {
+	r.prober = prober.New(r.sessions, history.New(opts), r.logger)
+}
+
+func (r *runner) probe(t *testing.T, addr string) observation {
 	t.Helper()
-	r := probe.Run(context.Background(), addr, "test", p.module, p.sessions, t.Logf)
-	state := p.history.Observe(addr, "test", r.KeyNames)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector.NewProbeCollector(&r, &state))
-	mfs, err := reg.Gather()
+	out := r.prober.Probe(context.Background(), addr, "test", r.module, false)
+	mfs, err := out.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := observation{result: r, series: map[string]float64{}}
+	o := observation{result: out.Result, series: map[string]float64{}}
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
 			var ls []string

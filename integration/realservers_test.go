@@ -162,7 +162,7 @@ func TestRealServers(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			pki := testservers.NewPKI(t)
 			srv := c.start(t, pki)
-			p := newProber(t, pki, nil)
+			p := newRunner(t, pki, nil)
 			o := p.probe(t, srv.Addr)
 			o.expect(t, c.want, c.absent...)
 			// The next probe replays this one's sessions: every mechanism

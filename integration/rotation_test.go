@@ -54,8 +54,8 @@ func nginxWithKeyFiles(t *testing.T, pki *testservers.PKI, dir, name string) (sr
 	return nginxWithKeys(t, pki, cur, prev), cur, prev, fp
 }
 
-func shortHistory(p *prober, window time.Duration) {
-	p.history = history.New(history.Options{ActiveWindow: window})
+func shortHistory(r *runner, window time.Duration) {
+	r.withHistory(history.Options{ActiveWindow: window})
 }
 
 // nginx whose key files the test rotates (new key first, old one kept,
@@ -65,7 +65,7 @@ func shortHistory(p *prober, window time.Duration) {
 func TestNginxKeyRotation(t *testing.T) {
 	pki := testservers.NewPKI(t)
 	srv, cur, prev, fp := nginxWithKeyFiles(t, pki, t.TempDir(), "current")
-	p := newProber(t, pki, nil)
+	p := newRunner(t, pki, nil)
 	shortHistory(p, shortWindow)
 
 	const rotationsWanted = 3
@@ -117,7 +117,7 @@ func TestNginxKeyRotation(t *testing.T) {
 func TestNginxFixedKey(t *testing.T) {
 	pki := testservers.NewPKI(t)
 	srv, _, _, fp := nginxWithKeyFiles(t, pki, t.TempDir(), "current")
-	p := newProber(t, pki, nil)
+	p := newRunner(t, pki, nil)
 	shortHistory(p, 500*time.Millisecond)
 	var first float64
 	for i := 0; i < 12; i++ {
@@ -150,7 +150,7 @@ func TestBalancedBackendsAreNotRotation(t *testing.T) {
 		backends = append(backends, srv.Addr)
 	}
 	lb := testservers.StartHAProxyTCP(t, backends...)
-	p := newProber(t, pki, nil)
+	p := newRunner(t, pki, nil)
 	shortHistory(p, 3*time.Second)
 	var o observation
 	for i := 0; i < 15; i++ {

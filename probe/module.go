@@ -128,3 +128,15 @@ func (m *Module) Validate() error {
 	}
 	return nil
 }
+
+// WithTimeout returns m with its timeout set to t, such as a scrape timeout
+// shorter than the module's own. TicketWait is kept below it (halved to
+// t/2 when it would reach t), so that a short scrape still leaves the
+// handshakes time after waiting for TLS 1.3 tickets.
+func (m Module) WithTimeout(t time.Duration) Module {
+	m.Timeout = t
+	if m.TicketWait >= t {
+		m.TicketWait = t / 2
+	}
+	return m
+}

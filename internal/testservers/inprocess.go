@@ -2,6 +2,7 @@ package testservers
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -43,4 +44,21 @@ func (p *PKI) TLSCertificate(t testing.TB) tls.Certificate {
 		t.Fatal(err)
 	}
 	return cert
+}
+
+// ServeTLS runs an in-process crypto/tls server with the PKI's certificate
+// on a free port of 127.0.0.1 (see ServeTCP): it completes each handshake,
+// reads and discards what the client sends, and closes when the client
+// does. configure, when not nil, edits the server's configuration first.
+func ServeTLS(t testing.TB, pki *PKI, configure func(*tls.Config)) string {
+	t.Helper()
+	cfg := &tls.Config{Certificates: []tls.Certificate{pki.TLSCertificate(t)}}
+	if configure != nil {
+		configure(cfg)
+	}
+	return ServeTCP(t, func(c net.Conn) {
+		tc := tls.Server(c, cfg)
+		defer tc.Close()
+		io.Copy(io.Discard, tc)
+	})
 }

@@ -1,0 +1,140 @@
+package prober
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/resumption-exporter/resumption_exporter/collector/history"
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
+	"github.com/resumption-exporter/resumption_exporter/probe"
+)
+
+// testModule decodes a module the way the configuration file does, trusting
+// pki's CA.
+func testModule(t *testing.T, pki *testservers.PKI) probe.Module {
+	t.Helper()
+	var m probe.Module
+	src := fmt.Sprintf("timeout: 5s\nticket_wait: 500ms\ntls_config:\n  ca_file: %s\n  server_name: %s\n", pki.CAFile, testservers.ServerName)
+	if err := yaml.Unmarshal([]byte(src), &m); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Compile(); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// gauge returns the value of the one series of name in o's registry.
+func gauge(t *testing.T, o *Outcome, name string) (float64, bool) {
+	t.Helper()
+	mfs, err := o.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			ms := mf.GetMetric()
+			if len(ms) != 1 {
+				t.Fatalf("%s has %d series, want 1", name, len(ms))
+			}
+			return ms[0].GetGauge().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// Probe runs the whole pipeline: the probe, the key history (which
+// remembers the target across probes), the metrics, and the sessions that
+// the next probe offers again.
+func TestProbePipeline(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	addr := testservers.ServeTLS(t, pki, nil)
+	m := testModule(t, pki)
+	p := New(probe.NewSessions(probe.SessionsOptions{}), history.New(history.Options{}), nil)
+
+	first := p.Probe(context.Background(), addr, "tls", m, false)
+	if !first.Result.Success {
+		t.Fatalf("probe of a crypto/tls server failed: %s", first.Result.Failure)
+	}
+	if v, _ := gauge(t, first, "probe_success"); v != 1 {
+		t.Errorf("probe_success = %v, want 1", v)
+	}
+	if first.Keys.Since.IsZero() {
+		t.Error("the key history did not record the probe")
+	}
+	if v, ok := gauge(t, first, "tls_session_ticket_history_since_timestamp_seconds"); !ok || v != float64(first.Keys.Since.UnixNano())/1e9 {
+		t.Errorf("history since = %v (present %v), want the history's %s", v, ok, first.Keys.Since)
+	}
+	if first.Log != nil {
+		t.Errorf("log kept without being asked for:\n%s", first.Log)
+	}
+
+	second := p.Probe(context.Background(), addr, "tls", m, false)
+	if !second.Keys.Since.Equal(first.Keys.Since) {
+		t.Errorf("second probe: history since %s, want the first probe's %s", second.Keys.Since, first.Keys.Since)
+	}
+	if age, ok := second.Result.AcceptedMaxAge[probe.MechanismPSK]; !ok || age <= 0 {
+		t.Errorf("second probe: PSK accepted age %v (present %v); the first probe's session was not offered", age, ok)
+	}
+}
+
+// The probe's lines are debug records carrying target and module: they go
+// to the exporter's logger when it logs at debug level, and into
+// Outcome.Log when asked for, whatever the exporter's level.
+func TestProbeLog(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	good := testservers.ServeTLS(t, pki, nil)
+	closing := testservers.ServeTCP(t, func(c net.Conn) {}) // closes at once
+	m := testModule(t, pki)
+
+	tests := []struct {
+		name      string
+		target    string
+		level     slog.Level
+		keep      bool
+		exporter  []string // lines the exporter's log must hold
+		kept      []string // lines Outcome.Log must hold; nil: no Log
+		successes float64
+	}{
+		{"debug exporter, no debug output", good, slog.LevelDebug, false,
+			[]string{"level=DEBUG msg=\"probing " + good, "target=" + good + " module=tls"}, nil, 1},
+		{"info exporter, debug output", good, slog.LevelInfo, true,
+			nil, []string{"level=DEBUG msg=\"probing " + good, "target=" + good + " module=tls"}, 1},
+		{"failed probe, debug output", closing, slog.LevelInfo, true,
+			nil, []string{"msg=\"Probe failed\" target=" + closing + " module=tls reason="}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var exporterLog bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&exporterLog, &slog.HandlerOptions{Level: tt.level}))
+			p := New(nil, history.New(history.Options{}), logger)
+			o := p.Probe(context.Background(), tt.target, "tls", m, tt.keep)
+			if v, _ := gauge(t, o, "probe_success"); v != tt.successes {
+				t.Errorf("probe_success = %v, want %v (%s)", v, tt.successes, o.Result.Failure)
+			}
+			for _, w := range tt.exporter {
+				if !strings.Contains(exporterLog.String(), w) {
+					t.Errorf("exporter log lacks %q:\n%s", w, exporterLog.String())
+				}
+			}
+			if tt.exporter == nil && exporterLog.Len() > 0 {
+				t.Errorf("exporter at level %s logged debug records:\n%s", tt.level, exporterLog.String())
+			}
+			if tt.kept == nil && o.Log != nil {
+				t.Errorf("Log kept without being asked for:\n%s", o.Log)
+			}
+			for _, w := range tt.kept {
+				if !bytes.Contains(o.Log, []byte(w)) {
+					t.Errorf("Log lacks %q:\n%s", w, o.Log)
+				}
+			}
+		})
+	}
+}
