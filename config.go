@@ -44,10 +44,9 @@ func parseConfig(b []byte) (*Config, error) {
 
 // SafeConfig holds the configuration in force and swaps it on reload.
 type SafeConfig struct {
-	mu   sync.RWMutex
-	c    *Config
-	raw  []byte
-	path string // "" = the embedded default
+	mu  sync.RWMutex
+	c   *Config
+	raw []byte
 }
 
 // Load reads the configuration from path, or the embedded default when path
@@ -66,7 +65,7 @@ func (sc *SafeConfig) Load(path string) error {
 		return fmt.Errorf("config %s: %w", describe(path), err)
 	}
 	sc.mu.Lock()
-	sc.c, sc.raw, sc.path = c, raw, path
+	sc.c, sc.raw = c, raw
 	sc.mu.Unlock()
 	return nil
 }
