@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,9 +32,9 @@ func TestHistorySurvivesKillAndCorruption(t *testing.T) {
 	state := filepath.Join(dir, "history.json")
 	args := []string{"--config.file=" + cfg, "--history.path=" + state}
 
-	firstSeen := func(p *process) float64 {
+	firstSeen := func(p *testservers.Server) float64 {
 		t.Helper()
-		_, body := get(t, p.url("/probe?target="+srv.Addr), nil)
+		_, body := get(t, p.URL("/probe?target="+srv.Addr), nil)
 		mfs := parseMetrics(t, body)
 		if fp, _ := value(t, mfs, "tls_session_ticket_key_fingerprint", nil); fp != float64(probe.Fingerprint(key[:16])) {
 			t.Fatalf("fingerprint %v, want the key file's", fp)
@@ -47,7 +46,7 @@ func TestHistorySurvivesKillAndCorruption(t *testing.T) {
 		return v
 	}
 
-	p := startExporter(t, args...)
+	p := testservers.StartExporter(t, args...)
 	first := firstSeen(p)
 	for i := 0; i < 100; i++ { // the save is immediate but asynchronous
 		if b, err := os.ReadFile(state); err == nil && strings.Contains(string(b), srv.Addr) {
@@ -56,13 +55,13 @@ func TestHistorySurvivesKillAndCorruption(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(1100 * time.Millisecond) // a restarted exporter would see a later second
-	p.stop(syscall.SIGKILL)
+	p.Kill()
 
-	p = startExporter(t, args...)
+	p = testservers.StartExporter(t, args...)
 	if again := firstSeen(p); again != first {
 		t.Errorf("after SIGKILL and restart, first seen %v, was %v", again, first)
 	}
-	p.stop(syscall.SIGTERM)
+	p.Stop()
 
 	b, err := os.ReadFile(state)
 	if err != nil {
@@ -72,9 +71,9 @@ func TestHistorySurvivesKillAndCorruption(t *testing.T) {
 		t.Error("state file holds the raw key name")
 	}
 	writeFile(t, state, string(b[:len(b)/2]))
-	p = startExporter(t, args...)
-	if !strings.Contains(p.logs.String(), "Cannot read key history") {
-		t.Errorf("truncated state file not reported:\n%s", p.logs)
+	p = testservers.StartExporter(t, args...)
+	if !strings.Contains(p.Logs(), "Cannot read key history") {
+		t.Errorf("truncated state file not reported:\n%s", p.Logs())
 	}
 	if kept, _ := filepath.Glob(state + ".bad-*"); len(kept) != 1 {
 		t.Errorf("the unreadable file was not kept aside: %v", kept)

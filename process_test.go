@@ -1,129 +1,21 @@
 package main
 
 import (
-	"bytes"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 )
 
-var buildOnce struct {
-	sync.Once
-	path string
-	err  error
-}
-
-// exporterBinary builds the exporter once per test run, as the Dockerfile
-// does (static, no cgo).
-func exporterBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "resumption-exporter-bin")
-		if err != nil {
-			buildOnce.err = err
-			return
-		}
-		buildOnce.path = filepath.Join(dir, "resumption_exporter")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", buildOnce.path, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildOnce.err != nil {
-		t.Fatal(buildOnce.err)
-	}
-	return buildOnce.path
-}
-
-// process is an exporter started by a test, stopped by PID at cleanup.
-type process struct {
-	cmd  *exec.Cmd
-	addr string
-	logs *syncBuffer
-	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// startExporter runs the binary on a free 127.0.0.1 port with args and waits
-// until /-/healthy answers.
-func startExporter(t *testing.T, args ...string) *process {
-	t.Helper()
-	addr := freePort(t)
-	p := &process{addr: addr, logs: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(exporterBinary(t), append([]string{"--web.listen-address=" + addr}, args...)...)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.stop(syscall.SIGTERM) })
-	for i := 0; i < 100; i++ {
-		if resp, err := http.Get("http://" + addr + "/-/healthy"); err == nil {
-			resp.Body.Close()
-			return p
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("exporter exited at start:\n%s", p.logs)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	t.Fatalf("exporter not healthy after 5 s:\n%s", p.logs)
-	return nil
-}
-
-// stop signals the process by PID and waits, at most 5 s, then kills it.
-func (p *process) stop(sig syscall.Signal) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *process) url(path string) string { return "http://" + p.addr + path }
+// TestMain removes the exporter binary the tests build (see
+// testservers.BuildExporter) once they are done.
+func TestMain(m *testing.M) { os.Exit(testservers.Main(m)) }
 
 func writeFile(t *testing.T, path, text string) {
 	t.Helper()
@@ -135,13 +27,13 @@ func writeFile(t *testing.T, path, text string) {
 func TestReloadKeepsGoodConfig(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "config.yml")
 	writeFile(t, cfg, "modules:\n  a:\n    timeout: 3s\n")
-	p := startExporter(t, "--config.file="+cfg)
+	p := testservers.StartExporter(t, "--config.file="+cfg)
 	knows := func(module string) bool {
-		_, body := get(t, p.url("/probe?target=x&module="+module), nil)
+		_, body := get(t, p.URL("/probe?target=x&module="+module), nil)
 		return !strings.Contains(body, "unknown module")
 	}
 	reloadOK := func() float64 {
-		_, body := get(t, p.url("/metrics"), nil)
+		_, body := get(t, p.URL("/metrics"), nil)
 		v, _ := value(t, parseMetrics(t, body), "resumption_exporter_config_last_reload_successful", nil)
 		return v
 	}
@@ -150,7 +42,7 @@ func TestReloadKeepsGoodConfig(t *testing.T) {
 	}
 
 	writeFile(t, cfg, "modules:\n  b:\n    timout: 3s\n")
-	resp, err := http.Post(p.url("/-/reload"), "", nil)
+	resp, err := http.Post(p.URL("/-/reload"), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,12 +53,12 @@ func TestReloadKeepsGoodConfig(t *testing.T) {
 	if !knows("a") || reloadOK() != 0 {
 		t.Error("bad reload replaced the config or was not reported")
 	}
-	if !strings.Contains(p.logs.String(), "timout") {
-		t.Errorf("log does not say what is wrong:\n%s", p.logs)
+	if !strings.Contains(p.Logs(), "timout") {
+		t.Errorf("log does not say what is wrong:\n%s", p.Logs())
 	}
 
 	writeFile(t, cfg, "modules:\n  b:\n    timeout: 3s\n")
-	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.Signal(t, syscall.SIGHUP)
 	for i := 0; i < 100 && !knows("b"); i++ {
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -192,7 +84,7 @@ func TestConfigCheck(t *testing.T) {
 		{[]string{"--history.max-targets=0"}, 2},
 	}
 	for _, tt := range tests {
-		out, err := exec.Command(exporterBinary(t), tt.args...).CombinedOutput()
+		out, err := exec.Command(testservers.BuildExporter(t), tt.args...).CombinedOutput()
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
 			code = ee.ExitCode()
@@ -204,13 +96,13 @@ func TestConfigCheck(t *testing.T) {
 }
 
 func TestStartsOnEmbeddedConfig(t *testing.T) {
-	p := startExporter(t)
-	code, body := get(t, p.url("/config"), nil)
+	p := testservers.StartExporter(t)
+	code, body := get(t, p.URL("/config"), nil)
 	if code != 200 || !strings.Contains(body, "insecure:") {
 		t.Errorf("/config: %d\n%s", code, body)
 	}
 	addr := startTLSServer(t, nil)
-	_, body = get(t, p.url("/probe?module=insecure&target="+addr), nil)
+	_, body = get(t, p.URL("/probe?module=insecure&target="+addr), nil)
 	if v, _ := value(t, parseMetrics(t, body), "probe_success", nil); v != 1 {
 		t.Errorf("probe_success %v from the built binary:\n%s", v, body)
 	}

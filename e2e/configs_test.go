@@ -99,6 +99,13 @@ func prometheusConfig(example []byte, e prometheusEndpoints) (config []byte, mod
 	return config, module, err
 }
 
+// exampleModule returns the module the example's probe job asks for, which
+// the exporter must be configured with before the endpoints are known.
+func exampleModule(example []byte) (string, error) {
+	_, module, err := prometheusConfig(example, prometheusEndpoints{})
+	return module, err
+}
+
 // probeModule returns the one module a probe job's params ask for.
 func probeModule(job map[string]any) (string, error) {
 	params, err := mapAt(job, "params")
@@ -182,8 +189,11 @@ func alertmanagerConfig(example []byte, webhookURL string) ([]byte, error) {
 		}
 		s, _ := wh["url"].(string)
 		u, err := url.Parse(s)
-		if err != nil || u.Path == "" {
-			return nil, fmt.Errorf("receiver %v: webhook url %q has no path: %v", recv["name"], s, err)
+		if err != nil {
+			return nil, fmt.Errorf("receiver %v: webhook url: %w", recv["name"], err)
+		}
+		if u.Path == "" {
+			return nil, fmt.Errorf("receiver %v: webhook url %q has no path", recv["name"], s)
 		}
 		u.Scheme, u.Host = base.Scheme, base.Host
 		wh["url"] = u.String()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -41,6 +40,10 @@ const (
 	headlineAlert = "TLSSessionTicketKeyNotRotated"
 )
 
+// TestMain removes the exporter binary the test builds (see
+// testservers.BuildExporter) once it is done.
+func TestMain(m *testing.M) { os.Exit(testservers.Main(m)) }
+
 // TestRealPath runs the path a user deploys — TLS server, exporter,
 // Prometheus with the example scrape configuration and the mixin's rules,
 // Alertmanager with the example routing, a webhook — and checks that the
@@ -48,15 +51,10 @@ const (
 // find data for the target, and that the headline alert reaches the
 // webhook for a key first seen more than a day ago.
 func TestRealPath(t *testing.T) {
-	testservers.Require(t, "nginx")
-	goTool := mixin.RequireTool(t, "go")
-	jsonnet := mixin.RequireTool(t, "jsonnet")
-	prometheusBin := mixin.RequireTool(t, "prometheus")
-	alertmanagerBin := mixin.RequireTool(t, "prometheus-alertmanager")
+	testservers.Require(t, "nginx", "go", "jsonnet", "prometheus", "prometheus-alertmanager")
+	jsonnet := testservers.LookPath(t, "jsonnet")
 	root := mixin.RepoRoot()
 	work := t.TempDir()
-
-	exporterBin := buildExporter(t, goTool, root, work)
 
 	// The target: nginx with a fixed session-ticket key from a file, so its
 	// key name — and so its fingerprint — is known before the first probe.
@@ -75,28 +73,21 @@ func TestRealPath(t *testing.T) {
 		"ssl_protocols TLSv1.2 TLSv1.3;\nssl_session_cache shared:e2e:1m;\nssl_session_ticket_key %s;\n", keyFile))
 	fingerprint := probe.Fingerprint(key[:16])
 
-	exporterAddr := freeAddr(t)
-	alertmanagerAddr := freeAddr(t)
-	prometheusAddr := freeAddr(t)
-
-	// Prometheus: the example configuration, pointed at this test's
-	// programs. It goes into the rendered mixin's examples/ directory so
-	// that the example's own rule_files entry, ../alerts/resumption-alerts.yml,
-	// names the rules rendered with 1s `for:` and evaluation interval.
+	// The rules rendered with 1s `for:` and evaluation interval. The
+	// Prometheus configuration goes into the rendered mixin's examples/
+	// directory so that the example's own rule_files entry,
+	// ../alerts/resumption-alerts.yml, names them.
 	rendered := filepath.Join(work, "mixin")
 	renderCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := mixin.Render(renderCtx, jsonnet, rendered, mixin.FastTiming); err != nil {
 		t.Fatal(err)
 	}
-	promConfig, module, err := prometheusConfig(readFile(t, filepath.Join(root, "examples", "prometheus.yml")),
-		prometheusEndpoints{Target: nginx.Addr, Exporter: exporterAddr, Alertmanager: alertmanagerAddr})
+	promExample := readFile(t, filepath.Join(root, "examples", "prometheus.yml"))
+	module, err := exampleModule(promExample)
 	if err != nil {
 		t.Fatal(err)
 	}
-	promConfigFile := filepath.Join(mkdir(t, rendered, "examples"), "prometheus.yml")
-	writeFile(t, promConfigFile, promConfig)
-	rulesFile := filepath.Join(rendered, "alerts", "resumption-alerts.yml")
 
 	// The exporter, from a key history saved as if it had watched the
 	// target for historyAge, seeing the same key every hour.
@@ -110,13 +101,11 @@ func TestRealPath(t *testing.T) {
 	}
 	exporterConfigFile := filepath.Join(work, "exporter.yml")
 	writeFile(t, exporterConfigFile, exporterConfig)
-	exporter := startProcess(t, "resumption_exporter", mkdir(t, work, "exporter"), exporterBin,
-		"--web.listen-address="+exporterAddr,
+	exporter := testservers.StartExporter(t,
 		"--config.file="+exporterConfigFile,
 		"--history.path="+historyFile,
 		"--history.active-window="+activeWindow.String(),
 	)
-	exporter.waitReady(t, "http://"+exporterAddr+"/-/healthy")
 
 	// Alertmanager with the example routing, every webhook on this test.
 	hook := startWebhook(t)
@@ -124,25 +113,23 @@ func TestRealPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	amDir := mkdir(t, work, "alertmanager")
-	writeFile(t, filepath.Join(amDir, "alertmanager.yml"), amConfig)
-	alertmanager := startProcess(t, "alertmanager", amDir, alertmanagerBin,
-		"--config.file="+filepath.Join(amDir, "alertmanager.yml"),
-		"--storage.path="+mkdir(t, amDir, "data"),
-		"--web.listen-address="+alertmanagerAddr,
-		"--cluster.listen-address=", // no clustering: nothing but loopback
-	)
-	alertmanager.waitReady(t, "http://"+alertmanagerAddr+"/-/ready")
+	amConfigFile := filepath.Join(work, "alertmanager.yml")
+	writeFile(t, amConfigFile, amConfig)
+	alertmanager := testservers.StartAlertmanager(t, amConfigFile)
 
-	promDir := mkdir(t, work, "prometheus")
-	prometheus := startProcess(t, "prometheus", promDir, prometheusBin,
-		"--config.file="+promConfigFile,
-		"--storage.tsdb.path="+mkdir(t, promDir, "data"),
-		"--web.listen-address="+prometheusAddr,
-	)
-	prometheus.waitReady(t, "http://"+prometheusAddr+"/-/ready")
+	// Prometheus: the example configuration, pointed at this test's
+	// programs.
+	promConfig, _, err := prometheusConfig(promExample,
+		prometheusEndpoints{Target: nginx.Addr, Exporter: exporter.Addr, Alertmanager: alertmanager.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	promConfigFile := filepath.Join(mkdir(t, rendered, "examples"), "prometheus.yml")
+	writeFile(t, promConfigFile, promConfig)
+	rulesFile := filepath.Join(rendered, "alerts", "resumption-alerts.yml")
+	prometheus := testservers.StartPrometheus(t, promConfigFile)
 
-	api := newPromAPI(prometheusAddr)
+	api := newPromAPI(prometheus.Addr)
 	deadline := time.Now().Add(pathTimeout)
 	ctx, cancelQueries := context.WithDeadline(context.Background(), deadline)
 	defer cancelQueries()
@@ -155,12 +142,12 @@ func TestRealPath(t *testing.T) {
 
 	t.Run("scrape through relabeling", func(t *testing.T) {
 		eventually(t, deadline, "Prometheus probing "+nginx.Addr+" through the exporter", func() error {
-			return checkProbeTarget(ctx, api, nginx.Addr, exporterAddr, module)
+			return checkProbeTarget(ctx, api, nginx.Addr, exporter.Addr, module)
 		})
 		for _, c := range []struct{ what, expr string }{
 			{"probe scraped", fmt.Sprintf(`up{job="resumption", instance=%q} == 1`, nginx.Addr)},
 			{"probe succeeded", fmt.Sprintf(`probe_success{job="resumption", instance=%q} == 1`, nginx.Addr)},
-			{"exporter scraped", fmt.Sprintf(`up{job="resumption_exporter", instance=%q} == 1`, exporterAddr)},
+			{"exporter scraped", fmt.Sprintf(`up{job="resumption_exporter", instance=%q} == 1`, exporter.Addr)},
 			// The probe saw the key file's key, the one whose
 			// fingerprint the saved history holds.
 			{"fixed key seen", fmt.Sprintf(`tls_session_ticket_key_fingerprint{instance=%q} == %d`, nginx.Addr, fingerprint)},
@@ -209,21 +196,6 @@ func TestRealPath(t *testing.T) {
 			t.Errorf("%s annotations = %v, want a summary and a runbook_url", headlineAlert, got.Annotations)
 		}
 	})
-}
-
-// buildExporter builds the binary the way the Dockerfile does.
-func buildExporter(t *testing.T, goTool, root, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "resumption_exporter")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool, "build", "-trimpath", "-o", bin, ".")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // writeHistory saves a key history in which target has shown the key with
@@ -331,8 +303,11 @@ func checkDashboards(t *testing.T, ctx context.Context, api promAPI, root string
 		"resumption-target/Rotations/A": "the last rotation interval is published only after a key rotation was observed, and this target's key is fixed",
 	}
 	files, err := filepath.Glob(filepath.Join(root, "dashboards", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no dashboards in %s: %v", filepath.Join(root, "dashboards"), err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no dashboards in %s", filepath.Join(root, "dashboards"))
 	}
 	// Grafana writes a multi-value variable into a =~ matcher as an
 	// escaped regular expression, and a PromQL string escapes backslashes.
@@ -436,10 +411,6 @@ func summarize(ns []notification) string {
 		parts = append(parts, fmt.Sprintf("%s{instance=%q} %s at %s", n.Labels["alertname"], n.Labels["instance"], n.Status, n.Path))
 	}
 	return strings.Join(parts, ", ")
-}
-
-func freeAddr(t *testing.T) string {
-	return fmt.Sprintf("127.0.0.1:%d", testservers.FreePort(t))
 }
 
 func mkdir(t *testing.T, parent, name string) string {

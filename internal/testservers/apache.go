@@ -57,7 +57,7 @@ func StartApache(t testing.TB, pki *PKI, vhostDirectives string) *Server {
 // as root), and only the parent, still root, reads the key and certificate.
 func StartApacheConfig(t testing.TB, pki *PKI, cfg ApacheConfig) *Server {
 	t.Helper()
-	bin := mustLookPath(t, "apache2")
+	bin := LookPath(t, "apache2")
 	dir := t.TempDir()
 	for _, d := range []string{"run", "htdocs"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
@@ -76,22 +76,21 @@ func StartApacheConfig(t testing.TB, pki *PKI, cfg ApacheConfig) *Server {
 			}
 		}
 	}
-	spec := &launchSpec{
-		name:     "apache2",
-		binary:   bin,
-		dir:      dir,
-		logs:     []string{"error.log", "access.log"},
-		tlsReady: pki,
-		reload:   reloadApache,
-		config: func(port int) ([]string, string, error) {
+	return Start(t, Spec{
+		Name:   "apache2",
+		Binary: bin,
+		Dir:    dir,
+		Logs:   []string{"error.log", "access.log"},
+		Ready:  []ReadyCheck{TLSReady(pki.Pool)},
+		Reload: reloadApache,
+		Config: func(port int) ([]string, string, error) {
 			conf := filepath.Join(dir, "apache2.conf")
 			if err := os.WriteFile(conf, []byte(apacheConf(dir, port, pki, cfg)), 0o644); err != nil {
 				return nil, "", err
 			}
 			return []string{"-d", dir, "-f", conf, "-DFOREGROUND"}, conf, nil
 		},
-	}
-	return start(t, spec)
+	})
 }
 
 func apacheConf(dir string, port int, pki *PKI, cfg ApacheConfig) string {

@@ -110,7 +110,7 @@ func haproxyGlobal() string {
 // so the server counts as ready once `show proc` there lists a worker.
 func startHAProxy(t testing.TB, pki *PKI, config func(port int) string) *Server {
 	t.Helper()
-	bin := mustLookPath(t, "haproxy")
+	bin := LookPath(t, "haproxy")
 	dir := t.TempDir()
 	// A unix socket path must fit in 108 bytes, which a directory named
 	// after a long subtest need not; so the socket gets a short one.
@@ -120,22 +120,24 @@ func startHAProxy(t testing.TB, pki *PKI, config func(port int) string) *Server 
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	sock := filepath.Join(sockDir, "master.sock")
-	spec := &launchSpec{
-		name:     "haproxy",
-		binary:   bin,
-		dir:      dir,
-		tlsReady: pki,
-		reload:   reloadHAProxy,
-		ready:    func() error { return haproxyMasterReady(sock) },
-		config: func(port int) ([]string, string, error) {
+	serving := TCPReady()
+	if pki != nil {
+		serving = TLSReady(pki.Pool)
+	}
+	return Start(t, Spec{
+		Name:   "haproxy",
+		Binary: bin,
+		Dir:    dir,
+		Ready:  []ReadyCheck{serving, func(*Server) error { return haproxyMasterReady(sock) }},
+		Reload: reloadHAProxy,
+		Config: func(port int) ([]string, string, error) {
 			conf := filepath.Join(dir, "haproxy.cfg")
 			if err := os.WriteFile(conf, []byte(config(port)), 0o644); err != nil {
 				return nil, "", err
 			}
 			return []string{"-W", "-db", "-S", sock, "-f", conf}, conf, nil
 		},
-	}
-	return start(t, spec)
+	})
 }
 
 // haproxyMasterReady asks the master CLI for its processes and checks that
@@ -162,7 +164,10 @@ func haproxyMasterReady(sock string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("master CLI lists no worker (read error: %v): %q", sc.Err(), lines)
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("master CLI: reading the process list: %w (read so far: %q)", err, lines)
+	}
+	return fmt.Errorf("master CLI lists no worker: %q", lines)
 }
 
 // reloadHAProxy sends SIGUSR2 to the master, which re-executes itself with

@@ -54,16 +54,16 @@ func StartNginx(t testing.TB, pki *PKI, serverDirectives string) *Server {
 // Server.Dir.
 func StartNginxConf(t testing.TB, pki *PKI, httpBody func(port int) string) *Server {
 	t.Helper()
-	bin := mustLookPath(t, "nginx")
+	bin := LookPath(t, "nginx")
 	dir := t.TempDir()
-	spec := &launchSpec{
-		name:     "nginx",
-		binary:   bin,
-		dir:      dir,
-		logs:     []string{"error.log"},
-		tlsReady: pki,
-		reload:   reloadNginx,
-		config: func(port int) ([]string, string, error) {
+	return Start(t, Spec{
+		Name:   "nginx",
+		Binary: bin,
+		Dir:    dir,
+		Logs:   []string{"error.log"},
+		Ready:  []ReadyCheck{TLSReady(pki.Pool)},
+		Reload: reloadNginx,
+		Config: func(port int) ([]string, string, error) {
 			conf := filepath.Join(dir, "nginx.conf")
 			if err := os.WriteFile(conf, []byte(nginxConf(bin, dir, httpBody(port))), 0o644); err != nil {
 				return nil, "", err
@@ -79,8 +79,7 @@ func StartNginxConf(t testing.TB, pki *PKI, httpBody func(port int) string) *Ser
 					filepath.Join(dir, "nginx.pid"), filepath.Join(dir, "error.log")),
 			}, conf, nil
 		},
-	}
-	return start(t, spec)
+	})
 }
 
 // nginxConf is the whole configuration file around the caller's http body.

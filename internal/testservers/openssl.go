@@ -15,14 +15,12 @@ import (
 // It has no workers and cannot reload; Restart gives it fresh keys.
 func StartOpenSSL(t testing.TB, pki *PKI, args ...string) *Server {
 	t.Helper()
-	bin := mustLookPath(t, "openssl")
-	dir := t.TempDir()
-	spec := &launchSpec{
-		name:     "openssl s_server",
-		binary:   bin,
-		dir:      dir,
-		tlsReady: pki,
-		config: func(port int) ([]string, string, error) {
+	bin := LookPath(t, "openssl")
+	return Start(t, Spec{
+		Name:   "openssl s_server",
+		Binary: bin,
+		Ready:  []ReadyCheck{TLSReady(pki.Pool)},
+		Config: func(port int) ([]string, string, error) {
 			argv := []string{"s_server",
 				"-accept", "127.0.0.1:" + strconv.Itoa(port),
 				"-cert", pki.CertFile,
@@ -31,6 +29,5 @@ func StartOpenSSL(t testing.TB, pki *PKI, args ...string) *Server {
 			}
 			return append(argv, args...), "", nil
 		},
-	}
-	return start(t, spec)
+	})
 }

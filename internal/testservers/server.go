@@ -1,8 +1,6 @@
 package testservers
 
 import (
-	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -54,32 +52,47 @@ type Server struct {
 	// temporary files.
 	Dir string
 	// ConfigFile is the configuration the server was started with; empty
-	// for openssl s_server, which takes everything on its command line.
+	// for programs that take everything on their command line (openssl
+	// s_server, the exporter).
 	ConfigFile string
 
-	spec  *launchSpec
+	spec  Spec
 	proc  *process
 	errTB testing.TB // the test that owns the server, for Stop's complaints
 }
 
-// launchSpec is how to (re)start one kind of server.
-type launchSpec struct {
-	name   string
-	binary string
-	dir    string
-	// config writes the configuration for port into dir and returns the
-	// command-line arguments (after the binary) and the config file.
-	config func(port int) (args []string, configFile string, err error)
-	// logs are files in dir the server writes besides its stdout/stderr.
-	logs []string
-	// tlsReady, when set, is the CA pool a readiness handshake verifies
-	// against; when nil a TCP connect is enough.
-	tlsReady *PKI
-	// reload signals the master and returns once the reload took effect.
-	reload func(t testing.TB, s *Server)
-	// ready, when set, is a further readiness check after the network
-	// probe succeeded: the server may serve before it handles signals.
-	ready func() error
+// Spec says how to start one program and when it serves. Start runs it;
+// the nginx, Apache, HAProxy and openssl s_server starters of this package
+// build one, and so do StartExporter, StartPrometheus and StartAlertmanager.
+// A starter for another server builds one too.
+type Spec struct {
+	// Name names the program in messages and in Server.Name.
+	Name string
+	// Binary is the executable (see LookPath).
+	Binary string
+	// Dir is the program's own directory: its working directory, where
+	// output.log receives its stdout and stderr, and where its
+	// configuration and logs belong. Empty: a new t.TempDir().
+	Dir string
+	// Config writes whatever configuration depends on the listening port
+	// and returns the command-line arguments after the binary, and the
+	// configuration file (which may be ""). It runs again for Restart.
+	Config func(port int) (args []string, configFile string, err error)
+	// Logs are files in Dir the program writes besides its stdout and
+	// stderr, which Server.Logs quotes too.
+	Logs []string
+	// Ready are the checks that must all pass, in order, before Start
+	// returns and after a reload; none means a TCP connect to the port.
+	Ready []ReadyCheck
+	// ReadyTimeout bounds the wait for Ready; zero means 10 s.
+	ReadyTimeout time.Duration
+	// Reload, when set, is what Server.Reload does: signal the program
+	// and return once the reload took effect.
+	Reload func(t testing.TB, s *Server)
+	// LogsOnFailure has the program's logs written to the test's log when
+	// the test has failed by the time it ends, for programs whose trouble
+	// shows in later assertions rather than in Start.
+	LogsOnFailure bool
 }
 
 // outputLog receives every server's stdout and stderr.
@@ -97,12 +110,23 @@ type process struct {
 	reported bool // stopErr has been handed to a caller
 }
 
-// start launches spec on a free port, retrying with a new port when the
-// server reports the port taken, and waits until it serves.
-func start(t testing.TB, spec *launchSpec) *Server {
+// Start runs spec on a free port of 127.0.0.1, retrying with a new port
+// when the program reports the port taken, and returns once every Ready
+// check passes. It fails the test, with the program's logs, when the
+// program does not start or exits first. The program is stopped when the
+// test ends.
+func Start(t testing.TB, spec Spec) *Server {
 	t.Helper()
-	s := &Server{Name: spec.name, Dir: spec.dir, spec: spec, errTB: t}
-	t.Cleanup(s.Stop)
+	if spec.Dir == "" {
+		spec.Dir = t.TempDir()
+	}
+	s := &Server{Name: spec.Name, Dir: spec.Dir, spec: spec, errTB: t}
+	t.Cleanup(func() {
+		s.Stop()
+		if spec.LogsOnFailure && t.Failed() {
+			t.Logf("testservers: %s (pid %d) logs:\n%s", s.Name, s.PID, s.Logs())
+		}
+	})
 	for attempt := 1; ; attempt++ {
 		port, err := freePort()
 		if err != nil {
@@ -128,15 +152,16 @@ func start(t testing.TB, spec *launchSpec) *Server {
 }
 
 // portTaken reports whether a server's logs say its listen address was in
-// use, in the words nginx, Apache, HAProxy and OpenSSL use.
+// use, in the words nginx, Apache, HAProxy, OpenSSL and Go programs use.
 func portTaken(logs string) bool {
-	return strings.Contains(logs, "Address already in use") || strings.Contains(logs, "Address in use")
+	logs = strings.ToLower(logs)
+	return strings.Contains(logs, "address already in use") || strings.Contains(logs, "address in use")
 }
 
 // launch writes the configuration for port, starts the master and waits
 // until it serves. On error the process may still run; the caller stops it.
 func (s *Server) launch(port int) error {
-	args, cfg, err := s.spec.config(port)
+	args, cfg, err := s.spec.Config(port)
 	if err != nil {
 		return fmt.Errorf("writing configuration: %w", err)
 	}
@@ -145,7 +170,7 @@ func (s *Server) launch(port int) error {
 		return err
 	}
 	defer out.Close() // the child holds its own copy
-	cmd := exec.Command(s.spec.binary, args...)
+	cmd := exec.Command(s.spec.Binary, args...)
 	cmd.Dir = s.Dir
 	cmd.Stdout = out
 	cmd.Stderr = out
@@ -176,43 +201,50 @@ func (s *Server) launch(port int) error {
 	return s.waitServing()
 }
 
-// waitServing polls the server until a readiness probe succeeds, the master
+// waitServing polls the server until its Ready checks pass, the master
 // exits, or the bound passes.
 func (s *Server) waitServing() error {
+	bound := s.spec.ReadyTimeout
+	if bound <= 0 {
+		bound = readyPolls * pollInterval
+	}
+	deadline := time.Now().Add(bound)
 	var last error
-	for range readyPolls {
+	for {
 		if s.proc.hasExited() {
-			return fmt.Errorf("%s exited before serving: %v", s.Name, s.proc.err)
+			return fmt.Errorf("%s exited before serving (%s)", s.Name, exitStatus(s.proc.err))
 		}
 		if last = s.probe(); last == nil {
 			return nil
 		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not serving after %v: %w", bound, last)
+		}
 		time.Sleep(pollInterval)
 	}
-	return fmt.Errorf("not serving after %v: %w", readyPolls*pollInterval, last)
 }
 
-// probe dials the server once and, for TLS servers, completes a handshake
-// that verifies the certificate for ServerName against the test CA; then it
-// runs the server's own further check, if any.
+// probe runs the Ready checks once, in order: by default a TCP connect.
 func (s *Server) probe() error {
-	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
-	defer cancel()
-	var d interface {
-		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
-	} = &net.Dialer{}
-	if s.spec.tlsReady != nil {
-		d = &tls.Dialer{Config: &tls.Config{RootCAs: s.spec.tlsReady.Pool, ServerName: ServerName}}
+	checks := s.spec.Ready
+	if len(checks) == 0 {
+		checks = []ReadyCheck{TCPReady()}
 	}
-	c, err := d.DialContext(ctx, "tcp", s.Addr)
-	if err != nil {
-		return err
-	}
-	c.Close()
-	if s.spec.ready != nil {
-		return s.spec.ready()
+	for _, check := range checks {
+		if err := check(s); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// exitStatus describes what cmd.Wait returned, nil (exit status 0)
+// included.
+func exitStatus(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
 }
 
 // hasExited reports whether the master process has exited.
@@ -249,20 +281,25 @@ func (s *Server) stop() error {
 	return err
 }
 
-func (p *process) stop() error {
-	p.stopOnce.Do(func() { p.stopErr = p.terminate() })
+func (p *process) stop() error { return p.stopWith(syscall.SIGTERM) }
+
+// stopWith stops the process, the first time it is called, by sending it
+// sig; later calls return the first one's result.
+func (p *process) stopWith(sig syscall.Signal) error {
+	p.stopOnce.Do(func() { p.stopErr = p.terminate(sig) })
 	return p.stopErr
 }
 
-// terminate stops the master and then makes sure nothing it started
-// survives. Processes are only ever signalled by PID (or by the process
-// group this package created), after checking they are the ones started.
-func (p *process) terminate() error {
+// terminate stops the master with sig (SIGKILL once termWait has passed)
+// and then makes sure nothing it started survives. Processes are only ever
+// signalled by PID (or by the process group this package created), after
+// checking they are the ones started.
+func (p *process) terminate(sig syscall.Signal) error {
 	// Remember the workers now: once the master is gone they are
 	// reparented and only the process group still ties them to it.
 	fam := family(p.pid)
 	if !p.hasExited() {
-		_ = syscall.Kill(p.pid, syscall.SIGTERM)
+		_ = syscall.Kill(p.pid, sig)
 		select {
 		case <-p.exited:
 		case <-time.After(termWait):
@@ -305,21 +342,25 @@ func (p *process) terminate() error {
 
 // Logs returns the server's stdout, stderr and log files (the last
 // logTail bytes of each), for failure messages.
-func (s *Server) Logs() string {
+func (s *Server) Logs() string { return s.readLogs(logTail) }
+
+// readLogs returns the server's stdout, stderr and log files, each cut to
+// its last tail bytes when tail > 0.
+func (s *Server) readLogs(tail int) string {
 	var b strings.Builder
-	for _, name := range append([]string{outputLog}, s.spec.logs...) {
+	for _, name := range append([]string{outputLog}, s.spec.Logs...) {
 		data, err := os.ReadFile(filepath.Join(s.Dir, name))
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		fmt.Fprintf(&b, "--- %s %s:\n", s.Name, name)
 		if err != nil {
-			fmt.Fprintf(&b, "(%v)\n", err)
+			fmt.Fprintf(&b, "(%s)\n", err)
 			continue
 		}
-		if len(data) > logTail {
-			fmt.Fprintf(&b, "(… %d bytes left out)\n", len(data)-logTail)
-			data = data[len(data)-logTail:]
+		if tail > 0 && len(data) > tail {
+			fmt.Fprintf(&b, "(… %d bytes left out)\n", len(data)-tail)
+			data = data[len(data)-tail:]
 		}
 		b.Write(data)
 		if len(data) > 0 && data[len(data)-1] != '\n' {
@@ -327,6 +368,35 @@ func (s *Server) Logs() string {
 		}
 	}
 	return b.String()
+}
+
+// URL returns http://ADDR followed by path, for servers that speak HTTP
+// (the exporter, Prometheus, Alertmanager).
+func (s *Server) URL(path string) string { return "http://" + s.Addr + path }
+
+// Signal sends sig to the master process by PID, failing the test when it
+// has exited.
+func (s *Server) Signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	if s.proc == nil || s.proc.hasExited() {
+		t.Fatalf("testservers: cannot signal %s: it is not running\n%s", s.Name, s.Logs())
+	}
+	if err := syscall.Kill(s.PID, sig); err != nil {
+		t.Fatalf("testservers: signalling %s (pid %d): %v", s.Name, s.PID, err)
+	}
+}
+
+// Kill stops the server as a crash would: SIGKILL to the master, which
+// gets no chance to clean up, and then to anything it left behind. Like
+// Stop it is idempotent; after either, the other does nothing.
+func (s *Server) Kill() {
+	if s.proc == nil {
+		return
+	}
+	if err := s.proc.stopWith(syscall.SIGKILL); err != nil && !s.proc.reported {
+		s.proc.reported = true
+		s.errTB.Errorf("testservers: killing %s: %v\n%s", s.Name, err, s.Logs())
+	}
 }
 
 // Workers returns the PIDs of the master's live child processes, sorted.
@@ -344,10 +414,10 @@ func (s *Server) Workers() []int {
 // the test for it (use Restart).
 func (s *Server) Reload(t testing.TB) {
 	t.Helper()
-	if s.spec.reload == nil {
+	if s.spec.Reload == nil {
 		t.Fatalf("testservers: %s cannot reload its configuration; use Restart", s.Name)
 	}
-	s.spec.reload(t, s)
+	s.spec.Reload(t, s)
 }
 
 // Restart stops the server and starts it again on the same port with the
@@ -369,7 +439,7 @@ func (s *Server) Restart(t testing.TB) {
 func reloadBySignal(t testing.TB, s *Server, sig syscall.Signal, retired func(pid int) bool) {
 	t.Helper()
 	if s.proc.hasExited() {
-		t.Fatalf("testservers: %s exited before the reload: %v\n%s", s.Name, s.proc.err, s.Logs())
+		t.Fatalf("testservers: %s exited before the reload (%s)\n%s", s.Name, exitStatus(s.proc.err), s.Logs())
 	}
 	old := family(s.PID)
 	var oldWorkers []procStat
@@ -385,7 +455,7 @@ func reloadBySignal(t testing.TB, s *Server, sig syscall.Signal, retired func(pi
 	for range readyPolls {
 		time.Sleep(pollInterval)
 		if s.proc.hasExited() {
-			t.Fatalf("testservers: %s exited during the reload: %v\n%s", s.Name, s.proc.err, s.Logs())
+			t.Fatalf("testservers: %s exited during the reload (%s)\n%s", s.Name, exitStatus(s.proc.err), s.Logs())
 		}
 		workers := childPIDs(s.PID)
 		fresh := slices.ContainsFunc(workers, func(pid int) bool {

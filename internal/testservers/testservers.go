@@ -1,23 +1,29 @@
-// Package testservers starts Debian's real TLS servers — nginx, Apache,
-// HAProxy and openssl s_server — on 127.0.0.1 for integration tests, each in
-// its own temporary directory with its own throwaway certificate, and stops
-// them (workers included) when the test ends.
+// Package testservers starts the real programs the tests run against, on
+// 127.0.0.1: Debian's TLS servers — nginx, Apache, HAProxy and openssl
+// s_server — each in its own temporary directory with its own throwaway
+// certificate (PKI), and the exporter itself (built once per test binary),
+// Prometheus and Alertmanager. One launcher (Spec, Start) starts them all,
+// waits until they serve, keeps their logs and stops them (workers
+// included) by PID when the test ends; a starter for another server is a
+// Spec.
 //
-// A test asks for the binaries it needs with Require, builds a PKI, starts a
-// server and probes Server.Addr. Servers are ready when Start returns: a
-// crypto/tls client has completed a handshake with them, verifying the
-// certificate against PKI.Pool. Every failure message carries the server's
-// own logs.
+// A test asks for the programs it needs with Require (or LookPath), starts a
+// server and uses Server.Addr. TLS servers are ready when their Start
+// returns: a crypto/tls client has completed a handshake with them,
+// verifying the certificate against PKI.Pool. Every failure message carries
+// the server's own logs.
 //
 // Nothing here binds anything but 127.0.0.1.
 package testservers
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -41,7 +47,7 @@ func lookPath(name string) (string, error) {
 // skip: CI promises to have installed them.
 func inCI() bool { return os.Getenv("CI") == "true" }
 
-// Require checks that every named binary is installed. A missing one fails
+// Require checks that every named program is installed. A missing one fails
 // the test when the environment has CI=true (CI must run everything) and
 // skips it otherwise.
 func Require(t testing.TB, binaries ...string) {
@@ -49,25 +55,39 @@ func Require(t testing.TB, binaries ...string) {
 	var missing []string
 	for _, b := range binaries {
 		if _, err := lookPath(b); err != nil {
-			missing = append(missing, b)
+			missing = append(missing, fmt.Sprintf("%s (Debian package %s)", b, debianPackage(b)))
 		}
 	}
 	if len(missing) == 0 {
 		return
 	}
 	if inCI() {
-		t.Fatalf("testservers: %q not installed, and CI=true requires every server (scripts/test.sh installs them as root)", missing)
+		t.Fatalf("testservers: %s not installed, and CI=true requires every program (scripts/test.sh installs them as root)", strings.Join(missing, ", "))
 	}
-	t.Skipf("testservers: %q not installed (scripts/test.sh installs them when run as root)", missing)
+	t.Skipf("testservers: %s not installed (scripts/test.sh installs them when run as root)", strings.Join(missing, ", "))
 }
 
-// mustLookPath is Require for one binary, returning its path.
-func mustLookPath(t testing.TB, name string) string {
+// debianPackage names the package that installs a program the tests use.
+func debianPackage(binary string) string {
+	switch binary {
+	case "promtool":
+		return "prometheus"
+	case "amtool":
+		return "prometheus-alertmanager"
+	case "go":
+		return "golang-go"
+	default:
+		return binary
+	}
+}
+
+// LookPath is Require for one program, returning its path.
+func LookPath(t testing.TB, name string) string {
 	t.Helper()
 	Require(t, name)
 	p, err := lookPath(name)
 	if err != nil {
-		t.Fatalf("testservers: %v", err) // unreachable after Require
+		t.Fatalf("testservers: %s", err) // unreachable after Require
 	}
 	return p
 }
