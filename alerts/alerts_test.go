@@ -18,6 +18,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/resumption-exporter/resumption_exporter/internal/mixintest"
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 	"github.com/resumption-exporter/resumption_exporter/mixin"
 )
 
@@ -79,7 +81,7 @@ func run(t *testing.T, timeout time.Duration, name string, args ...string) {
 // directory and returns it.
 func render(t *testing.T, timing mixin.Timing) string {
 	t.Helper()
-	jsonnet := mixin.RequireTool(t, "jsonnet")
+	jsonnet := testservers.LookPath(t, "jsonnet")
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -145,7 +147,7 @@ func equalMaps(a, b map[string]string) bool {
 }
 
 func TestPromtoolCheckRules(t *testing.T) {
-	promtool := mixin.RequireTool(t, "promtool")
+	promtool := testservers.LookPath(t, "promtool")
 	for _, tc := range []struct {
 		name string
 		path func(t *testing.T) string
@@ -162,7 +164,7 @@ func TestPromtoolCheckRules(t *testing.T) {
 }
 
 func TestPromtoolTestRules(t *testing.T) {
-	promtool := mixin.RequireTool(t, "promtool")
+	promtool := testservers.LookPath(t, "promtool")
 	run(t, 5*time.Minute, promtool, "test", "rules", "tests.yml")
 }
 
@@ -303,7 +305,7 @@ func TestAlertsAreDocumented(t *testing.T) {
 var queryTemplate = regexp.MustCompile(`printf "([a-zA-Z_:][a-zA-Z0-9_:]*)`)
 
 func TestRulesUseContractMetrics(t *testing.T) {
-	allowed := mixin.RequireContract(t)
+	allowed := mixintest.RequireContract(t)
 	for _, m := range mixin.PrometheusMetrics() {
 		allowed[m] = true
 	}

@@ -18,6 +18,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/resumption-exporter/resumption_exporter/internal/mixintest"
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 	"github.com/resumption-exporter/resumption_exporter/mixin"
 )
 
@@ -43,7 +45,7 @@ func load(t *testing.T, name string) (mixin.Dashboard, []byte) {
 }
 
 func TestDashboardsUpToDate(t *testing.T) {
-	jsonnet := mixin.RequireTool(t, "jsonnet")
+	jsonnet := testservers.LookPath(t, "jsonnet")
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -219,8 +221,10 @@ func TestOverviewTable(t *testing.T) {
 			DisplayName string `json:"displayName"`
 		} `json:"sortBy"`
 	}
-	if err := json.Unmarshal(table.Options, &opts); err != nil || len(opts.SortBy) == 0 {
-		t.Errorf("table is not sorted (options.sortBy): %v", err)
+	if err := json.Unmarshal(table.Options, &opts); err != nil {
+		t.Errorf("table options: %s", err)
+	} else if len(opts.SortBy) == 0 {
+		t.Error("table is not sorted (no options.sortBy)")
 	}
 
 	// The key-age column turns red from 86400 s on.
@@ -250,7 +254,7 @@ func TestOverviewTable(t *testing.T) {
 // TestQueriesParse has promtool parse every query, variables replaced as
 // Grafana would: each becomes a recording rule of a throwaway rules file.
 func TestQueriesParse(t *testing.T) {
-	promtool := mixin.RequireTool(t, "promtool")
+	promtool := testservers.LookPath(t, "promtool")
 	type recording struct {
 		Record string `yaml:"record"`
 		Expr   string `yaml:"expr"`
@@ -292,7 +296,7 @@ func TestQueriesParse(t *testing.T) {
 }
 
 func TestQueriesUseContractMetrics(t *testing.T) {
-	allowed := mixin.RequireContract(t)
+	allowed := mixintest.RequireContract(t)
 	for name := range files() {
 		d, _ := load(t, name)
 		qs, err := d.Queries()

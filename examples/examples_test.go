@@ -21,6 +21,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 	"github.com/resumption-exporter/resumption_exporter/mixin"
 )
 
@@ -42,7 +43,7 @@ func command(t *testing.T, timeout time.Duration, name string, args ...string) [
 }
 
 func TestPrometheusConfigsCheck(t *testing.T) {
-	promtool := mixin.RequireTool(t, "promtool")
+	promtool := testservers.LookPath(t, "promtool")
 	for _, name := range []string{"prometheus.yml", "prometheus-replicas.yml"} {
 		t.Run(name, func(t *testing.T) {
 			command(t, time.Minute, promtool, "check", "config", name)
@@ -59,7 +60,7 @@ type discovered struct {
 // job of a config file, as Prometheus would before scraping.
 func scrapeTargets(t *testing.T, config, job string) []discovered {
 	t.Helper()
-	promtool := mixin.RequireTool(t, "promtool")
+	promtool := testservers.LookPath(t, "promtool")
 	out := command(t, time.Minute, promtool, "check", "service-discovery", config, job)
 	var ts []discovered
 	if err := json.Unmarshal(out, &ts); err != nil {
@@ -164,7 +165,7 @@ func alertNames(t *testing.T) []string {
 func isPosture(alert string) bool { return strings.HasPrefix(alert, "TLS") }
 
 func TestAlertmanagerConfig(t *testing.T) {
-	amtool := mixin.RequireTool(t, "amtool")
+	amtool := testservers.LookPath(t, "amtool")
 	command(t, time.Minute, amtool, "check-config", "alertmanager.yml")
 
 	// Routing, decided by amtool itself: posture findings to their owners,
