@@ -20,8 +20,11 @@ func BenchmarkProbeMetrics(b *testing.B) {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(NewProbeCollector(r, keys))
 		mfs, err := reg.Gather()
-		if err != nil || len(mfs) != 19 {
-			b.Fatalf("gathered %d families, err %v; want 19", len(mfs), err)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(mfs) != 19 {
+			b.Fatalf("gathered %d families, want 19", len(mfs))
 		}
 	}
 }

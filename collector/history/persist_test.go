@@ -290,8 +290,11 @@ func TestReadFileTruncated(t *testing.T) {
 			requireUnusable(t, h, path, h.ReadFile(path), "")
 		})
 	}
-	if err := h.ReadFile(filepath.Join(dir, "good.json")); err != nil || h.Len() != 3 {
-		t.Fatalf("whole file: err %v, Len %d, want 3 histories", err, h.Len())
+	if err := h.ReadFile(filepath.Join(dir, "good.json")); err != nil {
+		t.Fatalf("whole file: %s", err)
+	}
+	if h.Len() != 3 {
+		t.Fatalf("whole file: Len %d, want 3 histories", h.Len())
 	}
 }
 
@@ -438,8 +441,11 @@ func TestWriteFileDuringObserve(t *testing.T) {
 			if err := h.WriteFile(path); err != nil {
 				t.Fatal(err)
 			}
-			if err := r.ReadFile(path); err != nil || r.Len() != workers*50 {
-				t.Fatalf("final file: err %v, %d histories, want %d", err, r.Len(), workers*50)
+			if err := r.ReadFile(path); err != nil {
+				t.Fatalf("final file: %s", err)
+			}
+			if r.Len() != workers*50 {
+				t.Fatalf("final file: %d histories, want %d", r.Len(), workers*50)
 			}
 			return
 		default:

@@ -54,8 +54,10 @@ func TestProbeStrict(t *testing.T) {
 	if s.ProberSpec.Path != "/probe" {
 		t.Errorf("prober.path = %q, want /probe", s.ProberSpec.Path)
 	}
-	if _, port, err := net.SplitHostPort(s.ProberSpec.URL); err != nil || port != exporterPort {
-		t.Errorf("prober.url = %q, want host:%s (%v)", s.ProberSpec.URL, exporterPort, err)
+	if _, port, err := net.SplitHostPort(s.ProberSpec.URL); err != nil {
+		t.Errorf("prober.url = %q, want host:%s: %s", s.ProberSpec.URL, exporterPort, err)
+	} else if port != exporterPort {
+		t.Errorf("prober.url = %q, want host:%s", s.ProberSpec.URL, exporterPort)
 	}
 	if s.Module != "default" {
 		t.Errorf("module = %q, want default (a module the shipped config.yml defines)", s.Module)
