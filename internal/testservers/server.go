@@ -267,21 +267,23 @@ func (s *Server) Stop() {
 	}
 }
 
-// stop stops the current process and returns what went wrong, once: later
-// calls return nil, so each failure is reported exactly once.
-func (s *Server) stop() error {
+// stop stops the current process with SIGTERM (see stopWith).
+func (s *Server) stop() error { return s.stopWith(syscall.SIGTERM) }
+
+// stopWith stops the current process, the first time, by sending it sig,
+// and returns what went wrong, once: later calls return nil, so each
+// failure is reported exactly once.
+func (s *Server) stopWith(sig syscall.Signal) error {
 	if s.proc == nil {
 		return nil
 	}
-	err := s.proc.stop()
+	err := s.proc.stopWith(sig)
 	if err == nil || s.proc.reported {
 		return nil
 	}
 	s.proc.reported = true
 	return err
 }
-
-func (p *process) stop() error { return p.stopWith(syscall.SIGTERM) }
 
 // stopWith stops the process, the first time it is called, by sending it
 // sig; later calls return the first one's result.
@@ -390,11 +392,7 @@ func (s *Server) Signal(t testing.TB, sig syscall.Signal) {
 // gets no chance to clean up, and then to anything it left behind. Like
 // Stop it is idempotent; after either, the other does nothing.
 func (s *Server) Kill() {
-	if s.proc == nil {
-		return
-	}
-	if err := s.proc.stopWith(syscall.SIGKILL); err != nil && !s.proc.reported {
-		s.proc.reported = true
+	if err := s.stopWith(syscall.SIGKILL); err != nil {
 		s.errTB.Errorf("testservers: killing %s: %v\n%s", s.Name, err, s.Logs())
 	}
 }
