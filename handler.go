@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,8 +66,13 @@ func (p *prober) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	debug := q.Get("debug") == "true"
-	lines := &probeLog{logger: p.logger.With("target", target, "module", name), keep: debug}
-	res := probe.Run(r.Context(), target, name, &module, p.sessions, lines.logf)
+	logger := p.logger.With("target", target, "module", name)
+	lines := newProbeLog()
+	probeLogger := logger
+	if debug {
+		probeLogger = slog.New(slog.NewMultiHandler(logger.Handler(), lines))
+	}
+	res := probe.Run(r.Context(), target, name, &module, p.sessions, probeLogger)
 	state := p.history.Observe(target, name, res.KeyNames)
 	outcome := "failure"
 	if res.Success {
@@ -72,7 +80,7 @@ func (p *prober) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.probes.WithLabelValues(name, outcome).Inc()
 	if !res.Success {
-		lines.logger.Debug("Probe failed", "reason", res.Failure, "duration_seconds", res.Duration.Seconds())
+		logger.Debug("Probe failed", "reason", res.Failure, "duration_seconds", res.Duration.Seconds())
 	}
 
 	reg := prometheus.NewRegistry()
@@ -103,24 +111,50 @@ func (p *prober) timeout(r *http.Request, moduleTimeout time.Duration) (time.Dur
 	return min(t, moduleTimeout), nil
 }
 
-// probeLog sends a probe's log lines to the exporter's logger at debug level
-// and, for debug=true, keeps them for the response.
+// probeLog is a slog.Handler that keeps a probe's records, one line each,
+// for the debug=true response: the time, the mechanism the record is about
+// if any, its attributes, then its message.
 type probeLog struct {
-	logger *slog.Logger
-	keep   bool
-	mu     sync.Mutex
-	buf    bytes.Buffer
+	attrs []slog.Attr // from WithAttrs; groups are not used by probe
+	mu    *sync.Mutex
+	buf   *bytes.Buffer
 }
 
-func (l *probeLog) logf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	l.logger.Debug(msg)
-	if l.keep {
-		l.mu.Lock()
-		fmt.Fprintf(&l.buf, "%s %s\n", time.Now().UTC().Format("15:04:05.000"), msg)
-		l.mu.Unlock()
+func newProbeLog() *probeLog { return &probeLog{mu: &sync.Mutex{}, buf: &bytes.Buffer{}} }
+
+func (l *probeLog) Enabled(context.Context, slog.Level) bool { return true }
+
+func (l *probeLog) Handle(_ context.Context, r slog.Record) error {
+	var mechanism string
+	var kv []string
+	add := func(a slog.Attr) bool {
+		if a.Key == "mechanism" {
+			mechanism = a.Value.String()
+		} else {
+			kv = append(kv, a.String())
+		}
+		return true
 	}
+	for _, a := range l.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	line := r.Time.UTC().Format("15:04:05.000") + " "
+	if mechanism != "" {
+		line += mechanism + ": "
+	}
+	line += strings.Join(append(kv, "("+r.Message+")"), " ")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintln(l.buf, line)
+	return nil
 }
+
+func (l *probeLog) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &probeLog{attrs: append(slices.Clip(l.attrs), attrs...), mu: l.mu, buf: l.buf}
+}
+
+func (l *probeLog) WithGroup(string) slog.Handler { return l }
 
 func writeDebug(w http.ResponseWriter, l *probeLog, reg *prometheus.Registry) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"testing"
@@ -56,7 +57,7 @@ func newProber(t *testing.T, pki *testservers.PKI, edit func(*probe.Module)) *pr
 
 func (p *prober) probe(t *testing.T, addr string) observation {
 	t.Helper()
-	r := probe.Run(context.Background(), addr, "test", p.module, p.sessions, t.Logf)
+	r := probe.Run(context.Background(), addr, "test", p.module, p.sessions, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
 	state := p.history.Observe(addr, "test", r.KeyNames)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector.NewProbeCollector(&r, &state))

@@ -60,7 +60,7 @@ func TestRunAgainstBrokenServers(t *testing.T) {
 			m := DefaultModule
 			m.Timeout, m.TicketWait = timeout, 500*time.Millisecond
 			start := time.Now()
-			r := Run(context.Background(), addr, "test", &m, nil, t.Logf)
+			r := Run(context.Background(), addr, "test", &m, nil, testLogger(t))
 			took := time.Since(start)
 			if r.Success {
 				t.Fatal("probe of a broken server succeeded")

@@ -1,51 +1,113 @@
 package wire
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/cryptobyte"
 )
 
-// ClientHello12 is a TLS 1.2 ClientHello for the resumption offers that
-// crypto/tls cannot make: a session ID from the server's cache, or a ticket
-// with a session ID of the probe's choosing. It is sent only to read the
-// ServerHello; the handshake is never completed.
-type ClientHello12 struct {
-	Random [32]byte
+// ClientHello is a ClientHello of TLS 1.2 or TLS 1.3 (RFC 5246 §7.4.1.2,
+// RFC 8446 §4.1.2), for the offers crypto/tls cannot make: a session ID
+// from the server's cache, a ticket with a session ID of the probe's
+// choosing, and (built on the same fields) TLS 1.3 PSK offers of its own.
+// Each extension is sent when its field is set; Extensions fixes their
+// order, as a parsed hello's does.
+type ClientHello struct {
+	// Version is legacy_version: 0x0303 for both TLS 1.2 and TLS 1.3.
+	Version uint16
+	Random  [32]byte
 	// SessionID is the session to resume, or any 1–32 bytes to recognise
-	// the echo of when offering a ticket.
-	SessionID    []byte
-	CipherSuites []uint16
-	// ServerName goes in server_name (SNI); omitted if empty or an IP
-	// address (RFC 6066 §3).
+	// the echo of when offering a ticket (or, in TLS 1.3, for middlebox
+	// compatibility).
+	SessionID          []byte
+	CipherSuites       []uint16
+	CompressionMethods []uint8
+
+	// ServerName goes in server_name as a host_name; see SNIHost.
 	ServerName           string
 	ExtendedMasterSecret bool
-	// OfferTicket sends the session_ticket extension carrying SessionTicket,
-	// which may be empty (asking for a new ticket).
-	OfferTicket   bool
-	SessionTicket []byte
+	// SecureRenegotiation sends an empty renegotiation_info: an initial
+	// handshake.
+	SecureRenegotiation bool
+	SupportedGroups     []uint16
+	SupportedPoints     []uint8
+	SignatureSchemes    []uint16
+	// TicketSupported sends session_ticket carrying SessionTicket, which
+	// may be empty (asking for a new ticket).
+	TicketSupported bool
+	SessionTicket   []byte
+
+	// TLS 1.3.
+	SupportedVersions []uint16
+	KeyShares         []KeyShare
+	PSKModes          []uint8
+	EarlyData         bool
+	// PSKIdentities and PSKBinders make pre_shared_key, which is always
+	// the last extension (RFC 8446 §4.2.11); one binder per identity.
+	PSKIdentities []PSKIdentity
+	PSKBinders    [][]byte
+
+	// Extensions is the order of the extensions; nil means the canonical
+	// order of clientHelloOrder, then Other, then pre_shared_key.
+	Extensions []uint16
+	// Other holds the extensions without a field, verbatim.
+	Other []Extension
 }
 
-// Groups and signature schemes offered: what a current client offers to a
-// TLS 1.2 server, so a server does not refuse the hello for want of one.
+// KeyShare is one key_share entry: a group and its public value.
+type KeyShare struct {
+	Group uint16
+	Data  []byte
+}
+
+// PSKIdentity is one identity of pre_shared_key: a ticket and its
+// obfuscated age.
+type PSKIdentity struct {
+	Identity            []byte
+	ObfuscatedTicketAge uint32
+}
+
+// Groups and signature schemes offered to a TLS 1.2 server: what a current
+// client offers, so a server does not refuse the hello for want of one.
 var (
-	clientHelloGroups  = []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384}
-	clientHelloSigAlgs = []tls.SignatureScheme{
-		tls.ECDSAWithP256AndSHA256, tls.ECDSAWithP384AndSHA384, tls.ECDSAWithP521AndSHA512,
-		tls.Ed25519,
-		tls.PSSWithSHA256, tls.PSSWithSHA384, tls.PSSWithSHA512,
-		tls.PKCS1WithSHA256, tls.PKCS1WithSHA384, tls.PKCS1WithSHA512,
-		tls.PKCS1WithSHA1, tls.ECDSAWithSHA1, // last, for servers that know nothing newer
+	clientHelloGroups  = []uint16{uint16(tls.X25519), uint16(tls.CurveP256), uint16(tls.CurveP384)}
+	clientHelloSigAlgs = []uint16{
+		uint16(tls.ECDSAWithP256AndSHA256), uint16(tls.ECDSAWithP384AndSHA384), uint16(tls.ECDSAWithP521AndSHA512),
+		uint16(tls.Ed25519),
+		uint16(tls.PSSWithSHA256), uint16(tls.PSSWithSHA384), uint16(tls.PSSWithSHA512),
+		uint16(tls.PKCS1WithSHA256), uint16(tls.PKCS1WithSHA384), uint16(tls.PKCS1WithSHA512),
+		uint16(tls.PKCS1WithSHA1), uint16(tls.ECDSAWithSHA1), // last, for servers that know nothing newer
 	}
 )
 
-// sniName returns the host name to send in server_name, or "" for none.
-func (c *ClientHello12) sniName() string {
-	name := strings.TrimSuffix(c.ServerName, ".")
+// NewClientHello12 returns a TLS 1.2 ClientHello offering suites to
+// serverName (sent as SNI unless SNIHost drops it), with the groups, point
+// formats and signature schemes a current client sends and an empty
+// renegotiation_info. The caller sets Random, SessionID and what it offers.
+func NewClientHello12(serverName string, suites []uint16) *ClientHello {
+	return &ClientHello{
+		Version:             VersionTLS12,
+		CipherSuites:        suites,
+		CompressionMethods:  []uint8{compressionNone},
+		ServerName:          SNIHost(serverName),
+		SecureRenegotiation: true,
+		SupportedGroups:     clientHelloGroups,
+		SupportedPoints:     []uint8{pointFormatUncompr},
+		SignatureSchemes:    clientHelloSigAlgs,
+	}
+}
+
+// SNIHost returns the name to send in server_name for a target's server
+// name: without a trailing dot, and "" for an IP address, which RFC 6066 §3
+// forbids there.
+func SNIHost(name string) string {
+	name = strings.TrimSuffix(name, ".")
 	if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
 		return ""
 	}
@@ -53,27 +115,44 @@ func (c *ClientHello12) sniName() string {
 }
 
 // extensionTypes lists the extensions Marshal sends, in order.
-func (c *ClientHello12) extensionTypes() []uint16 {
-	var exts []uint16
-	if c.sniName() != "" {
-		exts = append(exts, ExtServerName)
+func (c *ClientHello) extensionTypes() []uint16 {
+	if c.Extensions != nil {
+		return c.Extensions
 	}
-	if c.ExtendedMasterSecret {
-		exts = append(exts, ExtExtendedMasterSecret)
+	var present []uint16
+	for _, e := range []struct {
+		typ uint16
+		set bool
+	}{
+		{ExtServerName, c.ServerName != ""},
+		{ExtExtendedMasterSecret, c.ExtendedMasterSecret},
+		{ExtRenegotiationInfo, c.SecureRenegotiation},
+		{ExtSupportedGroups, len(c.SupportedGroups) > 0},
+		{ExtECPointFormats, len(c.SupportedPoints) > 0},
+		{ExtSessionTicket, c.TicketSupported},
+		{ExtSignatureAlgorithms, len(c.SignatureSchemes) > 0},
+		{ExtSupportedVersions, len(c.SupportedVersions) > 0},
+		{ExtPSKModes, len(c.PSKModes) > 0},
+		{ExtKeyShare, len(c.KeyShares) > 0},
+		{ExtEarlyData, c.EarlyData},
+	} {
+		if e.set {
+			present = append(present, e.typ)
+		}
 	}
-	exts = append(exts, ExtRenegotiationInfo, ExtSupportedGroups, ExtECPointFormats)
-	if c.OfferTicket {
-		exts = append(exts, ExtSessionTicket)
+	order := orderOf(nil, present, c.Other)
+	if len(c.PSKIdentities) > 0 {
+		order = append(order, ExtPreSharedKey)
 	}
-	return append(exts, ExtSignatureAlgorithms)
+	return order
 }
 
-// Marshal returns the ClientHello as complete records, ready to write:
-// record header (handshake, version 0x0301 as clients send in the first
-// record), handshake header, and body with legacy_version 0x0303 and null
-// compression. A hello larger than one record (a very long ticket) is split
-// across records.
-func (c *ClientHello12) Marshal() ([]byte, error) {
+// HasExtension reports whether the hello sends an extension of type ext.
+func (c *ClientHello) HasExtension(ext uint16) bool { return hasExtension(c.extensionTypes(), ext) }
+
+// Marshal returns the ClientHello handshake message (type, length, body);
+// AppendRecords frames it.
+func (c *ClientHello) Marshal() ([]byte, error) {
 	if len(c.SessionID) > 32 {
 		return nil, fmt.Errorf("ClientHello: %d-byte session ID exceeds 32", len(c.SessionID))
 	}
@@ -83,65 +162,222 @@ func (c *ClientHello12) Marshal() ([]byte, error) {
 	if len(c.SessionTicket) > 0xffff-4 {
 		return nil, fmt.Errorf("ClientHello: %d-byte session ticket too long", len(c.SessionTicket))
 	}
-	var b cryptobyte.Builder
-	b.AddUint8(TypeClientHello)
-	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
-		b.AddUint16(tls.VersionTLS12)
+	order := c.extensionTypes()
+	if i := slices.Index(order, ExtPreSharedKey); i >= 0 && i != len(order)-1 {
+		return nil, errors.New("ClientHello: pre_shared_key is not the last extension")
+	}
+	if len(c.PSKIdentities) != len(c.PSKBinders) {
+		return nil, fmt.Errorf("ClientHello: %d PSK identities but %d binders", len(c.PSKIdentities), len(c.PSKBinders))
+	}
+	return marshalMessage("ClientHello", TypeClientHello, func(b *cryptobyte.Builder) {
+		b.AddUint16(c.Version)
 		b.AddBytes(c.Random[:])
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(c.SessionID) })
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
-			for _, s := range c.CipherSuites {
-				b.AddUint16(s)
-			}
-		})
-		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddUint8(0) }) // null compression
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
-			for _, ext := range c.extensionTypes() {
-				b.AddUint16(ext)
-				b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { c.addExtension(b, ext) })
-			}
-		})
+		addUint16List(b, c.CipherSuites)
+		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(c.CompressionMethods) })
+		if c.Extensions != nil || len(order) > 0 {
+			addExtensions(b, "ClientHello", order, c.Other, c.addExtension)
+		}
 	})
-	msg, err := b.Bytes()
-	if err != nil {
-		return nil, fmt.Errorf("ClientHello: %w", err)
-	}
-	const maxFragment = 16384
-	out := make([]byte, 0, len(msg)+(len(msg)/maxFragment+1)*RecordHeaderLen)
-	for len(msg) > 0 {
-		n := min(len(msg), maxFragment)
-		out = append(out, RecordHandshake, 0x03, 0x01, byte(n>>8), byte(n))
-		out = append(out, msg[:n]...)
-		msg = msg[n:]
-	}
-	return out, nil
 }
 
-func (c *ClientHello12) addExtension(b *cryptobyte.Builder, ext uint16) {
+// MarshalWithoutBinders returns the message up to, not including, the PSK
+// binders list, with every length as in the whole message: the input of the
+// binders' HMAC (RFC 8446 §4.2.11.2).
+func (c *ClientHello) MarshalWithoutBinders() ([]byte, error) {
+	if len(c.PSKIdentities) == 0 {
+		return nil, errors.New("ClientHello: no pre_shared_key to bind")
+	}
+	msg, err := c.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	n := 2
+	for _, b := range c.PSKBinders {
+		n += 1 + len(b)
+	}
+	return msg[:len(msg)-n], nil
+}
+
+func (c *ClientHello) addExtension(b *cryptobyte.Builder, ext uint16) bool {
 	switch ext {
 	case ExtServerName:
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
-			b.AddUint8(0) // host_name
-			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(c.sniName())) })
+			b.AddUint8(sniHostName)
+			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(c.ServerName)) })
 		})
-	case ExtExtendedMasterSecret:
+	case ExtExtendedMasterSecret, ExtEarlyData:
 	case ExtRenegotiationInfo:
-		b.AddUint8(0) // empty renegotiated_connection: an initial handshake
+		b.AddUint8(0) // empty renegotiated_connection
 	case ExtSupportedGroups:
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
-			for _, g := range clientHelloGroups {
-				b.AddUint16(uint16(g))
-			}
-		})
+		addUint16List(b, c.SupportedGroups)
 	case ExtECPointFormats:
-		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddUint8(0) }) // uncompressed
+		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(c.SupportedPoints) })
 	case ExtSessionTicket:
 		b.AddBytes(c.SessionTicket)
 	case ExtSignatureAlgorithms:
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
-			for _, s := range clientHelloSigAlgs {
-				b.AddUint16(uint16(s))
+		addUint16List(b, c.SignatureSchemes)
+	case ExtSupportedVersions:
+		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) {
+			for _, v := range c.SupportedVersions {
+				b.AddUint16(v)
 			}
 		})
+	case ExtKeyShare:
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+			for _, ks := range c.KeyShares {
+				b.AddUint16(ks.Group)
+				b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(ks.Data) })
+			}
+		})
+	case ExtPSKModes:
+		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(c.PSKModes) })
+	case ExtPreSharedKey:
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+			for _, id := range c.PSKIdentities {
+				b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(id.Identity) })
+				b.AddUint32(id.ObfuscatedTicketAge)
+			}
+		})
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+			for _, binder := range c.PSKBinders {
+				b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(binder) })
+			}
+		})
+	default:
+		return false
 	}
+	return true
+}
+
+// ParseClientHello parses the body of a ClientHello handshake message: how
+// a probe learns what crypto/tls actually offered, e.g. whether it sent
+// pre_shared_key for a stored session.
+func ParseClientHello(body []byte) (*ClientHello, error) {
+	s := cryptobyte.String(body)
+	c := &ClientHello{}
+	var random, sid, comp, exts cryptobyte.String
+	if !s.ReadUint16(&c.Version) || !s.ReadBytes((*[]byte)(&random), 32) {
+		return nil, errors.New("ClientHello: version or random truncated")
+	}
+	copy(c.Random[:], random)
+	if !s.ReadUint8LengthPrefixed(&sid) || len(sid) > 32 {
+		return nil, errors.New("ClientHello: session_id malformed")
+	}
+	c.SessionID = bytes.Clone([]byte(sid))
+	var ok bool
+	if c.CipherSuites, ok = readUint16List(&s, false); !ok {
+		return nil, errors.New("ClientHello: cipher_suites malformed")
+	}
+	if !s.ReadUint8LengthPrefixed(&comp) {
+		return nil, errors.New("ClientHello: compression_methods truncated")
+	}
+	c.CompressionMethods = bytes.Clone([]byte(comp))
+	if s.Empty() {
+		return c, nil
+	}
+	if !s.ReadUint16LengthPrefixed(&exts) || !s.Empty() {
+		return nil, errors.New("ClientHello: extensions malformed")
+	}
+	var err error
+	if c.Extensions, err = readExtensions("ClientHello", exts, &c.Other, c.readExtension); err != nil {
+		return nil, err
+	}
+	if i := slices.Index(c.Extensions, ExtPreSharedKey); i >= 0 && i != len(c.Extensions)-1 {
+		return nil, errors.New("ClientHello: pre_shared_key is not the last extension")
+	}
+	return c, nil
+}
+
+func (c *ClientHello) readExtension(typ uint16, data cryptobyte.String) (bool, error) {
+	ok := true
+	switch typ {
+	case ExtServerName:
+		var list, name cryptobyte.String
+		var nameType uint8
+		ok = data.ReadUint16LengthPrefixed(&list) && list.ReadUint8(&nameType) && nameType == sniHostName &&
+			list.ReadUint16LengthPrefixed(&name) && list.Empty()
+		c.ServerName = string(name)
+	case ExtExtendedMasterSecret:
+		c.ExtendedMasterSecret = true
+	case ExtEarlyData:
+		c.EarlyData = true
+	case ExtRenegotiationInfo:
+		var conn cryptobyte.String
+		if !data.ReadUint8LengthPrefixed(&conn) || len(conn) != 0 {
+			return false, nil // a renegotiation: kept verbatim
+		}
+		c.SecureRenegotiation = true
+	case ExtSupportedGroups:
+		c.SupportedGroups, ok = readUint16List(&data, false)
+	case ExtECPointFormats:
+		var pf cryptobyte.String
+		ok = data.ReadUint8LengthPrefixed(&pf)
+		c.SupportedPoints = bytes.Clone([]byte(pf))
+	case ExtSessionTicket:
+		c.TicketSupported, c.SessionTicket = true, bytes.Clone([]byte(data))
+		data = nil
+	case ExtSignatureAlgorithms:
+		c.SignatureSchemes, ok = readUint16List(&data, false)
+	case ExtSupportedVersions:
+		c.SupportedVersions, ok = readUint16List(&data, true)
+	case ExtKeyShare:
+		ok = c.readKeyShares(data)
+		data = nil
+	case ExtPSKModes:
+		var modes cryptobyte.String
+		ok = data.ReadUint8LengthPrefixed(&modes)
+		c.PSKModes = bytes.Clone([]byte(modes))
+	case ExtPreSharedKey:
+		ok = c.readPreSharedKey(data)
+		data = nil
+	default:
+		return false, nil
+	}
+	if !ok || !data.Empty() {
+		return false, fmt.Errorf("ClientHello: extension %d malformed", typ)
+	}
+	return true, nil
+}
+
+func (c *ClientHello) readKeyShares(data cryptobyte.String) bool {
+	var list cryptobyte.String
+	if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() {
+		return false
+	}
+	c.KeyShares = []KeyShare{}
+	for !list.Empty() {
+		var ks KeyShare
+		var kx cryptobyte.String
+		if !list.ReadUint16(&ks.Group) || !list.ReadUint16LengthPrefixed(&kx) || len(kx) == 0 {
+			return false
+		}
+		ks.Data = bytes.Clone([]byte(kx))
+		c.KeyShares = append(c.KeyShares, ks)
+	}
+	return true
+}
+
+func (c *ClientHello) readPreSharedKey(data cryptobyte.String) bool {
+	var ids, binders cryptobyte.String
+	if !data.ReadUint16LengthPrefixed(&ids) || !data.ReadUint16LengthPrefixed(&binders) || !data.Empty() || ids.Empty() {
+		return false
+	}
+	for !ids.Empty() {
+		var id PSKIdentity
+		var identity cryptobyte.String
+		if !ids.ReadUint16LengthPrefixed(&identity) || len(identity) == 0 || !ids.ReadUint32(&id.ObfuscatedTicketAge) {
+			return false
+		}
+		id.Identity = bytes.Clone([]byte(identity))
+		c.PSKIdentities = append(c.PSKIdentities, id)
+	}
+	for !binders.Empty() {
+		var binder cryptobyte.String
+		if !binders.ReadUint8LengthPrefixed(&binder) || len(binder) < 32 {
+			return false
+		}
+		c.PSKBinders = append(c.PSKBinders, bytes.Clone([]byte(binder)))
+	}
+	return len(c.PSKBinders) == len(c.PSKIdentities)
 }

@@ -32,6 +32,34 @@ func (l *helloLog) last() *tls.ClientHelloInfo {
 	return l.infos[len(l.infos)-1]
 }
 
+// offer12 is what a TLS 1.2 resumption offer varies, for the tables below.
+type offer12 struct {
+	SessionID            []byte
+	CipherSuites         []uint16
+	ServerName           string
+	ExtendedMasterSecret bool
+	OfferTicket          bool
+	SessionTicket        []byte
+}
+
+// hello builds the offer as the probe does, with a fresh random.
+func (o *offer12) hello(t testing.TB) *ClientHello {
+	ch := NewClientHello12(o.ServerName, o.CipherSuites)
+	copy(ch.Random[:], randomBytes(t, 32))
+	ch.SessionID, ch.ExtendedMasterSecret = o.SessionID, o.ExtendedMasterSecret
+	ch.TicketSupported, ch.SessionTicket = o.OfferTicket, o.SessionTicket
+	return ch
+}
+
+// u16s converts crypto/tls's named code points to their wire values.
+func u16s[T ~uint16](s []T) []uint16 {
+	out := make([]uint16, len(s))
+	for i, v := range s {
+		out[i] = uint16(v)
+	}
+	return out
+}
+
 func randomBytes(t testing.TB, n int) []byte {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -67,38 +95,38 @@ func TestClientHello12GoServer(t *testing.T) {
 
 	tests := []struct {
 		name       string
-		hello      ClientHello12
+		hello      offer12
 		wantSNI    string
 		wantResume bool
 		wantClose  bool // the server refuses the hello by closing the connection
 	}{
-		{name: "fresh, every suite", hello: ClientHello12{CipherSuites: allSuites, ServerName: "localhost", ExtendedMasterSecret: true}, wantSNI: "localhost"},
-		{name: "IP server name sends no SNI", hello: ClientHello12{CipherSuites: allSuites, ServerName: "127.0.0.1", ExtendedMasterSecret: true}},
-		{name: "trailing dot dropped from SNI", hello: ClientHello12{CipherSuites: allSuites, ServerName: "localhost."}, wantSNI: "localhost"},
-		{name: "empty ticket asks for one", hello: ClientHello12{CipherSuites: []uint16{suite}, ServerName: "localhost", ExtendedMasterSecret: true, OfferTicket: true}, wantSNI: "localhost"},
+		{name: "fresh, every suite", hello: offer12{CipherSuites: allSuites, ServerName: "localhost", ExtendedMasterSecret: true}, wantSNI: "localhost"},
+		{name: "IP server name sends no SNI", hello: offer12{CipherSuites: allSuites, ServerName: "127.0.0.1", ExtendedMasterSecret: true}},
+		{name: "trailing dot dropped from SNI", hello: offer12{CipherSuites: allSuites, ServerName: "localhost."}, wantSNI: "localhost"},
+		{name: "empty ticket asks for one", hello: offer12{CipherSuites: []uint16{suite}, ServerName: "localhost", ExtendedMasterSecret: true, OfferTicket: true}, wantSNI: "localhost"},
 		// crypto/tls servers keep no session cache: a session ID alone
 		// never resumes.
-		{name: "unknown session ID", hello: ClientHello12{SessionID: randomBytes(t, 32), CipherSuites: []uint16{suite}, ServerName: "localhost", ExtendedMasterSecret: true}, wantSNI: "localhost"},
+		{name: "unknown session ID", hello: offer12{SessionID: randomBytes(t, 32), CipherSuites: []uint16{suite}, ServerName: "localhost", ExtendedMasterSecret: true}, wantSNI: "localhost"},
 		{name: "ticket", wantSNI: "localhost", wantResume: true,
-			hello: ClientHello12{SessionID: randomBytes(t, 16), CipherSuites: []uint16{suite}, ServerName: "localhost", ExtendedMasterSecret: true, OfferTicket: true, SessionTicket: ticket}},
+			hello: offer12{SessionID: randomBytes(t, 16), CipherSuites: []uint16{suite}, ServerName: "localhost", ExtendedMasterSecret: true, OfferTicket: true, SessionTicket: ticket}},
 		{name: "ticket, 1-byte session ID", wantSNI: "localhost", wantResume: true,
-			hello: ClientHello12{SessionID: randomBytes(t, 1), CipherSuites: []uint16{otherSuite, suite}, ServerName: "localhost", ExtendedMasterSecret: true, OfferTicket: true, SessionTicket: ticket}},
+			hello: offer12{SessionID: randomBytes(t, 1), CipherSuites: []uint16{otherSuite, suite}, ServerName: "localhost", ExtendedMasterSecret: true, OfferTicket: true, SessionTicket: ticket}},
 		// crypto/tls itself does not tie a TLS 1.2 ticket to the SNI.
 		{name: "ticket without SNI", wantResume: true,
-			hello: ClientHello12{SessionID: randomBytes(t, 32), CipherSuites: []uint16{suite}, ExtendedMasterSecret: true, OfferTicket: true, SessionTicket: ticket}},
+			hello: offer12{SessionID: randomBytes(t, 32), CipherSuites: []uint16{suite}, ExtendedMasterSecret: true, OfferTicket: true, SessionTicket: ticket}},
 		{name: "ticket for another suite", wantSNI: "localhost",
-			hello: ClientHello12{SessionID: randomBytes(t, 32), CipherSuites: []uint16{otherSuite}, ServerName: "localhost", ExtendedMasterSecret: true, OfferTicket: true, SessionTicket: ticket}},
+			hello: offer12{SessionID: randomBytes(t, 32), CipherSuites: []uint16{otherSuite}, ServerName: "localhost", ExtendedMasterSecret: true, OfferTicket: true, SessionTicket: ticket}},
 		// RFC 7627 §5.3: a session with EMS offered without it must abort;
 		// crypto/tls does so by closing the connection, with no alert.
 		{name: "ticket without extended master secret", wantSNI: "localhost", wantClose: true,
-			hello: ClientHello12{SessionID: randomBytes(t, 32), CipherSuites: []uint16{suite}, ServerName: "localhost", OfferTicket: true, SessionTicket: ticket}},
+			hello: offer12{SessionID: randomBytes(t, 32), CipherSuites: []uint16{suite}, ServerName: "localhost", OfferTicket: true, SessionTicket: ticket}},
 		{name: "damaged ticket", wantSNI: "localhost",
-			hello: ClientHello12{SessionID: randomBytes(t, 32), CipherSuites: []uint16{suite}, ServerName: "localhost", ExtendedMasterSecret: true, OfferTicket: true, SessionTicket: append(bytes.Clone(ticket[:len(ticket)-1]), ticket[len(ticket)-1]^1)}},
+			hello: offer12{SessionID: randomBytes(t, 32), CipherSuites: []uint16{suite}, ServerName: "localhost", ExtendedMasterSecret: true, OfferTicket: true, SessionTicket: append(bytes.Clone(ticket[:len(ticket)-1]), ticket[len(ticket)-1]^1)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			copy(tt.hello.Random[:], randomBytes(t, 32))
-			f, err := sendHello(t, addr, &tt.hello)
+			hello := tt.hello.hello(t)
+			f, err := sendHello(t, addr, hello)
 			if tt.wantClose {
 				if err == nil || f.ServerHello != nil || f.Alert != nil {
 					t.Errorf("got ServerHello %+v, alert %v, err %v; want the connection closed", f.ServerHello, f.Alert, err)
@@ -113,8 +141,8 @@ func TestClientHello12GoServer(t *testing.T) {
 			if info.ServerName != tt.wantSNI || !slices.Equal(info.CipherSuites, tt.hello.CipherSuites) ||
 				info.SupportedVersions[0] != tls.VersionTLS12 || // from legacy_version: no supported_versions sent
 
-				!slices.Equal(info.SupportedCurves, clientHelloGroups) || !slices.Equal(info.SupportedPoints, []uint8{0}) ||
-				!slices.Equal(info.SignatureSchemes, clientHelloSigAlgs) || !slices.Equal(info.Extensions, tt.hello.extensionTypes()) {
+				!slices.Equal(u16s(info.SupportedCurves), clientHelloGroups) || !slices.Equal(info.SupportedPoints, []uint8{0}) ||
+				!slices.Equal(u16s(info.SignatureSchemes), clientHelloSigAlgs) || !slices.Equal(info.Extensions, hello.extensionTypes()) {
 				t.Errorf("the server read the hello as %+v", info)
 			}
 			if tt.wantClose {
@@ -147,18 +175,18 @@ func TestClientHello12OpenSSLSessionID(t *testing.T) {
 	addr := opensslServer(t, "-www", "-no_ticket")
 	tests := []struct {
 		name       string
-		edit       func(ch *ClientHello12) // from the offer of the original session
+		edit       func(ch *offer12) // from the offer of the original session
 		wantResume bool
 		wantAlert  uint8 // a fatal alert instead of a ServerHello
 	}{
 		{name: "session ID, suite and EMS", wantResume: true},
-		{name: "session ID among other suites", wantResume: true, edit: func(ch *ClientHello12) {
+		{name: "session ID among other suites", wantResume: true, edit: func(ch *offer12) {
 			ch.CipherSuites = append([]uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}, ch.CipherSuites...)
 		}},
-		{name: "unknown session ID", edit: func(ch *ClientHello12) { ch.SessionID = randomBytes(t, 32) }},
+		{name: "unknown session ID", edit: func(ch *offer12) { ch.SessionID = randomBytes(t, 32) }},
 		// What the shared notes report: OpenSSL refuses the offer of an EMS
 		// session without EMS with handshake_failure.
-		{name: "without extended master secret", wantAlert: 40, edit: func(ch *ClientHello12) { ch.ExtendedMasterSecret = false }},
+		{name: "without extended master secret", wantAlert: 40, edit: func(ch *offer12) { ch.ExtendedMasterSecret = false }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,16 +199,16 @@ func TestClientHello12OpenSSLSessionID(t *testing.T) {
 			if len(full.ServerHello.SessionID) == 0 || full.ServerHello.TicketAck || !full.ServerHello.ExtendedMasterSecret {
 				t.Fatalf("full handshake ServerHello %+v: want a session ID, EMS, no ticket", full.ServerHello)
 			}
-			ch := &ClientHello12{
+			o := &offer12{
 				SessionID:            full.ServerHello.SessionID,
 				CipherSuites:         []uint16{cp.state.CipherSuite},
 				ServerName:           "localhost",
 				ExtendedMasterSecret: true,
 			}
-			copy(ch.Random[:], randomBytes(t, 32))
 			if tt.edit != nil {
-				tt.edit(ch)
+				tt.edit(o)
 			}
+			ch := o.hello(t)
 			f, err := sendHello(t, addr, ch)
 			if err != nil {
 				t.Fatal(err)
@@ -208,15 +236,15 @@ func TestClientHello12OpenSSLSessionID(t *testing.T) {
 func TestClientHello12MarshalErrors(t *testing.T) {
 	tests := []struct {
 		name    string
-		hello   ClientHello12
+		hello   offer12
 		wantErr string
 	}{
-		{name: "no suites", hello: ClientHello12{}, wantErr: "no cipher suites"},
-		{name: "session ID too long", hello: ClientHello12{CipherSuites: []uint16{1}, SessionID: make([]byte, 33)}, wantErr: "33-byte session ID"},
+		{name: "no suites", hello: offer12{}, wantErr: "no cipher suites"},
+		{name: "session ID too long", hello: offer12{CipherSuites: []uint16{1}, SessionID: make([]byte, 33)}, wantErr: "33-byte session ID"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := tt.hello.Marshal()
+			_, err := tt.hello.hello(t).Marshal()
 			if err == nil || !bytes.Contains([]byte(err.Error()), []byte(tt.wantErr)) {
 				t.Errorf("error %v, want one containing %q", err, tt.wantErr)
 			}
@@ -230,13 +258,14 @@ func TestClientHello12Fragmented(t *testing.T) {
 	cert := testCert(t, "")
 	var hellos helloLog
 	addr := goServer(t, &tls.Config{Certificates: []tls.Certificate{cert}, MaxVersion: tls.VersionTLS12, GetConfigForClient: hellos.record})
-	ch := &ClientHello12{CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}, ServerName: "localhost",
+	o := &offer12{CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}, ServerName: "localhost",
 		ExtendedMasterSecret: true, OfferTicket: true, SessionTicket: randomBytes(t, 20000)}
+	ch := o.hello(t)
 	msg, err := ch.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	records, rest, err := ParseRecords(msg)
+	records, rest, err := ParseRecords(AppendRecords(nil, RecordHandshake, VersionTLS10, msg))
 	if err != nil || len(rest) != 0 || len(records) != 2 {
 		t.Fatalf("%d records, %d bytes left, err %v; want 2 whole records", len(records), len(rest), err)
 	}
@@ -251,28 +280,20 @@ func TestClientHello12Fragmented(t *testing.T) {
 
 func TestClientHelloExtensionsRoundTrip(t *testing.T) {
 	for _, offer := range []bool{false, true} {
-		ch := ClientHello12{CipherSuites: []uint16{0xc02f}, ServerName: "example.com", ExtendedMasterSecret: true, OfferTicket: offer}
-		rec, err := ch.Marshal()
+		o := offer12{CipherSuites: []uint16{0xc02f}, ServerName: "example.com", ExtendedMasterSecret: true, OfferTicket: offer}
+		msg, err := o.hello(t).Marshal()
 		if err != nil {
 			t.Fatal(err)
 		}
-		exts, err := ClientHelloExtensions(rec[RecordHeaderLen:])
+		ch, err := ParseClientHello(msg[4:])
 		if err != nil {
 			t.Fatal(err)
 		}
-		has := func(x uint16) bool {
-			for _, e := range exts {
-				if e == x {
-					return true
-				}
-			}
-			return false
-		}
-		if !has(0) || !has(23) || has(35) != offer {
-			t.Errorf("offer ticket %v: extensions %v", offer, exts)
+		if !ch.HasExtension(ExtServerName) || !ch.HasExtension(ExtExtendedMasterSecret) || ch.HasExtension(ExtSessionTicket) != offer {
+			t.Errorf("offer ticket %v: extensions %v", offer, ch.Extensions)
 		}
 	}
-	if _, err := ClientHelloExtensions([]byte{2, 0, 0, 0}); err == nil {
-		t.Error("a ServerHello parsed as a ClientHello")
+	if _, err := ParseClientHello([]byte{3, 3}); err == nil {
+		t.Error("a truncated ClientHello parsed")
 	}
 }

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 )
@@ -32,12 +33,9 @@ type Flight12 struct {
 // encrypted (see ParseFlight13).
 func ParseFlight12(stream []byte) (*Flight12, error) {
 	f := &Flight12{}
-	records, _, err := ParseRecords(stream)
-	if err == nil {
-		err = f.read(records)
-	}
-	if err != nil {
-		return f, fmt.Errorf("TLS 1.2 server flight: %w", err)
+	events, err := NewFlightReader(len(stream)).Feed(stream)
+	if rerr := f.read(events); rerr != nil || err != nil {
+		return f, fmt.Errorf("TLS 1.2 server flight: %w", cmp.Or(rerr, err))
 	}
 	if f.ServerHello == nil && f.Alert == nil {
 		return f, errors.New("TLS 1.2 server flight: no ServerHello or alert in the captured bytes")
@@ -45,55 +43,40 @@ func ParseFlight12(stream []byte) (*Flight12, error) {
 	return f, nil
 }
 
-func (f *Flight12) read(records []Record) error {
-	var hs HandshakeReassembler
-	for i, r := range records {
-		switch r.Type {
-		case RecordChangeCipherSpec:
-			f.SawChangeCipherSpec = true
+func (f *Flight12) read(events []Event) error {
+	for _, ev := range events {
+		done, err := f.Handle(ev)
+		if err != nil {
+			return fmt.Errorf("record %d: %w", ev.Index, err)
+		}
+		if done {
 			return nil
-		case RecordAlert:
-			a, err := keepFirstAlert(&f.Alert, r.Payload)
-			if err != nil {
-				return fmt.Errorf("record %d: %w", i, err)
-			}
-			if a.Fatal() {
-				return nil
-			}
-		case RecordApplicationData:
-			return fmt.Errorf("record %d: application data before ChangeCipherSpec", i)
-		case RecordHandshake:
-			msgs, err := hs.Add(r.Payload)
-			if err != nil {
-				return fmt.Errorf("record %d: %w", i, err)
-			}
-			for _, m := range msgs {
-				done, err := f.handle(m)
-				if err != nil {
-					return fmt.Errorf("record %d: %w", i, err)
-				}
-				if done {
-					return nil
-				}
-			}
 		}
 	}
 	return nil
 }
 
-// handle takes one handshake message and says whether reading should stop.
-func (f *Flight12) handle(m HandshakeMessage) (done bool, err error) {
-	switch m.Type {
+// Handle takes one event of a FlightReader and says whether the flight's
+// plaintext part ended (ChangeCipherSpec, a fatal alert, a TLS 1.3
+// ServerHello or HelloRetryRequest).
+func (f *Flight12) Handle(ev Event) (done bool, err error) {
+	switch ev.Kind {
+	case EventChangeCipherSpec:
+		f.SawChangeCipherSpec = true
+		return true, nil
+	case EventAlert:
+		keepFirstAlert(&f.Alert, ev.Alert)
+		return ev.Alert.Fatal(), nil
+	case EventProtected:
+		return true, errors.New("application data before ChangeCipherSpec")
+	}
+	switch m := ev.Message; m.Type {
 	case TypeServerHello:
 		if f.ServerHello != nil {
 			return true, errors.New("second ServerHello")
 		}
-		sh, err := ParseServerHello(m.Body)
-		if err != nil {
-			return true, err
-		}
-		f.ServerHello = sh
-		return sh.Version() >= 0x0304 || sh.HelloRetryRequest, nil
+		f.ServerHello = ev.ServerHello
+		return f.ServerHello.Version() >= VersionTLS13 || f.ServerHello.HelloRetryRequest, nil
 	case TypeCertificate:
 		f.SawCertificate = true
 	case TypeNewSessionTicket:
@@ -106,14 +89,11 @@ func (f *Flight12) handle(m HandshakeMessage) (done bool, err error) {
 	return false, nil
 }
 
-// keepFirstAlert parses an alert record's payload and stores the alert in
-// *first unless an earlier one is there.
-func keepFirstAlert(first **Alert, payload []byte) (Alert, error) {
-	a, err := ParseAlert(payload)
-	if err == nil && *first == nil {
+// keepFirstAlert stores a in *first unless an earlier one is there.
+func keepFirstAlert(first **Alert, a Alert) {
+	if *first == nil {
 		*first = &a
 	}
-	return a, err
 }
 
 // Flight13 is what a TLS 1.3 server sent, as far as the client can read it.
@@ -148,12 +128,9 @@ func (f *Flight13) ServerHello() *ServerHello {
 // incomplete tail is not an error when a ServerHello or alert was read.
 func ParseFlight13(stream []byte, suite uint16, appSecret []byte) (*Flight13, error) {
 	f := &Flight13{}
-	records, _, err := ParseRecords(stream)
-	if err == nil {
-		err = f.read(records, suite, appSecret)
-	}
-	if err != nil {
-		return f, fmt.Errorf("TLS 1.3 server flight: %w", err)
+	events, err := NewFlightReader(len(stream)).Feed(stream)
+	if rerr := f.read(events, suite, appSecret); rerr != nil || err != nil {
+		return f, fmt.Errorf("TLS 1.3 server flight: %w", cmp.Or(rerr, err))
 	}
 	if len(f.ServerHellos) == 0 && f.Alert == nil {
 		return f, errors.New("TLS 1.3 server flight: no ServerHello or alert in the captured bytes")
@@ -161,41 +138,33 @@ func ParseFlight13(stream []byte, suite uint16, appSecret []byte) (*Flight13, er
 	return f, nil
 }
 
-func (f *Flight13) read(records []Record, suite uint16, appSecret []byte) error {
-	var plain, inner HandshakeReassembler
+func (f *Flight13) read(events []Event, suite uint16, appSecret []byte) error {
+	var inner HandshakeReassembler
 	var dec *Decrypter
 	decrypting := false // the first application-epoch record was found
-	for i, r := range records {
-		switch r.Type {
-		case RecordChangeCipherSpec:
+	for _, ev := range events {
+		i := ev.Index
+		switch ev.Kind {
+		case EventChangeCipherSpec:
 			// Middlebox compatibility (RFC 8446 §D.4): carries nothing.
-		case RecordAlert:
-			if _, err := keepFirstAlert(&f.Alert, r.Payload); err != nil {
-				return fmt.Errorf("record %d: %w", i, err)
-			}
+		case EventAlert:
+			keepFirstAlert(&f.Alert, ev.Alert)
 			return nil
-		case RecordHandshake:
+		case EventMessage:
 			if decrypting {
 				return fmt.Errorf("record %d: plaintext handshake record after encryption started", i)
 			}
-			msgs, err := plain.Add(r.Payload)
-			if err != nil {
-				return fmt.Errorf("record %d: %w", i, err)
+			if ev.Message.Type != TypeServerHello {
+				return fmt.Errorf("record %d: plaintext handshake message type %d, want ServerHello", i, ev.Message.Type)
 			}
-			for _, m := range msgs {
-				if m.Type != TypeServerHello {
-					return fmt.Errorf("record %d: plaintext handshake message type %d, want ServerHello", i, m.Type)
-				}
-				if len(f.ServerHellos) == 2 || (len(f.ServerHellos) == 1 && !f.ServerHellos[0].HelloRetryRequest) {
-					return fmt.Errorf("record %d: unexpected ServerHello after %d", i, len(f.ServerHellos))
-				}
-				sh, err := ParseServerHello(m.Body)
-				if err != nil {
-					return fmt.Errorf("record %d: %w", i, err)
-				}
-				f.ServerHellos = append(f.ServerHellos, sh)
+			if len(f.ServerHellos) == 2 || (len(f.ServerHellos) == 1 && !f.ServerHellos[0].HelloRetryRequest) {
+				return fmt.Errorf("record %d: unexpected ServerHello after %d", i, len(f.ServerHellos))
 			}
-		case RecordApplicationData:
+			f.ServerHellos = append(f.ServerHellos, ev.ServerHello)
+		case EventProtected:
+			if ev.Record.Type != RecordApplicationData {
+				return fmt.Errorf("record %d: record type %d after a ChangeCipherSpec before the ServerHello", i, ev.Record.Type)
+			}
 			if dec == nil {
 				if len(appSecret) == 0 {
 					return fmt.Errorf("record %d: %w", i, errNoSecret)
@@ -212,7 +181,7 @@ func (f *Flight13) read(records []Record, suite uint16, appSecret []byte) error 
 					return err
 				}
 			}
-			typ, content, err := dec.Open(r)
+			typ, content, err := dec.Open(ev.Record)
 			if err != nil {
 				if !decrypting {
 					continue // a handshake-epoch record
@@ -237,7 +206,10 @@ func (f *Flight13) read(records []Record, suite uint16, appSecret []byte) error 
 func (f *Flight13) handleInner(dec *Decrypter, hs *HandshakeReassembler, typ uint8, content []byte) (done bool, err error) {
 	switch typ {
 	case RecordAlert:
-		_, err := keepFirstAlert(&f.Alert, content)
+		a, err := ParseAlert(content)
+		if err == nil {
+			keepFirstAlert(&f.Alert, a)
+		}
 		return true, err
 	case RecordHandshake:
 		msgs, err := hs.Add(content)

@@ -1,6 +1,11 @@
 package wire
 
-import "fmt"
+import (
+	"bytes"
+	"fmt"
+
+	"golang.org/x/crypto/cryptobyte"
+)
 
 // Handshake message types (RFC 8446 §4, RFC 5246 §7.4).
 const (
@@ -33,6 +38,29 @@ type HandshakeMessage struct {
 	// Body is the message without its 4-byte header. It is a copy, owned by
 	// the caller.
 	Body []byte
+}
+
+// Marshal returns the message as it goes on the wire and into a transcript:
+// type, 24-bit length, body.
+func (m HandshakeMessage) Marshal() []byte {
+	n := len(m.Body)
+	return append([]byte{m.Type, byte(n >> 16), byte(n >> 8), byte(n)}, m.Body...)
+}
+
+// marshalMessage builds a handshake message of type typ whose body body
+// writes; name is for the error.
+func marshalMessage(name string, typ uint8, body cryptobyte.BuilderContinuation) ([]byte, error) {
+	var b cryptobyte.Builder
+	b.AddUint8(typ)
+	b.AddUint24LengthPrefixed(body)
+	msg, err := b.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(msg)-handshakeHeaderLen > MaxHandshakeMessage {
+		return nil, fmt.Errorf("%s: %d-byte body exceeds %d", name, len(msg)-handshakeHeaderLen, MaxHandshakeMessage)
+	}
+	return msg, nil
 }
 
 // HandshakeReassembler joins handshake messages that are split across
@@ -75,3 +103,16 @@ func (h *HandshakeReassembler) Add(fragment []byte) ([]HandshakeMessage, error) 
 
 // Pending returns how many bytes of an incomplete message are buffered.
 func (h *HandshakeReassembler) Pending() int { return len(h.buf) }
+
+// ParseHandshake parses b as exactly one handshake message, as a protected
+// record that carries a single message (the TLS 1.2 Finished) holds it.
+func ParseHandshake(b []byte) (HandshakeMessage, error) {
+	if len(b) < handshakeHeaderLen {
+		return HandshakeMessage{}, fmt.Errorf("handshake message: %d bytes, shorter than its header", len(b))
+	}
+	n := int(b[1])<<16 | int(b[2])<<8 | int(b[3])
+	if len(b) != handshakeHeaderLen+n {
+		return HandshakeMessage{}, fmt.Errorf("handshake message type %d: %d-byte body in %d bytes", b[0], n, len(b)-handshakeHeaderLen)
+	}
+	return HandshakeMessage{Type: b[0], Body: bytes.Clone(b[handshakeHeaderLen:])}, nil
+}

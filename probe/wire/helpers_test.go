@@ -327,12 +327,13 @@ func waitListening(addr string, exited <-chan struct{}) error {
 // sendHello writes a marshalled ClientHello12 to addr and reads until the
 // server's answer up to its ChangeCipherSpec, an alert, or a closed
 // connection, then closes the socket (never sending an alert).
-func sendHello(t testing.TB, addr string, ch *ClientHello12) (*Flight12, error) {
+func sendHello(t testing.TB, addr string, ch *ClientHello) (*Flight12, error) {
 	t.Helper()
 	msg, err := ch.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
+	msg = AppendRecords(nil, RecordHandshake, VersionTLS10, msg)
 	c, err := net.DialTimeout("tcp", addr, hangBound)
 	if err != nil {
 		t.Fatal(err)

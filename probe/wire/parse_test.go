@@ -17,7 +17,7 @@ type ext struct {
 }
 
 // addExtensions adds an extension list.
-func addExtensions(b *cryptobyte.Builder, exts []ext) {
+func addTestExtensions(b *cryptobyte.Builder, exts []ext) {
 	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
 		for _, e := range exts {
 			b.AddUint16(e.typ)
@@ -36,7 +36,7 @@ func serverHelloBody(random [32]byte, sessionID []byte, exts []ext) []byte {
 	b.AddUint16(tls.TLS_AES_128_GCM_SHA256)
 	b.AddUint8(0)
 	if exts != nil {
-		addExtensions(&b, exts)
+		addTestExtensions(&b, exts)
 	}
 	return b.BytesOrPanic()
 }
@@ -124,7 +124,7 @@ func nst13Body(lifetime uint32, nonce, ticket []byte, exts []ext) []byte {
 	b.AddUint32(0xdeadbeef)
 	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(nonce) })
 	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(ticket) })
-	addExtensions(&b, exts)
+	addTestExtensions(&b, exts)
 	return b.BytesOrPanic()
 }
 

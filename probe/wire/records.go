@@ -18,6 +18,10 @@ const (
 // is not a TLS peer speaking, and is refused before it is buffered.
 const MaxRecordPayload = 16384 + 2048
 
+// MaxPlaintext is the largest record fragment a sender may write, 2^14
+// (RFC 8446 §5.1): AppendRecords splits longer payloads.
+const MaxPlaintext = 16384
+
 // RecordHeaderLen is the size of a TLS record header: type, version, length.
 const RecordHeaderLen = 5
 
@@ -32,11 +36,31 @@ type Record struct {
 // Header returns the record's 5-byte header, which TLS 1.3 uses as the
 // additional data of its AEAD.
 func (r Record) Header() []byte {
-	h := make([]byte, RecordHeaderLen)
-	h[0] = r.Type
-	binary.BigEndian.PutUint16(h[1:], r.Version)
-	binary.BigEndian.PutUint16(h[3:], uint16(len(r.Payload)))
-	return h
+	return appendHeader(make([]byte, 0, RecordHeaderLen), r.Type, r.Version, len(r.Payload))
+}
+
+func appendHeader(dst []byte, typ uint8, version uint16, n int) []byte {
+	return append(dst, typ, byte(version>>8), byte(version), byte(n>>8), byte(n))
+}
+
+// AppendRecords appends payload to dst as records of content type typ with
+// version in their headers, split into fragments of at most MaxPlaintext
+// bytes. An empty payload becomes one empty record (only application data
+// may be empty; the caller knows which it writes). Handshake messages may
+// span records and several may share one; the reader joins them again.
+func AppendRecords(dst []byte, typ uint8, version uint16, payload []byte) []byte {
+	for first := true; first || len(payload) > 0; first = false {
+		n := min(len(payload), MaxPlaintext)
+		dst = appendHeader(dst, typ, version, n)
+		dst = append(dst, payload[:n]...)
+		payload = payload[n:]
+	}
+	return dst
+}
+
+// AppendChangeCipherSpec appends a ChangeCipherSpec record.
+func AppendChangeCipherSpec(dst []byte) []byte {
+	return AppendRecords(dst, RecordChangeCipherSpec, VersionTLS12, []byte{changeCipherSpecBody})
 }
 
 // ParseRecords splits a captured stream into whole records. An incomplete
@@ -51,16 +75,8 @@ func ParseRecords(stream []byte) (records []Record, rest []byte, err error) {
 		typ := stream[0]
 		version := binary.BigEndian.Uint16(stream[1:3])
 		length := int(binary.BigEndian.Uint16(stream[3:5]))
-		switch typ {
-		case RecordChangeCipherSpec, RecordAlert, RecordHandshake, RecordApplicationData:
-		default:
-			return records, stream, fmt.Errorf("record %d: unknown content type %d (not TLS?)", i, typ)
-		}
-		if version>>8 != 3 {
-			return records, stream, fmt.Errorf("record %d: version %#04x is not TLS", i, version)
-		}
-		if length > MaxRecordPayload {
-			return records, stream, fmt.Errorf("record %d: %d-byte payload exceeds %d", i, length, MaxRecordPayload)
+		if err := checkHeader(typ, version, length); err != nil {
+			return records, stream, fmt.Errorf("record %d: %w", i, err)
 		}
 		if len(stream) < RecordHeaderLen+length {
 			return records, stream, nil

@@ -4,23 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 
 	"golang.org/x/crypto/cryptobyte"
-)
-
-// Extension types the package reads or writes.
-const (
-	ExtServerName           uint16 = 0
-	ExtSupportedGroups      uint16 = 10
-	ExtECPointFormats       uint16 = 11
-	ExtSignatureAlgorithms  uint16 = 13
-	ExtExtendedMasterSecret uint16 = 23
-	ExtSessionTicket        uint16 = 35
-	ExtPreSharedKey         uint16 = 41
-	ExtEarlyData            uint16 = 42
-	ExtSupportedVersions    uint16 = 43
-	ExtKeyShare             uint16 = 51
-	ExtRenegotiationInfo    uint16 = 0xff01
 )
 
 // helloRetryRequestRandom is the Random of a HelloRetryRequest, which is
@@ -59,8 +45,17 @@ type ServerHello struct {
 	// share, or in a HelloRetryRequest the group it asks for. 0 if absent
 	// (which, with PSKSelected, means psk_ke resumption without DHE).
 	KeyShareGroup uint16
-	// Extensions lists the extension types in the order sent.
+	// KeyShareData is the server's public value; none in a
+	// HelloRetryRequest.
+	KeyShareData []byte
+	// Extensions lists the extension types in the order sent. Marshal
+	// follows it; when nil it sends those whose fields are set, then
+	// Other. An empty, non-nil list sends an empty extensions block; nil
+	// with nothing to send omits the block, as a TLS 1.2 server may.
 	Extensions []uint16
+	// Other holds the extensions without a field (renegotiation_info,
+	// ec_point_formats, ALPN, cookie...), verbatim.
+	Other []Extension
 }
 
 // Version returns the negotiated protocol version: supported_versions when
@@ -73,13 +68,68 @@ func (s *ServerHello) Version() uint16 {
 }
 
 // HasExtension reports whether the server sent an extension of type ext.
-func (s *ServerHello) HasExtension(ext uint16) bool {
-	for _, e := range s.Extensions {
-		if e == ext {
-			return true
+func (s *ServerHello) HasExtension(ext uint16) bool { return hasExtension(s.extensionTypes(), ext) }
+
+func (s *ServerHello) extensionTypes() []uint16 {
+	var present []uint16
+	for _, e := range []struct {
+		typ uint16
+		set bool
+	}{
+		{ExtSupportedVersions, s.SupportedVersion != 0},
+		{ExtKeyShare, s.KeyShareGroup != 0},
+		{ExtPreSharedKey, s.PSKSelected},
+		{ExtExtendedMasterSecret, s.ExtendedMasterSecret},
+		{ExtSessionTicket, s.TicketAck},
+	} {
+		if e.set {
+			present = append(present, e.typ)
 		}
 	}
-	return false
+	return orderOf(s.Extensions, present, s.Other)
+}
+
+// Marshal returns the ServerHello (or, with HelloRetryRequest set, the
+// HelloRetryRequest) handshake message: type, length, body.
+func (s *ServerHello) Marshal() ([]byte, error) {
+	if len(s.SessionID) > 32 {
+		return nil, fmt.Errorf("ServerHello: %d-byte session_id exceeds 32", len(s.SessionID))
+	}
+	random := s.Random
+	if s.HelloRetryRequest {
+		random = helloRetryRequestRandom
+	}
+	order := s.extensionTypes()
+	return marshalMessage("ServerHello", TypeServerHello, func(b *cryptobyte.Builder) {
+		b.AddUint16(s.LegacyVersion)
+		b.AddBytes(random[:])
+		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(s.SessionID) })
+		b.AddUint16(s.CipherSuite)
+		b.AddUint8(s.Compression)
+		if s.Extensions != nil || len(order) > 0 {
+			addExtensions(b, "ServerHello", order, s.Other, s.addExtension)
+		}
+	})
+}
+
+func (s *ServerHello) addExtension(b *cryptobyte.Builder, typ uint16) bool {
+	switch typ {
+	case ExtSessionTicket, ExtExtendedMasterSecret:
+		// Empty, unless the server sent contents (kept in Other).
+		return !slices.ContainsFunc(s.Other, func(e Extension) bool { return e.Type == typ })
+	case ExtSupportedVersions:
+		b.AddUint16(s.SupportedVersion)
+	case ExtPreSharedKey:
+		b.AddUint16(s.SelectedIdentity)
+	case ExtKeyShare:
+		b.AddUint16(s.KeyShareGroup)
+		if !s.HelloRetryRequest {
+			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(s.KeyShareData) })
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 // ParseServerHello parses the body of a ServerHello handshake message.
@@ -121,83 +171,50 @@ func ParseServerHello(body []byte) (*ServerHello, error) {
 	if !s.Empty() {
 		return nil, fmt.Errorf("ServerHello: %d bytes after extensions", len(s))
 	}
-	if err := readExtensions("ServerHello", exts, sh.readExtension); err != nil {
+	var err error
+	if sh.Extensions, err = readExtensions("ServerHello", exts, &sh.Other, sh.readExtension); err != nil {
 		return nil, err
 	}
-	sh.Extensions = extensionTypes(exts)
 	return sh, nil
-}
-
-// readExtensions calls read for each extension of a list, in order, after
-// checking that it is well-formed and not a repeat.
-func readExtensions(msg string, exts cryptobyte.String, read func(typ uint16, data cryptobyte.String) error) error {
-	seen := map[uint16]bool{}
-	for !exts.Empty() {
-		var typ uint16
-		var data cryptobyte.String
-		if !exts.ReadUint16(&typ) {
-			return fmt.Errorf("%s: extension type truncated", msg)
-		}
-		if !exts.ReadUint16LengthPrefixed(&data) {
-			return fmt.Errorf("%s: extension %d truncated", msg, typ)
-		}
-		if seen[typ] {
-			return fmt.Errorf("%s: extension %d sent twice", msg, typ)
-		}
-		seen[typ] = true
-		if err := read(typ, data); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// extensionTypes lists the types of an extension list readExtensions
-// accepted.
-func extensionTypes(exts cryptobyte.String) []uint16 {
-	var types []uint16
-	for !exts.Empty() {
-		var typ uint16
-		var data cryptobyte.String
-		exts.ReadUint16(&typ)
-		exts.ReadUint16LengthPrefixed(&data)
-		types = append(types, typ)
-	}
-	return types
 }
 
 // readExtension reads the extensions whose contents the probe uses. Those
 // it only needs to see present (session_ticket, extended_master_secret) are
 // accepted with any contents, as crypto/tls does.
-func (sh *ServerHello) readExtension(typ uint16, data cryptobyte.String) error {
+func (sh *ServerHello) readExtension(typ uint16, data cryptobyte.String) (known bool, err error) {
 	switch typ {
 	case ExtSessionTicket:
 		sh.TicketAck = true
+		return data.Empty(), nil // contents, which mean nothing, are kept verbatim
 	case ExtExtendedMasterSecret:
 		sh.ExtendedMasterSecret = true
+		return data.Empty(), nil
 	case ExtSupportedVersions:
 		if !data.ReadUint16(&sh.SupportedVersion) || !data.Empty() {
-			return fmt.Errorf("ServerHello: extension %d (supported_versions) is not one version", typ)
+			return false, fmt.Errorf("ServerHello: extension %d (supported_versions) is not one version", typ)
 		}
 	case ExtPreSharedKey:
 		if !data.ReadUint16(&sh.SelectedIdentity) || !data.Empty() {
-			return fmt.Errorf("ServerHello: extension %d (pre_shared_key) is not one selected_identity", typ)
+			return false, fmt.Errorf("ServerHello: extension %d (pre_shared_key) is not one selected_identity", typ)
 		}
 		sh.PSKSelected = true
 	case ExtKeyShare:
 		if !data.ReadUint16(&sh.KeyShareGroup) {
-			return fmt.Errorf("ServerHello: extension %d (key_share) group truncated", typ)
+			return false, fmt.Errorf("ServerHello: extension %d (key_share) group truncated", typ)
 		}
 		if sh.HelloRetryRequest {
 			if !data.Empty() {
-				return fmt.Errorf("ServerHello: extension %d (key_share) of a HelloRetryRequest has %d bytes after selected_group", typ, len(data))
+				return false, fmt.Errorf("ServerHello: extension %d (key_share) of a HelloRetryRequest has %d bytes after selected_group", typ, len(data))
 			}
 			break
 		}
 		var share cryptobyte.String
 		if !data.ReadUint16LengthPrefixed(&share) || len(share) == 0 || !data.Empty() {
-			return fmt.Errorf("ServerHello: extension %d (key_share) key_exchange malformed", typ)
+			return false, fmt.Errorf("ServerHello: extension %d (key_share) key_exchange malformed", typ)
 		}
+		sh.KeyShareData = bytes.Clone([]byte(share))
+	default:
+		return false, nil
 	}
-	return nil
+	return true, nil
 }

@@ -16,6 +16,14 @@ type NewSessionTicket12 struct {
 	Ticket []byte
 }
 
+// Marshal returns the NewSessionTicket handshake message.
+func (t *NewSessionTicket12) Marshal() ([]byte, error) {
+	return marshalMessage("NewSessionTicket (TLS 1.2)", TypeNewSessionTicket, func(b *cryptobyte.Builder) {
+		b.AddUint32(t.LifetimeHint)
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(t.Ticket) })
+	})
+}
+
 // ParseNewSessionTicket12 parses the body of a TLS 1.2 NewSessionTicket.
 func ParseNewSessionTicket12(body []byte) (*NewSessionTicket12, error) {
 	s := cryptobyte.String(body)
@@ -46,8 +54,36 @@ type NewSessionTicket13 struct {
 	// MaxEarlyData is its max_early_data_size.
 	EarlyData    bool
 	MaxEarlyData uint32
-	// Extensions lists the extension types in the order sent.
+	// Extensions lists the extension types in the order sent; nil means
+	// early_data when set, then Other.
 	Extensions []uint16
+	// Other holds the extensions other than early_data, verbatim.
+	Other []Extension
+}
+
+// Marshal returns the NewSessionTicket handshake message.
+func (t *NewSessionTicket13) Marshal() ([]byte, error) {
+	if len(t.Ticket) == 0 {
+		return nil, errors.New("NewSessionTicket: ticket is empty")
+	}
+	var present []uint16
+	if t.EarlyData {
+		present = append(present, ExtEarlyData)
+	}
+	order := orderOf(t.Extensions, present, t.Other)
+	return marshalMessage("NewSessionTicket", TypeNewSessionTicket, func(b *cryptobyte.Builder) {
+		b.AddUint32(t.Lifetime)
+		b.AddUint32(t.AgeAdd)
+		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(t.Nonce) })
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(t.Ticket) })
+		addExtensions(b, "NewSessionTicket", order, t.Other, func(b *cryptobyte.Builder, typ uint16) bool {
+			if typ != ExtEarlyData {
+				return false
+			}
+			b.AddUint32(t.MaxEarlyData)
+			return true
+		})
+	})
 }
 
 // ParseNewSessionTicket13 parses the body of a TLS 1.3 NewSessionTicket.
@@ -81,18 +117,19 @@ func ParseNewSessionTicket13(body []byte) (*NewSessionTicket13, error) {
 		t.Nonce = []byte{}
 	}
 	t.Ticket = bytes.Clone([]byte(ticket))
-	err := readExtensions("NewSessionTicket", exts, func(typ uint16, data cryptobyte.String) error {
-		if typ == ExtEarlyData {
-			if !data.ReadUint32(&t.MaxEarlyData) || !data.Empty() {
-				return fmt.Errorf("NewSessionTicket: extension %d (early_data) is not one max_early_data_size", typ)
-			}
-			t.EarlyData = true
+	var err error
+	t.Extensions, err = readExtensions("NewSessionTicket", exts, &t.Other, func(typ uint16, data cryptobyte.String) (bool, error) {
+		if typ != ExtEarlyData {
+			return false, nil
 		}
-		return nil
+		if !data.ReadUint32(&t.MaxEarlyData) || !data.Empty() {
+			return false, fmt.Errorf("NewSessionTicket: extension %d (early_data) is not one max_early_data_size", typ)
+		}
+		t.EarlyData = true
+		return true, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	t.Extensions = extensionTypes(exts)
 	return t, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,25 +22,48 @@ import (
 
 // suite12 describes one AEAD cipher suite of TLS 1.2.
 type suite12 struct {
+	id            uint16
 	keyLen, ivLen int
 	hash          func() hash.Hash
 	aead          func(key []byte) (cipher.AEAD, error)
 	chacha        bool
 }
 
+// suites12 are the TLS 1.2 suites a resumed handshake can be finished with,
+// in the order a probe offers them. RSA key exchange comes last, for
+// servers that have nothing else.
+var suites12 = []suite12{
+	{id: tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, keyLen: 16, ivLen: 4, hash: sha256.New, aead: newAESGCM},
+	{id: tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, keyLen: 16, ivLen: 4, hash: sha256.New, aead: newAESGCM},
+	{id: tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, keyLen: 32, ivLen: 4, hash: sha512.New384, aead: newAESGCM},
+	{id: tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, keyLen: 32, ivLen: 4, hash: sha512.New384, aead: newAESGCM},
+	{id: tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, keyLen: 32, ivLen: 12, hash: sha256.New, aead: chacha20poly1305.New, chacha: true},
+	{id: tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, keyLen: 32, ivLen: 12, hash: sha256.New, aead: chacha20poly1305.New, chacha: true},
+	{id: tls.TLS_RSA_WITH_AES_128_GCM_SHA256, keyLen: 16, ivLen: 4, hash: sha256.New, aead: newAESGCM},
+	{id: tls.TLS_RSA_WITH_AES_256_GCM_SHA384, keyLen: 32, ivLen: 4, hash: sha512.New384, aead: newAESGCM},
+}
+
 func suiteTLS12(id uint16) (suite12, error) {
-	switch id {
-	case 0xc02b, 0xc02f, 0x009c: // ECDHE-ECDSA, ECDHE-RSA, RSA with AES_128_GCM_SHA256
-		return suite12{keyLen: 16, ivLen: 4, hash: sha256.New, aead: newAESGCM}, nil
-	case 0xc02c, 0xc030, 0x009d: // … AES_256_GCM_SHA384
-		return suite12{keyLen: 32, ivLen: 4, hash: sha512.New384, aead: newAESGCM}, nil
-	case 0xcca8, 0xcca9: // ECDHE-RSA, ECDHE-ECDSA with CHACHA20_POLY1305_SHA256
-		return suite12{keyLen: 32, ivLen: 12, hash: sha256.New, aead: chacha20poly1305.New, chacha: true}, nil
+	for _, s := range suites12 {
+		if s.id == id {
+			return s, nil
+		}
 	}
 	return suite12{}, fmt.Errorf("TLS 1.2 suite %#04x: not an AEAD suite this probe can finish", id)
 }
 
-// SupportsFinish12 reports whether FinishKeys12 can protect records of suite.
+// FinishableSuites12 returns the TLS 1.2 suites NewKeys12 can protect
+// records of, in order of preference: the suites to offer when a resumed
+// handshake is to be finished rather than dropped.
+func FinishableSuites12() []uint16 {
+	ids := make([]uint16, len(suites12))
+	for i, s := range suites12 {
+		ids[i] = s.id
+	}
+	return ids
+}
+
+// SupportsFinish12 reports whether NewKeys12 can protect records of suite.
 func SupportsFinish12(suite uint16) bool {
 	_, err := suiteTLS12(suite)
 	return err == nil
@@ -130,19 +154,21 @@ func (p *Protection12) aad(typ uint8, n int) []byte {
 	var b [13]byte
 	binary.BigEndian.PutUint64(b[:8], p.seq)
 	b[8] = typ
-	binary.BigEndian.PutUint16(b[9:], 0x0303)
+	binary.BigEndian.PutUint16(b[9:], VersionTLS12)
 	binary.BigEndian.PutUint16(b[11:], uint16(n))
 	return b[:]
 }
 
-// Seal returns a whole protected record of the given content type.
-func (p *Protection12) Seal(typ uint8, plaintext []byte) []byte {
+// Seal appends to dst a whole protected record of the given content type.
+// plaintext must fit one record (MaxPlaintext).
+func (p *Protection12) Seal(dst []byte, typ uint8, plaintext []byte) []byte {
 	nonce, explicit := p.nonce()
-	body := append([]byte{}, explicit...)
-	body = p.aead.Seal(body, nonce, plaintext, p.aad(typ, len(plaintext)))
+	n := len(explicit) + len(plaintext) + p.aead.Overhead()
+	dst = appendHeader(dst, typ, VersionTLS12, n)
+	dst = append(dst, explicit...)
+	dst = p.aead.Seal(dst, nonce, plaintext, p.aad(typ, len(plaintext)))
 	p.seq++
-	rec := []byte{typ, 3, 3, byte(len(body) >> 8), byte(len(body))}
-	return append(rec, body...)
+	return dst
 }
 
 // Open decrypts one protected record.
@@ -168,8 +194,32 @@ func (p *Protection12) Open(r Record) ([]byte, error) {
 	return out, nil
 }
 
-// MarshalHandshake frames a handshake message: type, 24-bit length, body.
-func MarshalHandshake(m HandshakeMessage) []byte {
-	n := len(m.Body)
-	return append([]byte{m.Type, byte(n >> 16), byte(n >> 8), byte(n)}, m.Body...)
+// Finished labels (RFC 5246 §7.4.9).
+const (
+	labelClientFinished = "client finished"
+	labelServerFinished = "server finished"
+)
+
+// CheckServerFinished verifies the server's Finished message against the
+// handshake messages before it (ClientHello, ServerHello, any
+// NewSessionTicket).
+func (k *Keys12) CheckServerFinished(transcript []byte, finished HandshakeMessage) error {
+	if finished.Type != TypeFinished {
+		return fmt.Errorf("handshake message type %d where the server's Finished belongs", finished.Type)
+	}
+	if !hmac.Equal(finished.Body, k.VerifyData(labelServerFinished, transcript)) {
+		return errors.New("server Finished does not verify")
+	}
+	return nil
+}
+
+// ClientFinish returns the client's last flight of an abbreviated
+// handshake, followed by a close_notify: ChangeCipherSpec, then Finished
+// and the alert protected under the client's keys. transcript holds every
+// handshake message up to and including the server's Finished.
+func (k *Keys12) ClientFinish(transcript []byte) []byte {
+	fin := HandshakeMessage{Type: TypeFinished, Body: k.VerifyData(labelClientFinished, transcript)}
+	out := AppendChangeCipherSpec(nil)
+	out = k.Client.Seal(out, RecordHandshake, fin.Marshal())
+	return k.Client.Seal(out, RecordAlert, Alert{Level: AlertLevelWarning, Description: AlertCloseNotify}.Marshal())
 }
