@@ -69,7 +69,7 @@ func randomBytes(t testing.TB, n int) []byte {
 }
 
 func TestClientHello12GoServer(t *testing.T) {
-	cert := testCert(t, "")
+	cert := testCert(t)
 	var hellos helloLog
 	addr := goServer(t, &tls.Config{
 		Certificates:       []tls.Certificate{cert},
@@ -255,7 +255,7 @@ func TestClientHello12MarshalErrors(t *testing.T) {
 // TestClientHello12Fragmented sends a hello too large for one record, as a
 // very long ticket makes it, and checks a real server reassembles it.
 func TestClientHello12Fragmented(t *testing.T) {
-	cert := testCert(t, "")
+	cert := testCert(t)
 	var hellos helloLog
 	addr := goServer(t, &tls.Config{Certificates: []tls.Certificate{cert}, MaxVersion: tls.VersionTLS12, GetConfigForClient: hellos.record})
 	o := &offer12{CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}, ServerName: "localhost",

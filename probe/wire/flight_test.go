@@ -12,7 +12,7 @@ import (
 const goTLS13TicketLifetime = 7 * 24 * 60 * 60
 
 func TestParseFlight12GoServer(t *testing.T) {
-	cert := testCert(t, "")
+	cert := testCert(t)
 	tests := []struct {
 		name           string
 		ticketsOff     bool // server SessionTicketsDisabled
@@ -129,7 +129,7 @@ func checkTickets13(t *testing.T, got []NewSessionTicket13, stored [][]byte) {
 }
 
 func TestParseFlight13GoServer(t *testing.T) {
-	cert := testCert(t, "")
+	cert := testCert(t)
 	tests := []struct {
 		name        string
 		curves      []tls.CurveID // server CurvePreferences
@@ -265,7 +265,7 @@ func TestParseFlight13OpenSSL(t *testing.T) {
 }
 
 func TestParseFlight12Truncated(t *testing.T) {
-	cert := testCert(t, "")
+	cert := testCert(t)
 	addr := goServer(t, &tls.Config{Certificates: []tls.Certificate{cert}, MaxVersion: tls.VersionTLS12})
 	cp := clientHandshake(t, addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12, ClientSessionCache: newRecordingCache()}, "")
 	full, err := ParseFlight12(cp.server)

@@ -18,7 +18,7 @@ type seeds struct {
 
 func captureSeeds(f *testing.F) seeds {
 	f.Helper()
-	cert := testCert(f, "")
+	cert := testCert(f)
 	var s seeds
 	for _, curves := range [][]tls.CurveID{nil, {tls.CurveP384}} {
 		addr := goServer(f, &tls.Config{Certificates: []tls.Certificate{cert}, CurvePreferences: curves})

@@ -2,79 +2,44 @@ package wire
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 )
 
 // hangBound bounds every network wait in these tests. It is not a speed
 // assertion: loopback handshakes take milliseconds.
 const hangBound = 10 * time.Second
 
-// testCert returns a self-signed ECDSA certificate for localhost and
-// 127.0.0.1, and writes it and its key as PEM files into dir if dir != "".
-func testCert(t testing.TB, dir string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	if dir != "" {
-		if err := os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
-}
-
 // tapConn copies every byte read from the connection, which is everything
-// the server sent.
+// the server sent, and every byte written, the client's side.
 type tapConn struct {
 	net.Conn
-	mu  sync.Mutex
-	got bytes.Buffer
+	mu   sync.Mutex
+	got  bytes.Buffer
+	sent bytes.Buffer
+}
+
+func (c *tapConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.sent.Write(p)
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+func (c *tapConn) written() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Clone(c.sent.Bytes())
 }
 
 func (c *tapConn) Read(p []byte) (int, error) {
@@ -123,6 +88,7 @@ func (c *recordingCache) Tickets() [][]byte {
 // capture is one real handshake seen from the client.
 type capture struct {
 	server []byte // everything the server sent
+	client []byte // everything the client sent
 	keyLog []byte
 	state  tls.ConnectionState
 	// newTickets are the tickets the client cache received on this
@@ -136,30 +102,16 @@ type capture struct {
 // client to close. It returns the address.
 func goServer(t testing.TB, cfg *tls.Config) string {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(hangBound))
-				if err := c.(*tls.Conn).Handshake(); err != nil {
-					return
-				}
-				io.WriteString(c, "hello\n")
-				io.Copy(io.Discard, c)
-			})
+	return testservers.ServeTCP(t, func(c net.Conn) {
+		tc := tls.Server(c, cfg)
+		defer tc.Close()
+		tc.SetDeadline(time.Now().Add(hangBound))
+		if err := tc.Handshake(); err != nil {
+			return
 		}
+		io.WriteString(tc, "hello\n")
+		io.Copy(io.Discard, tc)
 	})
-	return ln.Addr().String()
 }
 
 // clientHandshake runs a crypto/tls client against addr with cfg (which
@@ -219,109 +171,31 @@ func clientHandshakeTickets(t testing.TB, addr string, cfg *tls.Config, request 
 			}
 		}
 	}
-	cp := capture{server: tap.captured(), keyLog: keyLog.Bytes(), state: c.ConnectionState()}
+	cp := capture{server: tap.captured(), client: tap.written(), keyLog: keyLog.Bytes(), state: c.ConnectionState()}
 	if cache != nil {
 		cp.newTickets = cache.Tickets()[before:]
 	}
 	return cp
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t testing.TB) int {
+// testCert returns a server certificate for localhost from a fresh
+// testservers PKI.
+func testCert(t testing.TB) tls.Certificate {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return testservers.NewPKI(t).TLSCertificate(t)
 }
 
-// requireOpenSSL skips the test when the openssl binary is missing, except
-// in CI, where it must be there.
-func requireOpenSSL(t *testing.T) string {
+// opensslServer starts `openssl s_server` with a fresh PKI and the extra
+// arguments, and returns its address: with -www among them an HTTP status
+// page server, else one that answers nothing (testservers.StartOpenSSLQuiet).
+func opensslServer(t testing.TB, args ...string) string {
 	t.Helper()
-	path, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("openssl is required in CI: %v", err)
-		}
-		t.Skipf("openssl not installed: %v", err)
+	testservers.Require(t, "openssl")
+	pki := testservers.NewPKI(t)
+	if i := slices.Index(args, "-www"); i >= 0 {
+		return testservers.StartOpenSSL(t, pki, slices.Delete(slices.Clone(args), i, i+1)...).Addr
 	}
-	return path
-}
-
-// opensslServer starts `openssl s_server` on 127.0.0.1 with a fresh
-// certificate and the extra arguments, waits until it accepts connections,
-// and stops it (by PID) when the test ends.
-func opensslServer(t *testing.T, args ...string) string {
-	t.Helper()
-	bin := requireOpenSSL(t)
-	dir := t.TempDir()
-	testCert(t, dir)
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ { // a port taken in between: try another
-		port := freePort(t)
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		argv := append([]string{"s_server", "-accept", addr, "-naccept", "1000",
-			"-cert", filepath.Join(dir, "cert.pem"), "-key", filepath.Join(dir, "key.pem"), "-quiet"}, args...)
-		cmd := exec.Command(bin, argv...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		cmd.Stdout = io.Discard
-		// Without -www, s_server ends a connection when its stdin ends:
-		// give it a pipe that stays open until it is stopped.
-		stdin, stdinW, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stdin = stdin
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		stdin.Close()
-		done := make(chan struct{})
-		var waitErr error
-		go func() { waitErr = cmd.Wait(); close(done) }()
-		stop := func() {
-			cmd.Process.Kill()
-			select { // bounded: a stuck stderr copy must not hang the run
-			case <-done:
-			case <-time.After(hangBound):
-				t.Errorf("openssl s_server (PID %d) did not exit after SIGKILL", cmd.Process.Pid)
-			}
-			stdinW.Close()
-		}
-		lastErr = waitListening(addr, done)
-		if lastErr != nil {
-			stop()
-			lastErr = fmt.Errorf("%w (%v); stderr: %s", lastErr, waitErr, stderr.String())
-			continue
-		}
-		t.Cleanup(stop)
-		return addr
-	}
-	t.Fatalf("openssl s_server did not start: %v", lastErr)
-	return ""
-}
-
-// waitListening polls addr until it accepts a connection, the process
-// exits, or hangBound passes.
-func waitListening(addr string, exited <-chan struct{}) error {
-	deadline := time.Now().Add(hangBound)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return errors.New("exited")
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return errors.New("not listening after " + hangBound.String())
+	return testservers.StartOpenSSLQuiet(t, pki, args...).Addr
 }
 
 // sendHello writes a marshalled ClientHello12 to addr and reads until the

@@ -247,7 +247,7 @@ func TestParseRecords(t *testing.T) {
 // TestHandshakeReassembler splits the handshake messages of a real TLS 1.2
 // server flight at every size and checks the same messages come out.
 func TestHandshakeReassembler(t *testing.T) {
-	cert := testCert(t, "")
+	cert := testCert(t)
 	addr := goServer(t, &tls.Config{Certificates: []tls.Certificate{cert}, MaxVersion: tls.VersionTLS12})
 	cp := clientHandshake(t, addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12, ClientSessionCache: newRecordingCache()}, "")
 	records, _, err := ParseRecords(cp.server)
@@ -304,7 +304,7 @@ func TestHandshakeReassembler(t *testing.T) {
 }
 
 func TestParseKeyLog(t *testing.T) {
-	cert := testCert(t, "")
+	cert := testCert(t)
 	addr := goServer(t, &tls.Config{Certificates: []tls.Certificate{cert}})
 	cp := clientHandshake(t, addr, &tls.Config{InsecureSkipVerify: true}, "")
 	noisy := append([]byte("# a comment\n\nnot a key log line\nBROKEN 00 zz\n"), cp.keyLog...)
