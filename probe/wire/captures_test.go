@@ -16,6 +16,9 @@ import (
 // run without the servers. To record them again (servers installed):
 //
 //	go test ./probe/wire -run TestRecordCaptures -args -update
+//
+// (the gnutls-serv cases need a private network namespace: see
+// testdata/README.md).
 var update = flag.Bool("update", false, "record testdata/ captures from real servers (TestRecordCaptures)")
 
 // captureKind is what one recorded connection shows.
@@ -51,6 +54,11 @@ func haproxyServer(t *testing.T, pki *testservers.PKI) *testservers.Server {
 	return testservers.StartHAProxy(t, pki, "")
 }
 
+func gnutlsServer(t *testing.T, pki *testservers.PKI) *testservers.Server {
+	testservers.Require(t, "gnutls-serv")
+	return testservers.StartGnuTLS(t, pki)
+}
+
 func sServer(args ...string) func(t *testing.T, pki *testservers.PKI) *testservers.Server {
 	return func(t *testing.T, pki *testservers.PKI) *testservers.Server {
 		testservers.Require(t, "openssl")
@@ -66,6 +74,9 @@ var captureCases = []captureCase{
 	{"apache-tls13-tickets", "Apache as above at TLS 1.3", full13, apacheServer},
 	{"haproxy-tls12-ticket", "HAProxy (testservers.StartHAProxy, defaults), TLS 1.2 with a session cache", full12, haproxyServer},
 	{"haproxy-tls13-tickets", "HAProxy as above at TLS 1.3", full13, haproxyServer},
+	{"gnutls-tls12-ticket", "gnutls-serv --http (testservers.StartGnuTLS, inside `unshare -n`), TLS 1.2 with a session cache", full12, gnutlsServer},
+	{"gnutls-tls12-resumed", "gnutls-serv as above, the second connection resuming the first one's ticket", resumed12, gnutlsServer},
+	{"gnutls-tls13-tickets", "gnutls-serv as above at TLS 1.3", full13, gnutlsServer},
 	{"openssl-tls12-ticket", "openssl s_server -www, TLS 1.2 with a session cache", full12, sServer()},
 	{"openssl-tls12-resumed", "openssl s_server -www, the second connection resuming the first one's ticket", resumed12, sServer()},
 	{"openssl-tls13-tickets", "openssl s_server -www at TLS 1.3 (two tickets)", full13, sServer()},
@@ -106,7 +117,9 @@ func TestRecordCaptures(t *testing.T) {
 		"Per connection: `NAME.server` (every byte the server sent until the client's first read of\n" +
 		"application data), `NAME.client` (every byte the client sent) and `NAME.keylog` (the NSS key\n" +
 		"log of the connection, with a comment naming the cipher suite), so the TLS 1.3 records can be\n" +
-		"decrypted.\n\n")
+		"decrypted. gnutls-serv listens on every interface, so its cases record only inside a private\n" +
+		"network namespace (they skip elsewhere):\n" +
+		"`go test -c -o /tmp/wire.test ./probe/wire && cd probe/wire && unshare -n sh -c 'ip link set lo up && /tmp/wire.test -test.run TestRecordCaptures/gnutls -update'`.\n\n")
 	for _, c := range captureCases {
 		t.Run(c.name, func(t *testing.T) {
 			pki := testservers.NewPKI(t)
