@@ -159,6 +159,9 @@ func (c *ClientHello) Marshal() ([]byte, error) {
 	if len(c.CipherSuites) == 0 {
 		return nil, errors.New("ClientHello: no cipher suites")
 	}
+	if len(c.CompressionMethods) == 0 {
+		return nil, errors.New("ClientHello: no compression methods (null is 0)")
+	}
 	if len(c.SessionTicket) > 0xffff-4 {
 		return nil, fmt.Errorf("ClientHello: %d-byte session ticket too long", len(c.SessionTicket))
 	}
@@ -266,11 +269,11 @@ func ParseClientHello(body []byte) (*ClientHello, error) {
 	}
 	c.SessionID = bytes.Clone([]byte(sid))
 	var ok bool
-	if c.CipherSuites, ok = readUint16List(&s, false); !ok {
-		return nil, errors.New("ClientHello: cipher_suites malformed")
+	if c.CipherSuites, ok = readUint16List(&s, false); !ok || len(c.CipherSuites) == 0 {
+		return nil, errors.New("ClientHello: cipher_suites malformed or empty")
 	}
-	if !s.ReadUint8LengthPrefixed(&comp) {
-		return nil, errors.New("ClientHello: compression_methods truncated")
+	if !s.ReadUint8LengthPrefixed(&comp) || len(comp) == 0 {
+		return nil, errors.New("ClientHello: compression_methods truncated or empty")
 	}
 	c.CompressionMethods = bytes.Clone([]byte(comp))
 	if s.Empty() {

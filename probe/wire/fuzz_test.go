@@ -1,12 +1,15 @@
 package wire
 
 import (
+	"bytes"
 	"crypto/tls"
+	"reflect"
 	"testing"
 )
 
 // Fuzz seeds are real captures: the server bytes of TLS 1.2 and TLS 1.3
-// handshakes with crypto/tls, and the messages inside them. Run one fuzzer
+// handshakes with crypto/tls and with the servers recorded in testdata/,
+// and the messages inside them. Run one fuzzer
 // with e.g. `go test -run '^$' -fuzz FuzzParseFlight12 -fuzztime 20s`;
 // plain `go test` runs only the seeds.
 
@@ -14,6 +17,7 @@ type seeds struct {
 	stream12, stream13 [][]byte
 	serverHellos       [][]byte // bodies
 	tickets13          [][]byte // decrypted NewSessionTicket bodies
+	clientHellos       [][]byte // bodies
 }
 
 func captureSeeds(f *testing.F) seeds {
@@ -35,7 +39,39 @@ func captureSeeds(f *testing.F) seeds {
 		}
 		s.tickets13 = append(s.tickets13, innerTickets(f, cp13)...)
 	}
+	for _, c := range captureCases {
+		r := loadCapture(f, c.name)
+		tls12 := c.kind == full12 || c.kind == resumed12
+		if tls12 {
+			s.stream12 = append(s.stream12, r.server)
+		} else {
+			s.stream13 = append(s.stream13, r.server)
+			for _, m := range innerMessages(f, r) {
+				if m.Type == TypeNewSessionTicket {
+					s.tickets13 = append(s.tickets13, m.Body)
+				}
+			}
+		}
+		for _, m := range append(messages(f, r.client), messages(f, r.server)...) {
+			switch m.Type {
+			case TypeClientHello:
+				s.clientHellos = append(s.clientHellos, m.Body)
+			case TypeServerHello:
+				s.serverHellos = append(s.serverHellos, m.Body)
+			}
+		}
+	}
 	return s
+}
+
+// sameBytes checks that a message parsed from body marshals back to the
+// handshake message around body.
+func sameBytes(t *testing.T, typ uint8, body []byte, m marshaler) {
+	t.Helper()
+	got, err := m.Marshal()
+	if want := (HandshakeMessage{Type: typ, Body: body}).Marshal(); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("parsed %+v marshals to %x, %v; want %x", m, got, err, want)
+	}
 }
 
 // plaintextMessages returns the handshake messages of the plaintext
@@ -121,6 +157,40 @@ func FuzzParseServerHello(f *testing.F) {
 		if len(sh.SessionID) > 32 || 4*len(sh.Extensions) > len(body) {
 			t.Fatalf("parsed %d-byte session ID, %d extensions from %d bytes", len(sh.SessionID), len(sh.Extensions), len(body))
 		}
+		sameBytes(t, TypeServerHello, body, sh)
+	})
+}
+
+func FuzzParseClientHello(f *testing.F) {
+	s := captureSeeds(f)
+	for _, b := range s.clientHellos {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ch, err := ParseClientHello(body)
+		if err != nil {
+			return
+		}
+		if len(ch.SessionID) > 32 || len(ch.PSKBinders) != len(ch.PSKIdentities) {
+			t.Fatalf("parsed %d-byte session ID, %d binders for %d identities", len(ch.SessionID), len(ch.PSKBinders), len(ch.PSKIdentities))
+		}
+		sameBytes(t, TypeClientHello, body, ch)
+	})
+}
+
+// FuzzFlightReader checks that the reader's events do not depend on how
+// the bytes arrive.
+func FuzzFlightReader(f *testing.F) {
+	s := captureSeeds(f)
+	for i, b := range append(s.stream12, s.stream13...) {
+		f.Add(b, uint16(i*37+1))
+	}
+	f.Fuzz(func(t *testing.T, stream []byte, chunk uint16) {
+		whole, werr := NewFlightReader(len(stream)).Feed(stream)
+		got, gerr := feedChunks(stream, max(int(chunk), 1))
+		if (werr == nil) != (gerr == nil) || !reflect.DeepEqual(got, whole) {
+			t.Fatalf("whole: %d events, %v; in %d-byte pieces: %d events, %v", len(whole), werr, chunk, len(got), gerr)
+		}
 	})
 }
 
@@ -137,6 +207,7 @@ func FuzzParseNewSessionTicket13(f *testing.F) {
 		if len(nst.Ticket) == 0 || len(nst.Ticket)+len(nst.Nonce)+4*len(nst.Extensions) > len(body) {
 			t.Fatalf("parsed %d-byte ticket, %d-byte nonce from %d bytes", len(nst.Ticket), len(nst.Nonce), len(body))
 		}
+		sameBytes(t, TypeNewSessionTicket, body, nst)
 	})
 }
 
