@@ -244,7 +244,7 @@ func (h *handshaker) resume13(ctx context.Context, cs *tls.ClientSessionState, r
 	if herr == nil {
 		closeGracefully(ctx, tc) // so the server keeps the session
 	}
-	if ch, err := wire.ReadClientHello(t.sent()); err == nil && !ch.HasExtension(wire.ExtPreSharedKey) {
+	if ch, err := wire.ReadClientHello(t.sent()); err == nil && len(ch.PSKIdentities) == 0 {
 		return false, 0, fmt.Errorf("%w to %s (expired certificate?)", errNotOffered, h.addr)
 	}
 	sh := lastServerHello(t.received())

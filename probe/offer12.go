@@ -182,12 +182,8 @@ func (f *serverFlight) finished12(keys *wire.Keys12) (wire.HandshakeMessage, err
 		switch {
 		case ev.Kind == wire.EventAlert && ev.Alert.Fatal():
 			return wire.HandshakeMessage{}, fmt.Errorf("server sent alert %s", ev.Alert)
-		case ev.Kind == wire.EventProtected && ev.Record.Type == wire.RecordHandshake:
-			plain, err := keys.Server.Open(ev.Record)
-			if err != nil {
-				return wire.HandshakeMessage{}, err
-			}
-			return wire.ParseHandshake(plain)
+		case ev.Kind == wire.EventProtected:
+			return keys.ReadServerFinished(ev.Record)
 		} // a warning alert (unrecognized_name) changes nothing
 	}
 }

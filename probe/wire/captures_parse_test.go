@@ -32,12 +32,12 @@ func innerMessages(t testing.TB, r recording) []HandshakeMessage {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := NewDecrypter(suite.CipherSuite, r.keyLog[LabelServerTrafficSecret0])
+	d, err := newDecrypter(suite.CipherSuite, r.keyLog[LabelServerTrafficSecret0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	events, _ := NewFlightReader(len(r.server)).Feed(r.server)
-	var hs HandshakeReassembler
+	var hs handshakeReassembler
 	var msgs []HandshakeMessage
 	for _, ev := range events {
 		if ev.Kind != EventProtected {
@@ -98,8 +98,8 @@ func TestCapturedFlights(t *testing.T) {
 					(c.kind == hrr13 && hrr.KeyShareGroup != uint16(tls.CurveP384)) {
 					t.Errorf("first ServerHello %+v", hrr)
 				}
-				if resumed := c.kind == resumed13; sh.PSKSelected != resumed || hello.HasExtension(ExtPreSharedKey) != resumed {
-					t.Errorf("PSK offered %v, selected %v", hello.HasExtension(ExtPreSharedKey), sh.PSKSelected)
+				if resumed := c.kind == resumed13; sh.PSKSelected != resumed || hello.hasExtensionType(extPreSharedKey) != resumed {
+					t.Errorf("PSK offered %v, selected %v", hello.hasExtensionType(extPreSharedKey), sh.PSKSelected)
 				}
 				if c.kind == full13 && len(f.Tickets) == 0 {
 					t.Error("no NewSessionTicket")
@@ -132,11 +132,7 @@ func checkServerFinished(t *testing.T, r recording, hello *ClientHello, sh *Serv
 		case EventMessage:
 			transcript = append(transcript, ev.Message.Marshal()...)
 		case EventProtected:
-			plain, err := keys.Server.Open(ev.Record)
-			if err != nil {
-				t.Fatal(err)
-			}
-			fin, err := ParseHandshake(plain)
+			fin, err := keys.ReadServerFinished(ev.Record)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -190,25 +186,25 @@ func reMarshal(m HandshakeMessage, tls13 bool) (name string, out []byte, err err
 	type message interface{ Marshal() ([]byte, error) }
 	var msg message
 	switch {
-	case m.Type == TypeClientHello:
+	case m.Type == typeClientHello:
 		name, msg, err = "ClientHello", nil, nil
 		var ch *ClientHello
 		if ch, err = ParseClientHello(m.Body); err == nil {
 			msg = ch
 		}
-	case m.Type == TypeServerHello:
+	case m.Type == typeServerHello:
 		name = "ServerHello"
 		var sh *ServerHello
 		if sh, err = ParseServerHello(m.Body); err == nil {
 			msg = sh
 		}
-	case m.Type == TypeNewSessionTicket && tls13:
+	case m.Type == typeNewSessionTicket && tls13:
 		name = "NewSessionTicket13"
 		var t *NewSessionTicket13
 		if t, err = ParseNewSessionTicket13(m.Body); err == nil {
 			msg = t
 		}
-	case m.Type == TypeNewSessionTicket:
+	case m.Type == typeNewSessionTicket:
 		name = "NewSessionTicket12"
 		var t *NewSessionTicket12
 		if t, err = ParseNewSessionTicket12(m.Body); err == nil {

@@ -29,7 +29,7 @@ type ClientHello struct {
 	CipherSuites       []uint16
 	CompressionMethods []uint8
 
-	// ServerName goes in server_name as a host_name; see SNIHost.
+	// ServerName goes in server_name as a host_name; see sniHost.
 	ServerName           string
 	ExtendedMasterSecret bool
 	// SecureRenegotiation sends an empty renegotiation_info: an initial
@@ -87,7 +87,7 @@ var (
 )
 
 // NewClientHello12 returns a TLS 1.2 ClientHello offering suites to
-// serverName (sent as SNI unless SNIHost drops it), with the groups, point
+// serverName (sent as SNI unless sniHost drops it), with the groups, point
 // formats and signature schemes a current client sends and an empty
 // renegotiation_info. The caller sets Random, SessionID and what it offers.
 func NewClientHello12(serverName string, suites []uint16) *ClientHello {
@@ -95,7 +95,7 @@ func NewClientHello12(serverName string, suites []uint16) *ClientHello {
 		Version:             VersionTLS12,
 		CipherSuites:        suites,
 		CompressionMethods:  []uint8{compressionNone},
-		ServerName:          SNIHost(serverName),
+		ServerName:          sniHost(serverName),
 		SecureRenegotiation: true,
 		SupportedGroups:     clientHelloGroups,
 		SupportedPoints:     []uint8{pointFormatUncompr},
@@ -103,10 +103,10 @@ func NewClientHello12(serverName string, suites []uint16) *ClientHello {
 	}
 }
 
-// SNIHost returns the name to send in server_name for a target's server
+// sniHost returns the name to send in server_name for a target's server
 // name: without a trailing dot, and "" for an IP address, which RFC 6066 §3
 // forbids there.
-func SNIHost(name string) string {
+func sniHost(name string) string {
 	name = strings.TrimSuffix(name, ".")
 	if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
 		return ""
@@ -124,17 +124,17 @@ func (c *ClientHello) extensionTypes() []uint16 {
 		typ uint16
 		set bool
 	}{
-		{ExtServerName, c.ServerName != ""},
-		{ExtExtendedMasterSecret, c.ExtendedMasterSecret},
-		{ExtRenegotiationInfo, c.SecureRenegotiation},
-		{ExtSupportedGroups, len(c.SupportedGroups) > 0},
-		{ExtECPointFormats, len(c.SupportedPoints) > 0},
-		{ExtSessionTicket, c.TicketSupported},
-		{ExtSignatureAlgorithms, len(c.SignatureSchemes) > 0},
-		{ExtSupportedVersions, len(c.SupportedVersions) > 0},
-		{ExtPSKModes, len(c.PSKModes) > 0},
-		{ExtKeyShare, len(c.KeyShares) > 0},
-		{ExtEarlyData, c.EarlyData},
+		{extServerName, c.ServerName != ""},
+		{extExtendedMasterSecret, c.ExtendedMasterSecret},
+		{extRenegotiationInfo, c.SecureRenegotiation},
+		{extSupportedGroups, len(c.SupportedGroups) > 0},
+		{extECPointFormats, len(c.SupportedPoints) > 0},
+		{extSessionTicket, c.TicketSupported},
+		{extSignatureAlgorithms, len(c.SignatureSchemes) > 0},
+		{extSupportedVersions, len(c.SupportedVersions) > 0},
+		{extPSKModes, len(c.PSKModes) > 0},
+		{extKeyShare, len(c.KeyShares) > 0},
+		{extEarlyData, c.EarlyData},
 	} {
 		if e.set {
 			present = append(present, e.typ)
@@ -142,13 +142,13 @@ func (c *ClientHello) extensionTypes() []uint16 {
 	}
 	order := orderOf(nil, present, c.Other)
 	if len(c.PSKIdentities) > 0 {
-		order = append(order, ExtPreSharedKey)
+		order = append(order, extPreSharedKey)
 	}
 	return order
 }
 
-// HasExtension reports whether the hello sends an extension of type ext.
-func (c *ClientHello) HasExtension(ext uint16) bool { return hasExtension(c.extensionTypes(), ext) }
+// hasExtensionType reports whether the hello sends an extension of type ext.
+func (c *ClientHello) hasExtensionType(ext uint16) bool { return hasExtension(c.extensionTypes(), ext) }
 
 // Marshal returns the ClientHello handshake message (type, length, body);
 // AppendRecords frames it.
@@ -166,13 +166,13 @@ func (c *ClientHello) Marshal() ([]byte, error) {
 		return nil, fmt.Errorf("ClientHello: %d-byte session ticket too long", len(c.SessionTicket))
 	}
 	order := c.extensionTypes()
-	if i := slices.Index(order, ExtPreSharedKey); i >= 0 && i != len(order)-1 {
+	if i := slices.Index(order, extPreSharedKey); i >= 0 && i != len(order)-1 {
 		return nil, errors.New("ClientHello: pre_shared_key is not the last extension")
 	}
 	if len(c.PSKIdentities) != len(c.PSKBinders) {
 		return nil, fmt.Errorf("ClientHello: %d PSK identities but %d binders", len(c.PSKIdentities), len(c.PSKBinders))
 	}
-	return marshalMessage("ClientHello", TypeClientHello, func(b *cryptobyte.Builder) {
+	return marshalMessage("ClientHello", typeClientHello, func(b *cryptobyte.Builder) {
 		b.AddUint16(c.Version)
 		b.AddBytes(c.Random[:])
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(c.SessionID) })
@@ -204,38 +204,38 @@ func (c *ClientHello) MarshalWithoutBinders() ([]byte, error) {
 
 func (c *ClientHello) addExtension(b *cryptobyte.Builder, ext uint16) bool {
 	switch ext {
-	case ExtServerName:
+	case extServerName:
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
 			b.AddUint8(sniHostName)
 			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(c.ServerName)) })
 		})
-	case ExtExtendedMasterSecret, ExtEarlyData:
-	case ExtRenegotiationInfo:
+	case extExtendedMasterSecret, extEarlyData:
+	case extRenegotiationInfo:
 		b.AddUint8(0) // empty renegotiated_connection
-	case ExtSupportedGroups:
+	case extSupportedGroups:
 		addUint16List(b, c.SupportedGroups)
-	case ExtECPointFormats:
+	case extECPointFormats:
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(c.SupportedPoints) })
-	case ExtSessionTicket:
+	case extSessionTicket:
 		b.AddBytes(c.SessionTicket)
-	case ExtSignatureAlgorithms:
+	case extSignatureAlgorithms:
 		addUint16List(b, c.SignatureSchemes)
-	case ExtSupportedVersions:
+	case extSupportedVersions:
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) {
 			for _, v := range c.SupportedVersions {
 				b.AddUint16(v)
 			}
 		})
-	case ExtKeyShare:
+	case extKeyShare:
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
 			for _, ks := range c.KeyShares {
 				b.AddUint16(ks.Group)
 				b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(ks.Data) })
 			}
 		})
-	case ExtPSKModes:
+	case extPSKModes:
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(c.PSKModes) })
-	case ExtPreSharedKey:
+	case extPreSharedKey:
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
 			for _, id := range c.PSKIdentities {
 				b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(id.Identity) })
@@ -286,7 +286,7 @@ func ParseClientHello(body []byte) (*ClientHello, error) {
 	if c.Extensions, err = readExtensions("ClientHello", exts, &c.Other, c.readExtension); err != nil {
 		return nil, err
 	}
-	if i := slices.Index(c.Extensions, ExtPreSharedKey); i >= 0 && i != len(c.Extensions)-1 {
+	if i := slices.Index(c.Extensions, extPreSharedKey); i >= 0 && i != len(c.Extensions)-1 {
 		return nil, errors.New("ClientHello: pre_shared_key is not the last extension")
 	}
 	return c, nil
@@ -295,43 +295,43 @@ func ParseClientHello(body []byte) (*ClientHello, error) {
 func (c *ClientHello) readExtension(typ uint16, data cryptobyte.String) (bool, error) {
 	ok := true
 	switch typ {
-	case ExtServerName:
+	case extServerName:
 		var list, name cryptobyte.String
 		var nameType uint8
 		ok = data.ReadUint16LengthPrefixed(&list) && list.ReadUint8(&nameType) && nameType == sniHostName &&
 			list.ReadUint16LengthPrefixed(&name) && list.Empty()
 		c.ServerName = string(name)
-	case ExtExtendedMasterSecret:
+	case extExtendedMasterSecret:
 		c.ExtendedMasterSecret = true
-	case ExtEarlyData:
+	case extEarlyData:
 		c.EarlyData = true
-	case ExtRenegotiationInfo:
+	case extRenegotiationInfo:
 		var conn cryptobyte.String
 		if !data.ReadUint8LengthPrefixed(&conn) || len(conn) != 0 {
 			return false, nil // a renegotiation: kept verbatim
 		}
 		c.SecureRenegotiation = true
-	case ExtSupportedGroups:
+	case extSupportedGroups:
 		c.SupportedGroups, ok = readUint16List(&data, false)
-	case ExtECPointFormats:
+	case extECPointFormats:
 		var pf cryptobyte.String
 		ok = data.ReadUint8LengthPrefixed(&pf)
 		c.SupportedPoints = bytes.Clone([]byte(pf))
-	case ExtSessionTicket:
+	case extSessionTicket:
 		c.TicketSupported, c.SessionTicket = true, bytes.Clone([]byte(data))
 		data = nil
-	case ExtSignatureAlgorithms:
+	case extSignatureAlgorithms:
 		c.SignatureSchemes, ok = readUint16List(&data, false)
-	case ExtSupportedVersions:
+	case extSupportedVersions:
 		c.SupportedVersions, ok = readUint16List(&data, true)
-	case ExtKeyShare:
+	case extKeyShare:
 		ok = c.readKeyShares(data)
 		data = nil
-	case ExtPSKModes:
+	case extPSKModes:
 		var modes cryptobyte.String
 		ok = data.ReadUint8LengthPrefixed(&modes)
 		c.PSKModes = bytes.Clone([]byte(modes))
-	case ExtPreSharedKey:
+	case extPreSharedKey:
 		ok = c.readPreSharedKey(data)
 		data = nil
 	default:

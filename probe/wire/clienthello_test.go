@@ -265,7 +265,7 @@ func TestClientHello12Fragmented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	records, rest, err := ParseRecords(AppendRecords(nil, RecordHandshake, VersionTLS10, msg))
+	records, rest, err := parseRecords(AppendRecords(nil, RecordHandshake, VersionTLS10, msg))
 	if err != nil || len(rest) != 0 || len(records) != 2 {
 		t.Fatalf("%d records, %d bytes left, err %v; want 2 whole records", len(records), len(rest), err)
 	}
@@ -289,7 +289,7 @@ func TestClientHelloExtensionsRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !ch.HasExtension(ExtServerName) || !ch.HasExtension(ExtExtendedMasterSecret) || ch.HasExtension(ExtSessionTicket) != offer {
+		if !ch.hasExtensionType(extServerName) || !ch.hasExtensionType(extExtendedMasterSecret) || ch.hasExtensionType(extSessionTicket) != offer {
 			t.Errorf("offer ticket %v: extensions %v", offer, ch.Extensions)
 		}
 	}

@@ -13,20 +13,20 @@ const (
 // Extension types the package reads or writes (IANA TLS ExtensionType
 // registry).
 const (
-	ExtServerName           uint16 = 0
-	ExtSupportedGroups      uint16 = 10
-	ExtECPointFormats       uint16 = 11
-	ExtSignatureAlgorithms  uint16 = 13
-	ExtALPN                 uint16 = 16
-	ExtExtendedMasterSecret uint16 = 23
-	ExtSessionTicket        uint16 = 35
-	ExtPreSharedKey         uint16 = 41
-	ExtEarlyData            uint16 = 42
-	ExtSupportedVersions    uint16 = 43
-	ExtCookie               uint16 = 44
-	ExtPSKModes             uint16 = 45
-	ExtKeyShare             uint16 = 51
-	ExtRenegotiationInfo    uint16 = 0xff01
+	extServerName           uint16 = 0
+	extSupportedGroups      uint16 = 10
+	extECPointFormats       uint16 = 11
+	extSignatureAlgorithms  uint16 = 13
+	extALPN                 uint16 = 16
+	extExtendedMasterSecret uint16 = 23
+	extSessionTicket        uint16 = 35
+	extPreSharedKey         uint16 = 41
+	extEarlyData            uint16 = 42
+	extSupportedVersions    uint16 = 43
+	extCookie               uint16 = 44
+	extPSKModes             uint16 = 45
+	extKeyShare             uint16 = 51
+	extRenegotiationInfo    uint16 = 0xff01
 )
 
 // PSK key exchange modes of psk_key_exchange_modes (RFC 8446 §4.2.9).

@@ -45,7 +45,7 @@ func ParseFlight12(stream []byte) (*Flight12, error) {
 
 func (f *Flight12) read(events []Event) error {
 	for _, ev := range events {
-		done, err := f.Handle(ev)
+		done, err := f.handle(ev)
 		if err != nil {
 			return fmt.Errorf("record %d: %w", ev.Index, err)
 		}
@@ -56,10 +56,10 @@ func (f *Flight12) read(events []Event) error {
 	return nil
 }
 
-// Handle takes one event of a FlightReader and says whether the flight's
+// handle takes one event of a FlightReader and says whether the flight's
 // plaintext part ended (ChangeCipherSpec, a fatal alert, a TLS 1.3
 // ServerHello or HelloRetryRequest).
-func (f *Flight12) Handle(ev Event) (done bool, err error) {
+func (f *Flight12) handle(ev Event) (done bool, err error) {
 	switch ev.Kind {
 	case EventChangeCipherSpec:
 		f.SawChangeCipherSpec = true
@@ -71,15 +71,15 @@ func (f *Flight12) Handle(ev Event) (done bool, err error) {
 		return true, errors.New("application data before ChangeCipherSpec")
 	}
 	switch m := ev.Message; m.Type {
-	case TypeServerHello:
+	case typeServerHello:
 		if f.ServerHello != nil {
 			return true, errors.New("second ServerHello")
 		}
 		f.ServerHello = ev.ServerHello
 		return f.ServerHello.Version() >= VersionTLS13 || f.ServerHello.HelloRetryRequest, nil
-	case TypeCertificate:
+	case typeCertificate:
 		f.SawCertificate = true
-	case TypeNewSessionTicket:
+	case typeNewSessionTicket:
 		t, err := ParseNewSessionTicket12(m.Body)
 		if err != nil {
 			return true, err
@@ -139,8 +139,8 @@ func ParseFlight13(stream []byte, suite uint16, appSecret []byte) (*Flight13, er
 }
 
 func (f *Flight13) read(events []Event, suite uint16, appSecret []byte) error {
-	var inner HandshakeReassembler
-	var dec *Decrypter
+	var inner handshakeReassembler
+	var dec *decrypter
 	decrypting := false // the first application-epoch record was found
 	for _, ev := range events {
 		i := ev.Index
@@ -154,7 +154,7 @@ func (f *Flight13) read(events []Event, suite uint16, appSecret []byte) error {
 			if decrypting {
 				return fmt.Errorf("record %d: plaintext handshake record after encryption started", i)
 			}
-			if ev.Message.Type != TypeServerHello {
+			if ev.Message.Type != typeServerHello {
 				return fmt.Errorf("record %d: plaintext handshake message type %d, want ServerHello", i, ev.Message.Type)
 			}
 			if len(f.ServerHellos) == 2 || (len(f.ServerHellos) == 1 && !f.ServerHellos[0].HelloRetryRequest) {
@@ -177,7 +177,7 @@ func (f *Flight13) read(events []Event, suite uint16, appSecret []byte) error {
 					suite = sh.CipherSuite
 				}
 				var err error
-				if dec, err = NewDecrypter(suite, appSecret); err != nil {
+				if dec, err = newDecrypter(suite, appSecret); err != nil {
 					return err
 				}
 			}
@@ -203,7 +203,7 @@ func (f *Flight13) read(events []Event, suite uint16, appSecret []byte) error {
 
 // handleInner takes the content of one decrypted record and says whether
 // reading should stop.
-func (f *Flight13) handleInner(dec *Decrypter, hs *HandshakeReassembler, typ uint8, content []byte) (done bool, err error) {
+func (f *Flight13) handleInner(dec *decrypter, hs *handshakeReassembler, typ uint8, content []byte) (done bool, err error) {
 	switch typ {
 	case RecordAlert:
 		a, err := ParseAlert(content)
@@ -218,13 +218,13 @@ func (f *Flight13) handleInner(dec *Decrypter, hs *HandshakeReassembler, typ uin
 		}
 		for _, m := range msgs {
 			switch m.Type {
-			case TypeNewSessionTicket:
+			case typeNewSessionTicket:
 				t, err := ParseNewSessionTicket13(m.Body)
 				if err != nil {
 					return true, err
 				}
 				f.Tickets = append(f.Tickets, *t)
-			case TypeKeyUpdate:
+			case typeKeyUpdate:
 				// The records after this one use the next secret. A
 				// KeyUpdate must end its record (RFC 8446 §5.1).
 				if hs.Pending() != 0 {

@@ -272,8 +272,8 @@ func TestParseFlight12Truncated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	records, _, _ := ParseRecords(cp.server)
-	shEnd := RecordHeaderLen + len(records[0].Payload) // the first record holds the ServerHello
+	records, _, _ := parseRecords(cp.server)
+	shEnd := recordHeaderLen + len(records[0].Payload) // the first record holds the ServerHello
 	tests := []struct {
 		name     string
 		stream   []byte

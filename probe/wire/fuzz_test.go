@@ -32,7 +32,7 @@ func captureSeeds(f *testing.F) seeds {
 		s.stream13 = append(s.stream13, cp13.server)
 		for _, stream := range [][]byte{cp12.server, cp13.server} {
 			for _, m := range plaintextMessages(stream) {
-				if m.Type == TypeServerHello {
+				if m.Type == typeServerHello {
 					s.serverHellos = append(s.serverHellos, m.Body)
 				}
 			}
@@ -47,16 +47,16 @@ func captureSeeds(f *testing.F) seeds {
 		} else {
 			s.stream13 = append(s.stream13, r.server)
 			for _, m := range innerMessages(f, r) {
-				if m.Type == TypeNewSessionTicket {
+				if m.Type == typeNewSessionTicket {
 					s.tickets13 = append(s.tickets13, m.Body)
 				}
 			}
 		}
 		for _, m := range append(messages(f, r.client), messages(f, r.server)...) {
 			switch m.Type {
-			case TypeClientHello:
+			case typeClientHello:
 				s.clientHellos = append(s.clientHellos, m.Body)
-			case TypeServerHello:
+			case typeServerHello:
 				s.serverHellos = append(s.serverHellos, m.Body)
 			}
 		}
@@ -77,8 +77,8 @@ func sameBytes(t *testing.T, typ uint8, body []byte, m marshaler) {
 // plaintextMessages returns the handshake messages of the plaintext
 // records of a stream.
 func plaintextMessages(stream []byte) []HandshakeMessage {
-	records, _, _ := ParseRecords(stream)
-	var h HandshakeReassembler
+	records, _, _ := parseRecords(stream)
+	var h handshakeReassembler
 	var all []HandshakeMessage
 	for _, r := range records {
 		if r.Type == RecordHandshake {
@@ -93,12 +93,12 @@ func plaintextMessages(stream []byte) []HandshakeMessage {
 // returns the NewSessionTicket bodies in them.
 func innerTickets(f *testing.F, cp capture) [][]byte {
 	f.Helper()
-	d, err := NewDecrypter(cp.state.CipherSuite, ParseKeyLog(cp.keyLog)[LabelServerTrafficSecret0])
+	d, err := newDecrypter(cp.state.CipherSuite, ParseKeyLog(cp.keyLog)[LabelServerTrafficSecret0])
 	if err != nil {
 		f.Fatal(err)
 	}
-	records, _, _ := ParseRecords(cp.server)
-	var h HandshakeReassembler
+	records, _, _ := parseRecords(cp.server)
+	var h handshakeReassembler
 	var bodies [][]byte
 	for _, r := range records {
 		if r.Type != RecordApplicationData {
@@ -110,7 +110,7 @@ func innerTickets(f *testing.F, cp capture) [][]byte {
 		}
 		msgs, _ := h.Add(content)
 		for _, m := range msgs {
-			if m.Type == TypeNewSessionTicket {
+			if m.Type == typeNewSessionTicket {
 				bodies = append(bodies, m.Body)
 			}
 		}
@@ -127,18 +127,18 @@ func FuzzParseRecords(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, stream []byte) {
-		records, rest, err := ParseRecords(stream)
+		records, rest, err := parseRecords(stream)
 		n := len(rest)
 		for _, r := range records {
-			if len(r.Payload) > MaxRecordPayload {
+			if len(r.Payload) > maxRecordPayload {
 				t.Fatalf("%d-byte record accepted", len(r.Payload))
 			}
-			n += RecordHeaderLen + len(r.Payload)
+			n += recordHeaderLen + len(r.Payload)
 		}
 		if n != len(stream) {
 			t.Fatalf("records and rest hold %d bytes of %d", n, len(stream))
 		}
-		if err == nil && len(rest) >= RecordHeaderLen+MaxRecordPayload {
+		if err == nil && len(rest) >= recordHeaderLen+maxRecordPayload {
 			t.Fatalf("%d-byte rest without error", len(rest))
 		}
 	})
@@ -157,7 +157,7 @@ func FuzzParseServerHello(f *testing.F) {
 		if len(sh.SessionID) > 32 || 4*len(sh.Extensions) > len(body) {
 			t.Fatalf("parsed %d-byte session ID, %d extensions from %d bytes", len(sh.SessionID), len(sh.Extensions), len(body))
 		}
-		sameBytes(t, TypeServerHello, body, sh)
+		sameBytes(t, typeServerHello, body, sh)
 	})
 }
 
@@ -174,7 +174,7 @@ func FuzzParseClientHello(f *testing.F) {
 		if len(ch.SessionID) > 32 || len(ch.PSKBinders) != len(ch.PSKIdentities) {
 			t.Fatalf("parsed %d-byte session ID, %d binders for %d identities", len(ch.SessionID), len(ch.PSKBinders), len(ch.PSKIdentities))
 		}
-		sameBytes(t, TypeClientHello, body, ch)
+		sameBytes(t, typeClientHello, body, ch)
 	})
 }
 
@@ -207,7 +207,7 @@ func FuzzParseNewSessionTicket13(f *testing.F) {
 		if len(nst.Ticket) == 0 || len(nst.Ticket)+len(nst.Nonce)+4*len(nst.Extensions) > len(body) {
 			t.Fatalf("parsed %d-byte ticket, %d-byte nonce from %d bytes", len(nst.Ticket), len(nst.Nonce), len(body))
 		}
-		sameBytes(t, TypeNewSessionTicket, body, nst)
+		sameBytes(t, typeNewSessionTicket, body, nst)
 	})
 }
 

@@ -9,26 +9,26 @@ import (
 
 // Handshake message types (RFC 8446 §4, RFC 5246 §7.4).
 const (
-	TypeClientHello         uint8 = 1
-	TypeServerHello         uint8 = 2
-	TypeNewSessionTicket    uint8 = 4
-	TypeEndOfEarlyData      uint8 = 5
-	TypeEncryptedExtensions uint8 = 8
-	TypeCertificate         uint8 = 11
-	TypeServerKeyExchange   uint8 = 12
-	TypeCertificateRequest  uint8 = 13
-	TypeServerHelloDone     uint8 = 14
-	TypeCertificateVerify   uint8 = 15
-	TypeClientKeyExchange   uint8 = 16
-	TypeFinished            uint8 = 20
-	TypeCertificateStatus   uint8 = 22
-	TypeKeyUpdate           uint8 = 24
+	typeClientHello         uint8 = 1
+	typeServerHello         uint8 = 2
+	typeNewSessionTicket    uint8 = 4
+	typeEndOfEarlyData      uint8 = 5
+	typeEncryptedExtensions uint8 = 8
+	typeCertificate         uint8 = 11
+	typeServerKeyExchange   uint8 = 12
+	typeCertificateRequest  uint8 = 13
+	typeServerHelloDone     uint8 = 14
+	typeCertificateVerify   uint8 = 15
+	typeClientKeyExchange   uint8 = 16
+	typeFinished            uint8 = 20
+	typeCertificateStatus   uint8 = 22
+	typeKeyUpdate           uint8 = 24
 )
 
-// MaxHandshakeMessage bounds the body of one handshake message, as
+// maxHandshakeMessage bounds the body of one handshake message, as
 // crypto/tls does: a longer length field means a broken or hostile peer, and
 // the reassembler refuses it rather than buffering towards it.
-const MaxHandshakeMessage = 64 << 10
+const maxHandshakeMessage = 64 << 10
 
 const handshakeHeaderLen = 4
 
@@ -57,23 +57,23 @@ func marshalMessage(name string, typ uint8, body cryptobyte.BuilderContinuation)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if len(msg)-handshakeHeaderLen > MaxHandshakeMessage {
-		return nil, fmt.Errorf("%s: %d-byte body exceeds %d", name, len(msg)-handshakeHeaderLen, MaxHandshakeMessage)
+	if len(msg)-handshakeHeaderLen > maxHandshakeMessage {
+		return nil, fmt.Errorf("%s: %d-byte body exceeds %d", name, len(msg)-handshakeHeaderLen, maxHandshakeMessage)
 	}
 	return msg, nil
 }
 
-// HandshakeReassembler joins handshake messages that are split across
+// handshakeReassembler joins handshake messages that are split across
 // records, and splits records that carry several. The zero value is ready.
 // After an error it keeps returning that error.
-type HandshakeReassembler struct {
+type handshakeReassembler struct {
 	buf []byte
 	err error
 }
 
 // Add appends the payload of one handshake record and returns the messages
 // it completed, in order.
-func (h *HandshakeReassembler) Add(fragment []byte) ([]HandshakeMessage, error) {
+func (h *handshakeReassembler) Add(fragment []byte) ([]HandshakeMessage, error) {
 	if h.err != nil {
 		return nil, h.err
 	}
@@ -82,8 +82,8 @@ func (h *HandshakeReassembler) Add(fragment []byte) ([]HandshakeMessage, error) 
 	for len(h.buf) >= handshakeHeaderLen {
 		typ := h.buf[0]
 		n := int(h.buf[1])<<16 | int(h.buf[2])<<8 | int(h.buf[3])
-		if n > MaxHandshakeMessage {
-			h.err = fmt.Errorf("handshake message type %d: %d-byte body exceeds %d", typ, n, MaxHandshakeMessage)
+		if n > maxHandshakeMessage {
+			h.err = fmt.Errorf("handshake message type %d: %d-byte body exceeds %d", typ, n, maxHandshakeMessage)
 			h.buf = nil
 			return msgs, h.err
 		}
@@ -102,7 +102,7 @@ func (h *HandshakeReassembler) Add(fragment []byte) ([]HandshakeMessage, error) 
 }
 
 // Pending returns how many bytes of an incomplete message are buffered.
-func (h *HandshakeReassembler) Pending() int { return len(h.buf) }
+func (h *handshakeReassembler) Pending() int { return len(h.buf) }
 
 // ParseHandshake parses b as exactly one handshake message, as a protected
 // record that carries a single message (the TLS 1.2 Finished) holds it.

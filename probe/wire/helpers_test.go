@@ -235,15 +235,15 @@ func sendHello(t testing.TB, addr string, ch *ClientHello) (*Flight12, error) {
 // serverHelloDone reports whether the captured TLS 1.2 stream holds a
 // ServerHelloDone, the end of a full handshake's first server flight.
 func serverHelloDone(stream []byte) bool {
-	records, _, _ := ParseRecords(stream)
-	var hs HandshakeReassembler
+	records, _, _ := parseRecords(stream)
+	var hs handshakeReassembler
 	for _, r := range records {
 		if r.Type != RecordHandshake {
 			continue
 		}
 		msgs, _ := hs.Add(r.Payload)
 		for _, m := range msgs {
-			if m.Type == TypeServerHelloDone {
+			if m.Type == typeServerHelloDone {
 				return true
 			}
 		}

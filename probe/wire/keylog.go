@@ -8,9 +8,9 @@ import (
 // Key log labels (NSS key log format) that TLS 1.3 connections write.
 const (
 	LabelServerTrafficSecret0 = "SERVER_TRAFFIC_SECRET_0"
-	LabelClientTrafficSecret0 = "CLIENT_TRAFFIC_SECRET_0"
-	LabelServerHandshake      = "SERVER_HANDSHAKE_TRAFFIC_SECRET"
-	LabelClientHandshake      = "CLIENT_HANDSHAKE_TRAFFIC_SECRET"
+	labelClientTrafficSecret0 = "CLIENT_TRAFFIC_SECRET_0"
+	labelServerHandshake      = "SERVER_HANDSHAKE_TRAFFIC_SECRET"
+	labelClientHandshake      = "CLIENT_HANDSHAKE_TRAFFIC_SECRET"
 	LabelClientRandom         = "CLIENT_RANDOM" // TLS 1.2 master secret
 )
 

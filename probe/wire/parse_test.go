@@ -54,20 +54,20 @@ func TestParseServerHello(t *testing.T) {
 		{name: "TLS 1.2 without extensions", body: serverHelloBody(random, sid, nil), check: func(s *ServerHello) bool {
 			return s.Version() == tls.VersionTLS12 && bytes.Equal(s.SessionID, sid) && s.Random == random && len(s.Extensions) == 0
 		}},
-		{name: "TLS 1.2 ticket ack and EMS", body: serverHelloBody(random, nil, []ext{{ExtRenegotiationInfo, []byte{0}}, {ExtSessionTicket, nil}, {ExtExtendedMasterSecret, nil}}), check: func(s *ServerHello) bool {
-			return s.TicketAck && s.ExtendedMasterSecret && len(s.SessionID) == 0 && slices.Equal(s.Extensions, []uint16{ExtRenegotiationInfo, ExtSessionTicket, ExtExtendedMasterSecret})
+		{name: "TLS 1.2 ticket ack and EMS", body: serverHelloBody(random, nil, []ext{{extRenegotiationInfo, []byte{0}}, {extSessionTicket, nil}, {extExtendedMasterSecret, nil}}), check: func(s *ServerHello) bool {
+			return s.TicketAck && s.ExtendedMasterSecret && len(s.SessionID) == 0 && slices.Equal(s.Extensions, []uint16{extRenegotiationInfo, extSessionTicket, extExtendedMasterSecret})
 		}},
-		{name: "TLS 1.3 with key share", body: serverHelloBody(random, sid, []ext{{ExtSupportedVersions, []byte{3, 4}}, {ExtKeyShare, share}}), check: func(s *ServerHello) bool {
+		{name: "TLS 1.3 with key share", body: serverHelloBody(random, sid, []ext{{extSupportedVersions, []byte{3, 4}}, {extKeyShare, share}}), check: func(s *ServerHello) bool {
 			return s.Version() == tls.VersionTLS13 && s.LegacyVersion == tls.VersionTLS12 && s.KeyShareGroup == uint16(tls.X25519) && !s.PSKSelected && !s.HelloRetryRequest
 		}},
-		{name: "TLS 1.3 psk_ke resumption", body: serverHelloBody(random, sid, []ext{{ExtSupportedVersions, []byte{3, 4}}, {ExtPreSharedKey, []byte{0, 1}}}), check: func(s *ServerHello) bool {
+		{name: "TLS 1.3 psk_ke resumption", body: serverHelloBody(random, sid, []ext{{extSupportedVersions, []byte{3, 4}}, {extPreSharedKey, []byte{0, 1}}}), check: func(s *ServerHello) bool {
 			return s.PSKSelected && s.SelectedIdentity == 1 && s.KeyShareGroup == 0
 		}},
-		{name: "HelloRetryRequest", body: serverHelloBody(helloRetryRequestRandom, sid, []ext{{ExtSupportedVersions, []byte{3, 4}}, {ExtKeyShare, []byte{0, 24}}}), check: func(s *ServerHello) bool {
+		{name: "HelloRetryRequest", body: serverHelloBody(helloRetryRequestRandom, sid, []ext{{extSupportedVersions, []byte{3, 4}}, {extKeyShare, []byte{0, 24}}}), check: func(s *ServerHello) bool {
 			return s.HelloRetryRequest && s.KeyShareGroup == uint16(tls.CurveP384)
 		}},
-		{name: "unknown extension kept in order", body: serverHelloBody(random, sid, []ext{{0xfafa, []byte("grease")}, {ExtSupportedVersions, []byte{3, 4}}}), check: func(s *ServerHello) bool {
-			return slices.Equal(s.Extensions, []uint16{0xfafa, ExtSupportedVersions}) && s.HasExtension(0xfafa) && !s.HasExtension(ExtKeyShare)
+		{name: "unknown extension kept in order", body: serverHelloBody(random, sid, []ext{{0xfafa, []byte("grease")}, {extSupportedVersions, []byte{3, 4}}}), check: func(s *ServerHello) bool {
+			return slices.Equal(s.Extensions, []uint16{0xfafa, extSupportedVersions}) && s.hasExtensionType(0xfafa) && !s.hasExtensionType(extKeyShare)
 		}},
 	}
 	for _, tt := range tests {
@@ -85,7 +85,7 @@ func TestParseServerHello(t *testing.T) {
 
 func TestParseServerHelloErrors(t *testing.T) {
 	var random [32]byte
-	good := serverHelloBody(random, []byte{1, 2}, []ext{{ExtSupportedVersions, []byte{3, 4}}})
+	good := serverHelloBody(random, []byte{1, 2}, []ext{{extSupportedVersions, []byte{3, 4}}})
 	tests := []struct {
 		name    string
 		body    []byte
@@ -101,12 +101,12 @@ func TestParseServerHelloErrors(t *testing.T) {
 		{name: "extension cut", body: append(serverHelloBody(random, nil, nil), 0, 4, 0, 41, 0, 2), wantErr: "extension 41 truncated"},
 		{name: "extension type cut", body: append(serverHelloBody(random, nil, nil), 0, 1, 0), wantErr: "extension type truncated"},
 		{name: "trailing bytes", body: append(bytes.Clone(good), 0), wantErr: "1 bytes after extensions"},
-		{name: "repeated extension", body: serverHelloBody(random, nil, []ext{{ExtSessionTicket, nil}, {ExtSessionTicket, nil}}), wantErr: "extension 35 sent twice"},
-		{name: "supported_versions too long", body: serverHelloBody(random, nil, []ext{{ExtSupportedVersions, []byte{3, 4, 3, 3}}}), wantErr: "extension 43 (supported_versions)"},
-		{name: "pre_shared_key empty", body: serverHelloBody(random, nil, []ext{{ExtPreSharedKey, nil}}), wantErr: "extension 41 (pre_shared_key)"},
-		{name: "key_share without key", body: serverHelloBody(random, nil, []ext{{ExtKeyShare, []byte{0, 29, 0, 0}}}), wantErr: "extension 51 (key_share) key_exchange"},
-		{name: "key_share group cut", body: serverHelloBody(random, nil, []ext{{ExtKeyShare, []byte{0}}}), wantErr: "extension 51 (key_share) group truncated"},
-		{name: "HRR key_share with a key", body: serverHelloBody(helloRetryRequestRandom, nil, []ext{{ExtKeyShare, []byte{0, 29, 0, 1, 7}}}), wantErr: "HelloRetryRequest has 3 bytes"},
+		{name: "repeated extension", body: serverHelloBody(random, nil, []ext{{extSessionTicket, nil}, {extSessionTicket, nil}}), wantErr: "extension 35 sent twice"},
+		{name: "supported_versions too long", body: serverHelloBody(random, nil, []ext{{extSupportedVersions, []byte{3, 4, 3, 3}}}), wantErr: "extension 43 (supported_versions)"},
+		{name: "pre_shared_key empty", body: serverHelloBody(random, nil, []ext{{extPreSharedKey, nil}}), wantErr: "extension 41 (pre_shared_key)"},
+		{name: "key_share without key", body: serverHelloBody(random, nil, []ext{{extKeyShare, []byte{0, 29, 0, 0}}}), wantErr: "extension 51 (key_share) key_exchange"},
+		{name: "key_share group cut", body: serverHelloBody(random, nil, []ext{{extKeyShare, []byte{0}}}), wantErr: "extension 51 (key_share) group truncated"},
+		{name: "HRR key_share with a key", body: serverHelloBody(helloRetryRequestRandom, nil, []ext{{extKeyShare, []byte{0, 29, 0, 1, 7}}}), wantErr: "HelloRetryRequest has 3 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,10 +141,10 @@ func TestParseNewSessionTicket13(t *testing.T) {
 		// Reported as sent: judging it is the probe's job.
 		{name: "lifetime above 7 days", body: nst13Body(604801, nil, ticket, nil),
 			want: &NewSessionTicket13{Lifetime: 604801, AgeAdd: 0xdeadbeef, Nonce: []byte{}, Ticket: ticket}},
-		{name: "early data", body: nst13Body(300, []byte{1, 2}, ticket, []ext{{0xeaea, nil}, {ExtEarlyData, []byte{0, 0, 0x40, 0}}}),
-			want: &NewSessionTicket13{Lifetime: 300, AgeAdd: 0xdeadbeef, Nonce: []byte{1, 2}, Ticket: ticket, EarlyData: true, MaxEarlyData: 16384, Extensions: []uint16{0xeaea, ExtEarlyData}}},
+		{name: "early data", body: nst13Body(300, []byte{1, 2}, ticket, []ext{{0xeaea, nil}, {extEarlyData, []byte{0, 0, 0x40, 0}}}),
+			want: &NewSessionTicket13{Lifetime: 300, AgeAdd: 0xdeadbeef, Nonce: []byte{1, 2}, Ticket: ticket, EarlyData: true, MaxEarlyData: 16384, Extensions: []uint16{0xeaea, extEarlyData}}},
 		{name: "empty ticket", body: nst13Body(300, nil, nil, nil), wantErr: "ticket is empty"},
-		{name: "early_data too short", body: nst13Body(300, nil, ticket, []ext{{ExtEarlyData, []byte{0, 0}}}), wantErr: "extension 42 (early_data)"},
+		{name: "early_data too short", body: nst13Body(300, nil, ticket, []ext{{extEarlyData, []byte{0, 0}}}), wantErr: "extension 42 (early_data)"},
 		{name: "repeated extension", body: nst13Body(300, nil, ticket, []ext{{1, nil}, {1, nil}}), wantErr: "extension 1 sent twice"},
 		{name: "trailing bytes", body: append(nst13Body(300, nil, ticket, nil), 9), wantErr: "1 bytes after extensions"},
 		{name: "age_add cut", body: []byte{0, 0, 1, 0, 0}, wantErr: "ticket_age_add truncated"},
@@ -206,7 +206,7 @@ func TestParseRecords(t *testing.T) {
 		return append([]byte{typ, byte(version >> 8), byte(version), byte(len(payload) >> 8), byte(len(payload))}, payload...)
 	}
 	twoRecords := append(rec(RecordHandshake, 0x0303, []byte("hello")), rec(RecordChangeCipherSpec, 0x0303, []byte{1})...)
-	over := MaxRecordPayload + 1
+	over := maxRecordPayload + 1
 	oversized := []byte{RecordApplicationData, 3, 3, byte(over >> 8), byte(over)}
 	tests := []struct {
 		name     string
@@ -220,7 +220,7 @@ func TestParseRecords(t *testing.T) {
 		{name: "incomplete header", stream: twoRecords[:3], wantRest: 3},
 		{name: "incomplete payload", stream: twoRecords[:len(twoRecords)-1], wantN: 1, wantRest: 5},
 		{name: "empty payload", stream: rec(RecordApplicationData, 0x0303, nil), wantN: 1},
-		{name: "largest payload", stream: rec(RecordApplicationData, 0x0303, make([]byte, MaxRecordPayload)), wantN: 1},
+		{name: "largest payload", stream: rec(RecordApplicationData, 0x0303, make([]byte, maxRecordPayload)), wantN: 1},
 		{name: "oversized", stream: append(bytes.Clone(twoRecords), oversized...), wantN: 2, wantErr: "record 2: 18433-byte payload exceeds 18432"},
 		{name: "unknown type", stream: rec(24, 0x0303, nil), wantErr: "record 0: unknown content type 24"},
 		{name: "not TLS", stream: []byte("SSH-2.0-OpenSSH_9.2\r\n"), wantErr: "unknown content type 83"},
@@ -228,7 +228,7 @@ func TestParseRecords(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			records, rest, err := ParseRecords(tt.stream)
+			records, rest, err := parseRecords(tt.stream)
 			if (err != nil) != (tt.wantErr != "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("error %v, want %q", err, tt.wantErr)
 			}
@@ -250,7 +250,7 @@ func TestHandshakeReassembler(t *testing.T) {
 	cert := testCert(t)
 	addr := goServer(t, &tls.Config{Certificates: []tls.Certificate{cert}, MaxVersion: tls.VersionTLS12})
 	cp := clientHandshake(t, addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12, ClientSessionCache: newRecordingCache()}, "")
-	records, _, err := ParseRecords(cp.server)
+	records, _, err := parseRecords(cp.server)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,13 +261,13 @@ func TestHandshakeReassembler(t *testing.T) {
 		}
 		plain = append(plain, r.Payload...)
 	}
-	var whole HandshakeReassembler
+	var whole handshakeReassembler
 	want, err := whole.Add(plain)
 	if err != nil || whole.Pending() != 0 || len(want) < 4 {
 		t.Fatalf("%d messages, %d pending, err %v from the whole flight", len(want), whole.Pending(), err)
 	}
 	for _, size := range []int{1, 2, 3, 4, 5, 7, 100, 1000} {
-		var h HandshakeReassembler
+		var h handshakeReassembler
 		var got []HandshakeMessage
 		for chunk := range slices.Chunk(plain, size) {
 			msgs, err := h.Add(chunk)
@@ -286,12 +286,12 @@ func TestHandshakeReassembler(t *testing.T) {
 		input   [][]byte
 		wantErr string
 	}{
-		{name: "body over the limit", input: [][]byte{{TypeCertificate, 0x01, 0x00, 0x01}}, wantErr: "65537-byte body exceeds 65536"},
-		{name: "error sticks", input: [][]byte{{TypeCertificate, 0xff, 0xff, 0xff}, {TypeFinished, 0, 0, 0}}, wantErr: "exceeds"},
+		{name: "body over the limit", input: [][]byte{{typeCertificate, 0x01, 0x00, 0x01}}, wantErr: "65537-byte body exceeds 65536"},
+		{name: "error sticks", input: [][]byte{{typeCertificate, 0xff, 0xff, 0xff}, {typeFinished, 0, 0, 0}}, wantErr: "exceeds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var h HandshakeReassembler
+			var h handshakeReassembler
 			var err error
 			for _, in := range tt.input {
 				_, err = h.Add(in)
@@ -322,7 +322,7 @@ func TestParseKeyLog(t *testing.T) {
 			if _, ok := got["BROKEN"]; ok {
 				t.Error("kept a line whose secret is not hex")
 			}
-			for _, label := range []string{LabelServerTrafficSecret0, LabelClientTrafficSecret0, LabelServerHandshake, LabelClientHandshake} {
+			for _, label := range []string{LabelServerTrafficSecret0, labelClientTrafficSecret0, labelServerHandshake, labelClientHandshake} {
 				if len(got[label]) != 32 { // SHA-256 suites only, on this client
 					t.Errorf("%s: %d bytes", label, len(got[label]))
 				}

@@ -48,7 +48,7 @@ type FlightReader struct {
 	fed       int
 	buf       []byte // an incomplete record
 	records   int
-	hs        HandshakeReassembler
+	hs        handshakeReassembler
 	tls13     bool
 	protected bool // a TLS 1.2 ChangeCipherSpec was seen
 	err       error
@@ -57,9 +57,6 @@ type FlightReader struct {
 // NewFlightReader returns a reader that refuses more than limit bytes in
 // all: a peer that streams without saying anything useful stops there.
 func NewFlightReader(limit int) *FlightReader { return &FlightReader{limit: limit} }
-
-// Fed returns how many bytes were fed so far.
-func (r *FlightReader) Fed() int { return r.fed }
 
 // Feed takes the next bytes of the stream and returns the events they
 // completed, in order. On error the events before the bad record are still
@@ -75,24 +72,24 @@ func (r *FlightReader) Feed(p []byte) ([]Event, error) {
 	r.fed += len(p)
 	r.buf = append(r.buf, p...)
 	var events []Event
-	for len(r.buf) >= RecordHeaderLen {
+	for len(r.buf) >= recordHeaderLen {
 		length := int(binary.BigEndian.Uint16(r.buf[3:5]))
 		rec := Record{Type: r.buf[0], Version: binary.BigEndian.Uint16(r.buf[1:3])}
 		if err := checkHeader(rec.Type, rec.Version, length); err != nil {
 			r.err = fmt.Errorf("record %d: %w", r.records, err)
 			return events, r.err
 		}
-		if len(r.buf) < RecordHeaderLen+length {
+		if len(r.buf) < recordHeaderLen+length {
 			break
 		}
-		rec.Payload = r.buf[RecordHeaderLen : RecordHeaderLen+length]
+		rec.Payload = r.buf[recordHeaderLen : recordHeaderLen+length]
 		var err error
 		if events, err = r.record(events, rec); err != nil {
 			r.err = fmt.Errorf("record %d: %w", r.records, err)
 			return events, r.err
 		}
 		r.records++
-		r.buf = r.buf[RecordHeaderLen+length:]
+		r.buf = r.buf[recordHeaderLen+length:]
 	}
 	if len(r.buf) == 0 {
 		r.buf = nil // let the backing array go
@@ -122,7 +119,7 @@ func (r *FlightReader) record(events []Event, rec Record) ([]Event, error) {
 	}
 	for _, m := range msgs {
 		ev := Event{Kind: EventMessage, Index: r.records, Message: m}
-		if m.Type == TypeServerHello {
+		if m.Type == typeServerHello {
 			if ev.ServerHello, err = ParseServerHello(m.Body); err != nil {
 				return events, err
 			}
@@ -143,8 +140,8 @@ func checkHeader(typ uint8, version uint16, length int) error {
 	if version>>8 != 3 {
 		return fmt.Errorf("version %#04x is not TLS", version)
 	}
-	if length > MaxRecordPayload {
-		return fmt.Errorf("%d-byte payload exceeds %d", length, MaxRecordPayload)
+	if length > maxRecordPayload {
+		return fmt.Errorf("%d-byte payload exceeds %d", length, maxRecordPayload)
 	}
 	return nil
 }
@@ -158,7 +155,7 @@ func ReadClientHello(stream []byte) (*ClientHello, error) {
 		if ev.Kind != EventMessage {
 			continue
 		}
-		if ev.Message.Type != TypeClientHello {
+		if ev.Message.Type != typeClientHello {
 			return nil, fmt.Errorf("client's first handshake message has type %d, not ClientHello", ev.Message.Type)
 		}
 		return ParseClientHello(ev.Message.Body)

@@ -89,8 +89,8 @@ func TestFlightReaderErrors(t *testing.T) {
 		}
 	})
 	t.Run("bad record after good ones", func(t *testing.T) {
-		first, _, _ := ParseRecords(r.server)
-		n := RecordHeaderLen + len(first[0].Payload)
+		first, _, _ := parseRecords(r.server)
+		n := recordHeaderLen + len(first[0].Payload)
 		stream := append(append([]byte{}, r.server[:n]...), "HTTP/1.1 400"...)
 		events, err := NewFlightReader(len(stream)).Feed(stream)
 		if err == nil || !strings.Contains(err.Error(), "record 1") || len(events) == 0 || events[0].ServerHello == nil {
@@ -98,7 +98,7 @@ func TestFlightReaderErrors(t *testing.T) {
 		}
 	})
 	t.Run("oversized handshake message", func(t *testing.T) {
-		stream := AppendRecords(nil, RecordHandshake, VersionTLS12, []byte{TypeCertificate, 0xff, 0xff, 0xff})
+		stream := AppendRecords(nil, RecordHandshake, VersionTLS12, []byte{typeCertificate, 0xff, 0xff, 0xff})
 		if _, err := NewFlightReader(100).Feed(stream); err == nil {
 			t.Error("a 16 MiB message length was accepted")
 		}

@@ -59,7 +59,7 @@ func TestClientHelloRoundTrip(t *testing.T) {
 		SupportedVersions: []uint16{VersionTLS13, VersionTLS12},
 		KeyShares:         []KeyShare{{Group: uint16(tls.X25519), Data: bytes.Repeat([]byte{0x55}, 32)}},
 		PSKModes:          []uint8{PSKModeDHE},
-		Other:             []Extension{{Type: ExtALPN, Data: []byte{0, 3, 2, 'h', '2'}}},
+		Other:             []Extension{{Type: extALPN, Data: []byte{0, 3, 2, 'h', '2'}}},
 	}
 	noExtensions := &ClientHello{Version: VersionTLS12, SessionID: []byte{}, CipherSuites: []uint16{1}, CompressionMethods: []uint8{0}}
 	for name, ch := range map[string]*ClientHello{"TLS 1.2 ticket offer": tls12, "TLS 1.3 psk_ke": pskKE, "TLS 1.3 DHE with ALPN": dhe, "no extensions": noExtensions} {
@@ -73,11 +73,11 @@ func TestClientHelloRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		ch, _ := ParseClientHello(msg[4:])
-		if last := ch.Extensions[len(ch.Extensions)-1]; last != ExtPreSharedKey {
+		if last := ch.Extensions[len(ch.Extensions)-1]; last != extPreSharedKey {
 			t.Errorf("last extension %d", last)
 		}
 		bad := *ch
-		bad.Extensions = append([]uint16{ExtPreSharedKey}, ch.Extensions[:len(ch.Extensions)-1]...)
+		bad.Extensions = append([]uint16{extPreSharedKey}, ch.Extensions[:len(ch.Extensions)-1]...)
 		if _, err := bad.Marshal(); err == nil || !strings.Contains(err.Error(), "last") {
 			t.Errorf("pre_shared_key first marshalled: %v", err)
 		}
@@ -108,7 +108,7 @@ func TestServerHelloRoundTrip(t *testing.T) {
 	tests := map[string]*ServerHello{
 		"TLS 1.2 resumption": {LegacyVersion: VersionTLS12, Random: [32]byte{1, 2}, SessionID: bytes.Repeat([]byte{3}, 32),
 			CipherSuite: tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, ExtendedMasterSecret: true, TicketAck: true,
-			Other: []Extension{{Type: ExtRenegotiationInfo, Data: []byte{0}}, {Type: ExtECPointFormats, Data: []byte{1, 0}}}},
+			Other: []Extension{{Type: extRenegotiationInfo, Data: []byte{0}}, {Type: extECPointFormats, Data: []byte{1, 0}}}},
 		"TLS 1.2 without extensions": {LegacyVersion: VersionTLS12, SessionID: []byte{}, CipherSuite: tls.TLS_RSA_WITH_AES_128_GCM_SHA256},
 		"TLS 1.3 PSK with DHE": {LegacyVersion: VersionTLS12, Random: [32]byte{4}, SessionID: bytes.Repeat([]byte{5}, 32),
 			CipherSuite: tls.TLS_AES_128_GCM_SHA256, SupportedVersion: VersionTLS13,
@@ -117,7 +117,7 @@ func TestServerHelloRoundTrip(t *testing.T) {
 			SupportedVersion: VersionTLS13, PSKSelected: true},
 		"HelloRetryRequest": {LegacyVersion: VersionTLS12, Random: helloRetryRequestRandom, SessionID: []byte{8}, CipherSuite: tls.TLS_AES_128_GCM_SHA256,
 			SupportedVersion: VersionTLS13, HelloRetryRequest: true, KeyShareGroup: uint16(tls.CurveP384),
-			Other: []Extension{{Type: ExtCookie, Data: []byte{0, 2, 0xc0, 0x0c}}}},
+			Other: []Extension{{Type: extCookie, Data: []byte{0, 2, 0xc0, 0x0c}}}},
 	}
 	for name, sh := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -160,7 +160,7 @@ func TestAlertRoundTrip(t *testing.T) {
 }
 
 func TestHandshakeMessageRoundTrip(t *testing.T) {
-	for _, m := range []HandshakeMessage{{Type: TypeFinished, Body: bytes.Repeat([]byte{1}, 12)}, {Type: TypeServerHelloDone, Body: []byte{}}} {
+	for _, m := range []HandshakeMessage{{Type: typeFinished, Body: bytes.Repeat([]byte{1}, 12)}, {Type: typeServerHelloDone, Body: []byte{}}} {
 		got, err := ParseHandshake(m.Marshal())
 		if err != nil || !reflect.DeepEqual(got, m) {
 			t.Errorf("%+v: parsed %+v, %v", m, got, err)
@@ -176,16 +176,16 @@ func TestHandshakeMessageRoundTrip(t *testing.T) {
 // TestAppendRecords frames payloads and reads them back through a
 // FlightReader, for sizes around the fragment limit.
 func TestAppendRecords(t *testing.T) {
-	for _, n := range []int{4, MaxPlaintext - 1, MaxPlaintext, MaxPlaintext + 1, 3*MaxPlaintext + 7} {
+	for _, n := range []int{4, maxPlaintextLen - 1, maxPlaintextLen, maxPlaintextLen + 1, 3*maxPlaintextLen + 7} {
 		body := bytes.Repeat([]byte{0x42}, n-4)
-		msg := HandshakeMessage{Type: TypeCertificate, Body: body}.Marshal()
+		msg := HandshakeMessage{Type: typeCertificate, Body: body}.Marshal()
 		stream := AppendRecords(nil, RecordHandshake, VersionTLS12, msg)
-		records, rest, err := ParseRecords(stream)
-		if want := (n + MaxPlaintext - 1) / MaxPlaintext; err != nil || len(rest) != 0 || len(records) != want {
+		records, rest, err := parseRecords(stream)
+		if want := (n + maxPlaintextLen - 1) / maxPlaintextLen; err != nil || len(rest) != 0 || len(records) != want {
 			t.Fatalf("%d bytes: %d records (want %d), %d left, %v", n, len(records), want, len(rest), err)
 		}
 		for _, r := range records {
-			if len(r.Payload) > MaxPlaintext || r.Version != VersionTLS12 || r.Type != RecordHandshake {
+			if len(r.Payload) > maxPlaintextLen || r.Version != VersionTLS12 || r.Type != RecordHandshake {
 				t.Fatalf("record %d bytes, version %#x, type %d", len(r.Payload), r.Version, r.Type)
 			}
 		}
@@ -197,7 +197,7 @@ func TestAppendRecords(t *testing.T) {
 	if got := AppendRecords(nil, RecordApplicationData, VersionTLS12, nil); !bytes.Equal(got, []byte{23, 3, 3, 0, 0}) {
 		t.Errorf("empty payload: %x", got)
 	}
-	if got := AppendChangeCipherSpec(nil); !bytes.Equal(got, []byte{20, 3, 3, 0, 1, 1}) {
+	if got := appendChangeCipherSpec(nil); !bytes.Equal(got, []byte{20, 3, 3, 0, 1, 1}) {
 		t.Errorf("ChangeCipherSpec: %x", got)
 	}
 }

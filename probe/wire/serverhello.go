@@ -67,8 +67,8 @@ func (s *ServerHello) Version() uint16 {
 	return s.LegacyVersion
 }
 
-// HasExtension reports whether the server sent an extension of type ext.
-func (s *ServerHello) HasExtension(ext uint16) bool { return hasExtension(s.extensionTypes(), ext) }
+// hasExtensionType reports whether the server sent an extension of type ext.
+func (s *ServerHello) hasExtensionType(ext uint16) bool { return hasExtension(s.extensionTypes(), ext) }
 
 func (s *ServerHello) extensionTypes() []uint16 {
 	var present []uint16
@@ -76,11 +76,11 @@ func (s *ServerHello) extensionTypes() []uint16 {
 		typ uint16
 		set bool
 	}{
-		{ExtSupportedVersions, s.SupportedVersion != 0},
-		{ExtKeyShare, s.KeyShareGroup != 0},
-		{ExtPreSharedKey, s.PSKSelected},
-		{ExtExtendedMasterSecret, s.ExtendedMasterSecret},
-		{ExtSessionTicket, s.TicketAck},
+		{extSupportedVersions, s.SupportedVersion != 0},
+		{extKeyShare, s.KeyShareGroup != 0},
+		{extPreSharedKey, s.PSKSelected},
+		{extExtendedMasterSecret, s.ExtendedMasterSecret},
+		{extSessionTicket, s.TicketAck},
 	} {
 		if e.set {
 			present = append(present, e.typ)
@@ -100,7 +100,7 @@ func (s *ServerHello) Marshal() ([]byte, error) {
 		random = helloRetryRequestRandom
 	}
 	order := s.extensionTypes()
-	return marshalMessage("ServerHello", TypeServerHello, func(b *cryptobyte.Builder) {
+	return marshalMessage("ServerHello", typeServerHello, func(b *cryptobyte.Builder) {
 		b.AddUint16(s.LegacyVersion)
 		b.AddBytes(random[:])
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(s.SessionID) })
@@ -114,14 +114,14 @@ func (s *ServerHello) Marshal() ([]byte, error) {
 
 func (s *ServerHello) addExtension(b *cryptobyte.Builder, typ uint16) bool {
 	switch typ {
-	case ExtSessionTicket, ExtExtendedMasterSecret:
+	case extSessionTicket, extExtendedMasterSecret:
 		// Empty, unless the server sent contents (kept in Other).
 		return !slices.ContainsFunc(s.Other, func(e Extension) bool { return e.Type == typ })
-	case ExtSupportedVersions:
+	case extSupportedVersions:
 		b.AddUint16(s.SupportedVersion)
-	case ExtPreSharedKey:
+	case extPreSharedKey:
 		b.AddUint16(s.SelectedIdentity)
-	case ExtKeyShare:
+	case extKeyShare:
 		b.AddUint16(s.KeyShareGroup)
 		if !s.HelloRetryRequest {
 			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(s.KeyShareData) })
@@ -183,22 +183,22 @@ func ParseServerHello(body []byte) (*ServerHello, error) {
 // accepted with any contents, as crypto/tls does.
 func (sh *ServerHello) readExtension(typ uint16, data cryptobyte.String) (known bool, err error) {
 	switch typ {
-	case ExtSessionTicket:
+	case extSessionTicket:
 		sh.TicketAck = true
 		return data.Empty(), nil // contents, which mean nothing, are kept verbatim
-	case ExtExtendedMasterSecret:
+	case extExtendedMasterSecret:
 		sh.ExtendedMasterSecret = true
 		return data.Empty(), nil
-	case ExtSupportedVersions:
+	case extSupportedVersions:
 		if !data.ReadUint16(&sh.SupportedVersion) || !data.Empty() {
 			return false, fmt.Errorf("ServerHello: extension %d (supported_versions) is not one version", typ)
 		}
-	case ExtPreSharedKey:
+	case extPreSharedKey:
 		if !data.ReadUint16(&sh.SelectedIdentity) || !data.Empty() {
 			return false, fmt.Errorf("ServerHello: extension %d (pre_shared_key) is not one selected_identity", typ)
 		}
 		sh.PSKSelected = true
-	case ExtKeyShare:
+	case extKeyShare:
 		if !data.ReadUint16(&sh.KeyShareGroup) {
 			return false, fmt.Errorf("ServerHello: extension %d (key_share) group truncated", typ)
 		}

@@ -18,7 +18,7 @@ type NewSessionTicket12 struct {
 
 // Marshal returns the NewSessionTicket handshake message.
 func (t *NewSessionTicket12) Marshal() ([]byte, error) {
-	return marshalMessage("NewSessionTicket (TLS 1.2)", TypeNewSessionTicket, func(b *cryptobyte.Builder) {
+	return marshalMessage("NewSessionTicket (TLS 1.2)", typeNewSessionTicket, func(b *cryptobyte.Builder) {
 		b.AddUint32(t.LifetimeHint)
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(t.Ticket) })
 	})
@@ -68,16 +68,16 @@ func (t *NewSessionTicket13) Marshal() ([]byte, error) {
 	}
 	var present []uint16
 	if t.EarlyData {
-		present = append(present, ExtEarlyData)
+		present = append(present, extEarlyData)
 	}
 	order := orderOf(t.Extensions, present, t.Other)
-	return marshalMessage("NewSessionTicket", TypeNewSessionTicket, func(b *cryptobyte.Builder) {
+	return marshalMessage("NewSessionTicket", typeNewSessionTicket, func(b *cryptobyte.Builder) {
 		b.AddUint32(t.Lifetime)
 		b.AddUint32(t.AgeAdd)
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(t.Nonce) })
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(t.Ticket) })
 		addExtensions(b, "NewSessionTicket", order, t.Other, func(b *cryptobyte.Builder, typ uint16) bool {
-			if typ != ExtEarlyData {
+			if typ != extEarlyData {
 				return false
 			}
 			b.AddUint32(t.MaxEarlyData)
@@ -119,7 +119,7 @@ func ParseNewSessionTicket13(body []byte) (*NewSessionTicket13, error) {
 	t.Ticket = bytes.Clone([]byte(ticket))
 	var err error
 	t.Extensions, err = readExtensions("NewSessionTicket", exts, &t.Other, func(typ uint16, data cryptobyte.String) (bool, error) {
-		if typ != ExtEarlyData {
+		if typ != extEarlyData {
 			return false, nil
 		}
 		if !data.ReadUint32(&t.MaxEarlyData) || !data.Empty() {

@@ -69,8 +69,8 @@ func SupportsFinish12(suite uint16) bool {
 	return err == nil
 }
 
-// PRF12 is the TLS 1.2 pseudo-random function P_hash(secret, label+seed).
-func PRF12(h func() hash.Hash, secret []byte, label string, seed []byte, n int) []byte {
+// prf12 is the TLS 1.2 pseudo-random function P_hash(secret, label+seed).
+func prf12(h func() hash.Hash, secret []byte, label string, seed []byte, n int) []byte {
 	seed = append([]byte(label), seed...)
 	out := make([]byte, 0, n)
 	mac := hmac.New(h, secret)
@@ -88,9 +88,9 @@ func PRF12(h func() hash.Hash, secret []byte, label string, seed []byte, n int) 
 	return out[:n]
 }
 
-// Protection12 seals or opens the records of one direction of a TLS 1.2
+// protection12 seals or opens the records of one direction of a TLS 1.2
 // connection under an AEAD suite.
-type Protection12 struct {
+type protection12 struct {
 	aead   cipher.AEAD
 	iv     []byte
 	chacha bool
@@ -100,7 +100,7 @@ type Protection12 struct {
 // Keys12 holds both directions of a resumed TLS 1.2 connection and the
 // suite's hash, for the Finished messages.
 type Keys12 struct {
-	Client, Server *Protection12
+	client, server *protection12
 	master         []byte
 	hash           func() hash.Hash
 }
@@ -112,32 +112,32 @@ func NewKeys12(suite uint16, master, clientRandom, serverRandom []byte) (*Keys12
 	if err != nil {
 		return nil, err
 	}
-	block := PRF12(s.hash, master, "key expansion", append(append([]byte{}, serverRandom...), clientRandom...), 2*s.keyLen+2*s.ivLen)
+	block := prf12(s.hash, master, "key expansion", append(append([]byte{}, serverRandom...), clientRandom...), 2*s.keyLen+2*s.ivLen)
 	ck, sk := block[:s.keyLen], block[s.keyLen:2*s.keyLen]
 	civ, siv := block[2*s.keyLen:2*s.keyLen+s.ivLen], block[2*s.keyLen+s.ivLen:]
 	k := &Keys12{master: master, hash: s.hash}
 	for _, side := range []struct {
-		p       **Protection12
+		p       **protection12
 		key, iv []byte
-	}{{&k.Client, ck, civ}, {&k.Server, sk, siv}} {
+	}{{&k.client, ck, civ}, {&k.server, sk, siv}} {
 		a, err := s.aead(side.key)
 		if err != nil {
 			return nil, err
 		}
-		*side.p = &Protection12{aead: a, iv: side.iv, chacha: s.chacha}
+		*side.p = &protection12{aead: a, iv: side.iv, chacha: s.chacha}
 	}
 	return k, nil
 }
 
-// VerifyData returns the 12-byte verify_data of a Finished message over the
+// verifyData returns the 12-byte verify_data of a Finished message over the
 // handshake messages so far; label is "client finished" or "server finished".
-func (k *Keys12) VerifyData(label string, transcript []byte) []byte {
+func (k *Keys12) verifyData(label string, transcript []byte) []byte {
 	h := k.hash()
 	h.Write(transcript)
-	return PRF12(k.hash, k.master, label, h.Sum(nil), 12)
+	return prf12(k.hash, k.master, label, h.Sum(nil), 12)
 }
 
-func (p *Protection12) nonce() (nonce, explicit []byte) {
+func (p *protection12) nonce() (nonce, explicit []byte) {
 	var seq [8]byte
 	binary.BigEndian.PutUint64(seq[:], p.seq)
 	if p.chacha {
@@ -150,7 +150,7 @@ func (p *Protection12) nonce() (nonce, explicit []byte) {
 	return append(append([]byte{}, p.iv...), seq[:]...), seq[:]
 }
 
-func (p *Protection12) aad(typ uint8, n int) []byte {
+func (p *protection12) aad(typ uint8, n int) []byte {
 	var b [13]byte
 	binary.BigEndian.PutUint64(b[:8], p.seq)
 	b[8] = typ
@@ -160,8 +160,8 @@ func (p *Protection12) aad(typ uint8, n int) []byte {
 }
 
 // Seal appends to dst a whole protected record of the given content type.
-// plaintext must fit one record (MaxPlaintext).
-func (p *Protection12) Seal(dst []byte, typ uint8, plaintext []byte) []byte {
+// plaintext must fit one record (maxPlaintextLen).
+func (p *protection12) Seal(dst []byte, typ uint8, plaintext []byte) []byte {
 	nonce, explicit := p.nonce()
 	n := len(explicit) + len(plaintext) + p.aead.Overhead()
 	dst = appendHeader(dst, typ, VersionTLS12, n)
@@ -172,7 +172,7 @@ func (p *Protection12) Seal(dst []byte, typ uint8, plaintext []byte) []byte {
 }
 
 // Open decrypts one protected record.
-func (p *Protection12) Open(r Record) ([]byte, error) {
+func (p *protection12) Open(r Record) ([]byte, error) {
 	nonce, explicit := p.nonce()
 	body := r.Payload
 	if len(explicit) > 0 {
@@ -200,14 +200,27 @@ const (
 	labelServerFinished = "server finished"
 )
 
+// ReadServerFinished opens the server's first protected record, which in
+// an abbreviated handshake holds its Finished and nothing else.
+func (k *Keys12) ReadServerFinished(r Record) (HandshakeMessage, error) {
+	if r.Type != RecordHandshake {
+		return HandshakeMessage{}, fmt.Errorf("protected record type %d where the server's Finished belongs", r.Type)
+	}
+	plain, err := k.server.Open(r)
+	if err != nil {
+		return HandshakeMessage{}, err
+	}
+	return ParseHandshake(plain)
+}
+
 // CheckServerFinished verifies the server's Finished message against the
 // handshake messages before it (ClientHello, ServerHello, any
 // NewSessionTicket).
 func (k *Keys12) CheckServerFinished(transcript []byte, finished HandshakeMessage) error {
-	if finished.Type != TypeFinished {
+	if finished.Type != typeFinished {
 		return fmt.Errorf("handshake message type %d where the server's Finished belongs", finished.Type)
 	}
-	if !hmac.Equal(finished.Body, k.VerifyData(labelServerFinished, transcript)) {
+	if !hmac.Equal(finished.Body, k.verifyData(labelServerFinished, transcript)) {
 		return errors.New("server Finished does not verify")
 	}
 	return nil
@@ -218,8 +231,8 @@ func (k *Keys12) CheckServerFinished(transcript []byte, finished HandshakeMessag
 // and the alert protected under the client's keys. transcript holds every
 // handshake message up to and including the server's Finished.
 func (k *Keys12) ClientFinish(transcript []byte) []byte {
-	fin := HandshakeMessage{Type: TypeFinished, Body: k.VerifyData(labelClientFinished, transcript)}
-	out := AppendChangeCipherSpec(nil)
-	out = k.Client.Seal(out, RecordHandshake, fin.Marshal())
-	return k.Client.Seal(out, RecordAlert, Alert{Level: AlertLevelWarning, Description: AlertCloseNotify}.Marshal())
+	fin := HandshakeMessage{Type: typeFinished, Body: k.verifyData(labelClientFinished, transcript)}
+	out := appendChangeCipherSpec(nil)
+	out = k.client.Seal(out, RecordHandshake, fin.Marshal())
+	return k.client.Seal(out, RecordAlert, Alert{Level: AlertLevelWarning, Description: AlertCloseNotify}.Marshal())
 }

@@ -16,12 +16,8 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 )
 
-// maxCiphertext13 is the largest TLSCiphertext.length RFC 8446 §5.2 allows;
-// maxPlaintext is the largest TLSInnerPlaintext content.
-const (
-	maxCiphertext13 = 16384 + 256
-	maxPlaintext    = 16384
-)
+// maxCiphertext13 is the largest TLSCiphertext.length RFC 8446 §5.2 allows.
+const maxCiphertext13 = maxPlaintextLen + 256
 
 // suite13 is what record protection needs to know of a TLS 1.3 cipher suite.
 type suite13 struct {
@@ -50,8 +46,8 @@ func newAESGCM(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-// ExpandLabel is HKDF-Expand-Label of RFC 8446 §7.1 with the hash h.
-func ExpandLabel(h func() hash.Hash, secret []byte, label string, context []byte, length int) ([]byte, error) {
+// expandLabel is HKDF-Expand-Label of RFC 8446 §7.1 with the hash h.
+func expandLabel(h func() hash.Hash, secret []byte, label string, context []byte, length int) ([]byte, error) {
 	var b cryptobyte.Builder
 	b.AddUint16(uint16(length))
 	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) {
@@ -68,9 +64,9 @@ func ExpandLabel(h func() hash.Hash, secret []byte, label string, context []byte
 	return hkdf.Expand(h, secret, string(info), length)
 }
 
-// Decrypter removes the record protection of one direction of a TLS 1.3
+// decrypter removes the record protection of one direction of a TLS 1.3
 // connection in one epoch (RFC 8446 §5.2, §5.3).
-type Decrypter struct {
+type decrypter struct {
 	suite  suite13
 	secret []byte
 	aead   cipher.AEAD
@@ -78,10 +74,10 @@ type Decrypter struct {
 	seq    uint64
 }
 
-// NewDecrypter derives the write key and IV of the traffic secret (as found
+// newDecrypter derives the write key and IV of the traffic secret (as found
 // in the key log, e.g. SERVER_TRAFFIC_SECRET_0) for the given TLS 1.3 suite.
 // The first record it opens must be the first of that epoch.
-func NewDecrypter(suite uint16, trafficSecret []byte) (*Decrypter, error) {
+func newDecrypter(suite uint16, trafficSecret []byte) (*decrypter, error) {
 	s, err := suiteTLS13(suite)
 	if err != nil {
 		return nil, err
@@ -89,19 +85,19 @@ func NewDecrypter(suite uint16, trafficSecret []byte) (*Decrypter, error) {
 	if want := s.hash().Size(); len(trafficSecret) != want {
 		return nil, fmt.Errorf("traffic secret is %d bytes, suite %s needs %d", len(trafficSecret), tls.CipherSuiteName(suite), want)
 	}
-	d := &Decrypter{suite: s}
+	d := &decrypter{suite: s}
 	if err := d.setSecret(trafficSecret); err != nil {
 		return nil, err
 	}
 	return d, nil
 }
 
-func (d *Decrypter) setSecret(secret []byte) error {
-	key, err := ExpandLabel(d.suite.hash, secret, "key", nil, d.suite.keyLen)
+func (d *decrypter) setSecret(secret []byte) error {
+	key, err := expandLabel(d.suite.hash, secret, "key", nil, d.suite.keyLen)
 	if err != nil {
 		return err
 	}
-	iv, err := ExpandLabel(d.suite.hash, secret, "iv", nil, 12)
+	iv, err := expandLabel(d.suite.hash, secret, "iv", nil, 12)
 	if err != nil {
 		return err
 	}
@@ -115,8 +111,8 @@ func (d *Decrypter) setSecret(secret []byte) error {
 
 // KeyUpdate moves to the next traffic secret (RFC 8446 §7.2), as the peer
 // does after sending a KeyUpdate message.
-func (d *Decrypter) KeyUpdate() error {
-	next, err := ExpandLabel(d.suite.hash, d.secret, "traffic upd", nil, len(d.secret))
+func (d *decrypter) KeyUpdate() error {
+	next, err := expandLabel(d.suite.hash, d.secret, "traffic upd", nil, len(d.secret))
 	if err != nil {
 		return err
 	}
@@ -127,7 +123,7 @@ func (d *Decrypter) KeyUpdate() error {
 // additional data, strips the padding, and returns the inner content type
 // and plaintext. When authentication fails the sequence number does not
 // advance, so a caller may trial-decrypt records of another epoch.
-func (d *Decrypter) Open(r Record) (contentType uint8, plaintext []byte, err error) {
+func (d *decrypter) Open(r Record) (contentType uint8, plaintext []byte, err error) {
 	if r.Type != RecordApplicationData {
 		return 0, nil, fmt.Errorf("TLS 1.3 record: outer type %d, want %d", r.Type, RecordApplicationData)
 	}
@@ -153,13 +149,13 @@ func (d *Decrypter) Open(r Record) (contentType uint8, plaintext []byte, err err
 	if i < 0 {
 		return 0, nil, fmt.Errorf("TLS 1.3 record %d: no content type, only padding", d.seq-1)
 	}
-	if i > maxPlaintext {
-		return 0, nil, fmt.Errorf("TLS 1.3 record %d: %d-byte plaintext exceeds %d", d.seq-1, i, maxPlaintext)
+	if i > maxPlaintextLen {
+		return 0, nil, fmt.Errorf("TLS 1.3 record %d: %d-byte plaintext exceeds %d", d.seq-1, i, maxPlaintextLen)
 	}
 	return inner[i], inner[:i], nil
 }
 
 // Seq returns the sequence number of the next record to open.
-func (d *Decrypter) Seq() uint64 { return d.seq }
+func (d *decrypter) Seq() uint64 { return d.seq }
 
 var errNoSecret = errors.New("no SERVER_TRAFFIC_SECRET_0 to decrypt with")

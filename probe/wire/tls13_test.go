@@ -16,7 +16,7 @@ import (
 )
 
 // sealer is the sending side of TLS 1.3 record protection, written here
-// from RFC 8446 §5.2–5.3 with the AEADs used directly, to check Decrypter
+// from RFC 8446 §5.2–5.3 with the AEADs used directly, to check decrypter
 // against.
 type sealer struct {
 	aead cipher.AEAD
@@ -77,11 +77,11 @@ func keysFor(t *testing.T, suite uint16, secret []byte) (key, iv []byte) {
 	case tls.TLS_CHACHA20_POLY1305_SHA256:
 		keyLen = 32
 	}
-	key, err := ExpandLabel(h, secret, "key", nil, keyLen)
+	key, err := expandLabel(h, secret, "key", nil, keyLen)
 	if err != nil {
 		t.Fatal(err)
 	}
-	iv, err = ExpandLabel(h, secret, "iv", nil, 12)
+	iv, err = expandLabel(h, secret, "iv", nil, 12)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestDecrypter(t *testing.T) {
 		name    string
 		suite   uint16
 		secret  []byte
-		key, iv []byte // nil: derive with ExpandLabel
+		key, iv []byte // nil: derive with expandLabel
 	}{
 		{name: "RFC 8448 AES-128-GCM", suite: tls.TLS_AES_128_GCM_SHA256, secret: rfcSecret, key: rfcKey, iv: rfcIV},
 		{name: "AES-128-GCM", suite: tls.TLS_AES_128_GCM_SHA256, secret: randomBytes(t, 32)},
@@ -113,7 +113,7 @@ func TestDecrypter(t *testing.T) {
 				key, iv = keysFor(t, tt.suite, tt.secret)
 			}
 			s := newSealer(t, tt.suite, key, iv)
-			d, err := NewDecrypter(tt.suite, tt.secret)
+			d, err := newDecrypter(tt.suite, tt.secret)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -186,7 +186,7 @@ func TestDecrypterErrors(t *testing.T) {
 			if tt.suite == 0 {
 				tt.suite, tt.secret = tls.TLS_AES_128_GCM_SHA256, secret
 			}
-			d, err := NewDecrypter(tt.suite, tt.secret)
+			d, err := newDecrypter(tt.suite, tt.secret)
 			if err == nil && tt.record != nil {
 				_, _, err = d.Open(tt.record(newSealer(t, tt.suite, key, iv)))
 			}
@@ -206,19 +206,19 @@ func TestDecrypterKeyUpdate(t *testing.T) {
 				secretLen, h = 48, func() hash.Hash { return sha512.New384() }
 			}
 			secret := randomBytes(t, secretLen)
-			d, err := NewDecrypter(suite, secret)
+			d, err := newDecrypter(suite, secret)
 			if err != nil {
 				t.Fatal(err)
 			}
 			key, iv := keysFor(t, suite, secret)
 			s := newSealer(t, suite, key, iv)
-			if _, _, err := d.Open(s.seal(RecordHandshake, []byte{TypeKeyUpdate, 0, 0, 1, 0}, 0)); err != nil {
+			if _, _, err := d.Open(s.seal(RecordHandshake, []byte{typeKeyUpdate, 0, 0, 1, 0}, 0)); err != nil {
 				t.Fatal(err)
 			}
 			if err := d.KeyUpdate(); err != nil {
 				t.Fatal(err)
 			}
-			next, err := ExpandLabel(h, secret, "traffic upd", nil, secretLen)
+			next, err := expandLabel(h, secret, "traffic upd", nil, secretLen)
 			if err != nil {
 				t.Fatal(err)
 			}
