@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/resumption-exporter/resumption_exporter/probe/wire"
+	"github.com/resumption-exporter/resumption_exporter/probe/internal/wire"
 )
 
 // chainOut is what one chain reports: its check, whether its full handshake

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/resumption-exporter/resumption_exporter/probe/wire"
+	"github.com/resumption-exporter/resumption_exporter/probe/internal/wire"
 )
 
 // errVersionRefused marks a server that answered, as a TLS server, that it

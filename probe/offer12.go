@@ -9,7 +9,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/resumption-exporter/resumption_exporter/probe/wire"
+	"github.com/resumption-exporter/resumption_exporter/probe/internal/wire"
 )
 
 // session12 is what a TLS 1.2 resumption offer needs from the full handshake

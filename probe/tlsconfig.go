@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/resumption-exporter/resumption_exporter/probe/wire"
+	"github.com/resumption-exporter/resumption_exporter/probe/internal/wire"
 )
 
 // clientConfig is the part of a crypto/tls client configuration that does not

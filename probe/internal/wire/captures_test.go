@@ -15,7 +15,7 @@ import (
 // The parser tests below read real servers' bytes from testdata/, so they
 // run without the servers. To record them again (servers installed):
 //
-//	go test ./probe/wire -run TestRecordCaptures -args -update
+//	go test ./probe/internal/wire -run TestRecordCaptures -args -update
 //
 // (the gnutls-serv cases need a private network namespace: see
 // testdata/README.md).
@@ -97,7 +97,7 @@ func loadCapture(t testing.TB, name string) recording {
 	for i, ext := range []string{".server", ".client", ".keylog"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name+ext))
 		if err != nil {
-			t.Fatalf("%v (record with: go test ./probe/wire -run TestRecordCaptures -args -update)", err)
+			t.Fatalf("%v (record with: go test ./probe/internal/wire -run TestRecordCaptures -args -update)", err)
 		}
 		raw[i] = b
 	}
@@ -112,14 +112,14 @@ func TestRecordCaptures(t *testing.T) {
 	}
 	var readme strings.Builder
 	readme.WriteString("# Captures of real servers\n\n" +
-		"Written by `go test ./probe/wire -run TestRecordCaptures -args -update` (captures_test.go),\n" +
+		"Written by `go test ./probe/internal/wire -run TestRecordCaptures -args -update` (captures_test.go),\n" +
 		"which starts each server through internal/testservers on 127.0.0.1 and connects with crypto/tls.\n" +
 		"Per connection: `NAME.server` (every byte the server sent until the client's first read of\n" +
 		"application data), `NAME.client` (every byte the client sent) and `NAME.keylog` (the NSS key\n" +
 		"log of the connection, with a comment naming the cipher suite), so the TLS 1.3 records can be\n" +
 		"decrypted. gnutls-serv listens on every interface, so its cases record only inside a private\n" +
 		"network namespace (they skip elsewhere):\n" +
-		"`go test -c -o /tmp/wire.test ./probe/wire && cd probe/wire && unshare -n sh -c 'ip link set lo up && /tmp/wire.test -test.run TestRecordCaptures/gnutls -update'`.\n\n")
+		"`go test -c -o /tmp/wire.test ./probe/internal/wire && cd probe/internal/wire && unshare -n sh -c 'ip link set lo up && /tmp/wire.test -test.run TestRecordCaptures/gnutls -update'`.\n\n")
 	for _, c := range captureCases {
 		t.Run(c.name, func(t *testing.T) {
 			pki := testservers.NewPKI(t)
