@@ -112,8 +112,8 @@ func (p *prober) timeout(r *http.Request, moduleTimeout time.Duration) (time.Dur
 }
 
 // probeLog is a slog.Handler that keeps a probe's records, one line each,
-// for the debug=true response: the time, the mechanism the record is about
-// if any, its attributes, then its message.
+// for the debug=true response: the time, the message, then the mechanism
+// the record is about, if any, and the other attributes.
 type probeLog struct {
 	attrs []slog.Attr // from WithAttrs; groups are not used by probe
 	mu    *sync.Mutex
@@ -139,11 +139,11 @@ func (l *probeLog) Handle(_ context.Context, r slog.Record) error {
 		add(a)
 	}
 	r.Attrs(add)
-	line := r.Time.UTC().Format("15:04:05.000") + " "
+	line := r.Time.UTC().Format("15:04:05.000") + " " + r.Message + " |"
 	if mechanism != "" {
-		line += mechanism + ": "
+		line += " " + mechanism + ":"
 	}
-	line += strings.Join(append(kv, "("+r.Message+")"), " ")
+	line += " " + strings.Join(kv, " ")
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	fmt.Fprintln(l.buf, line)
