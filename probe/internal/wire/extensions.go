@@ -72,15 +72,17 @@ func addExtensions(b *cryptobyte.Builder, msg string, order []uint16, other []Ex
 	})
 }
 
-// orderOf returns order when set (a parsed message's), else the types of
-// present in canonical order followed by those of other.
+// orderOf returns order when set (a parsed message's), else the types in
+// present (canonical order) followed by those of other not among them.
 func orderOf(order []uint16, present []uint16, other []Extension) []uint16 {
 	if order != nil {
 		return order
 	}
 	out := slices.Clone(present)
 	for _, e := range other {
-		out = append(out, e.Type)
+		if !slices.Contains(out, e.Type) {
+			out = append(out, e.Type)
+		}
 	}
 	return out
 }
