@@ -46,7 +46,7 @@ type Event struct {
 type FlightReader struct {
 	limit     int // bytes fed at most
 	fed       int
-	buf       []byte // an incomplete record
+	buf       []byte // an incomplete record, copied
 	records   int
 	hs        handshakeReassembler
 	tls13     bool
@@ -70,34 +70,42 @@ func (r *FlightReader) Feed(p []byte) ([]Event, error) {
 		return nil, r.err
 	}
 	r.fed += len(p)
-	r.buf = append(r.buf, p...)
+	// Records wholly inside p are read in place; only an incomplete tail
+	// is copied, to be completed by the next Feed.
+	data := p
+	if len(r.buf) > 0 {
+		r.buf = append(r.buf, p...)
+		data = r.buf
+	}
 	var events []Event
-	for len(r.buf) >= recordHeaderLen {
-		length := int(binary.BigEndian.Uint16(r.buf[3:5]))
-		rec := Record{Type: r.buf[0], Version: binary.BigEndian.Uint16(r.buf[1:3])}
+	for len(data) >= recordHeaderLen {
+		length := int(binary.BigEndian.Uint16(data[3:5]))
+		rec := Record{Type: data[0], Version: binary.BigEndian.Uint16(data[1:3])}
 		if err := checkHeader(rec.Type, rec.Version, length); err != nil {
 			r.err = fmt.Errorf("record %d: %w", r.records, err)
 			return events, r.err
 		}
-		if len(r.buf) < recordHeaderLen+length {
+		if len(data) < recordHeaderLen+length {
 			break
 		}
-		rec.Payload = r.buf[recordHeaderLen : recordHeaderLen+length]
+		rec.Payload = data[recordHeaderLen : recordHeaderLen+length]
 		var err error
 		if events, err = r.record(events, rec); err != nil {
 			r.err = fmt.Errorf("record %d: %w", r.records, err)
 			return events, r.err
 		}
 		r.records++
-		r.buf = r.buf[recordHeaderLen+length:]
+		data = data[recordHeaderLen+length:]
 	}
+	r.buf = append(r.buf[:0], data...)
 	if len(r.buf) == 0 {
 		r.buf = nil // let the backing array go
 	}
 	return events, nil
 }
 
-// record turns one whole record into events. rec.Payload aliases r.buf.
+// record turns one whole record into events. rec.Payload aliases the
+// caller's bytes or r.buf: what an event keeps is copied.
 func (r *FlightReader) record(events []Event, rec Record) ([]Event, error) {
 	switch {
 	case rec.Type == RecordChangeCipherSpec:
