@@ -5,10 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
-	"github.com/resumption-exporter/resumption_exporter/probe/wire"
+	"github.com/resumption-exporter/resumption_exporter/probe/internal/wire"
 )
 
 // chainOut is what one chain reports: its check, whether its full handshake
@@ -42,9 +41,9 @@ func (h *handshaker) sessionIDChain(ctx context.Context, store *Sessions, key st
 		return failed(out, err)
 	}
 	out.check.FullHandshake = fh.tap.firstFlight()
-	f, err := wire.ParseFlight12(fh.tap.received())
-	if err != nil || f.ServerHello == nil {
-		return failed(out, fmt.Errorf("read ServerHello of %s: %v", h.addr, err))
+	f, err := flight12(fh.tap.received())
+	if err != nil {
+		return failed(out, fmt.Errorf("read ServerHello of %s: %w", h.addr, err))
 	}
 	out.check.Completed = true
 	if len(f.ServerHello.SessionID) == 0 {
@@ -83,9 +82,9 @@ func (h *handshaker) ticketHandshake12(ctx context.Context) (fh *fullHandshake, 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	f, err := wire.ParseFlight12(fh.tap.received())
-	if err != nil || f.ServerHello == nil {
-		return fh, nil, nil, fmt.Errorf("read TLS 1.2 flight of %s: %v", h.addr, err)
+	f, err := flight12(fh.tap.received())
+	if err != nil {
+		return fh, nil, nil, fmt.Errorf("read TLS 1.2 flight of %s: %w", h.addr, err)
 	}
 	for _, t := range f.Tickets {
 		if len(t.Ticket) > 0 { // an empty ticket means "none this time" (RFC 5077 §3.3)
@@ -97,6 +96,16 @@ func (h *handshaker) ticketHandshake12(ctx context.Context) (fh *fullHandshake, 
 			master: fh.masterSecret()}
 	}
 	return fh, ts, s, nil
+}
+
+// flight12 reads the server's side of a completed TLS 1.2 handshake, which
+// must hold a ServerHello.
+func flight12(rx []byte) (*wire.Flight12, error) {
+	f, err := wire.ParseFlight12(rx)
+	if err == nil && f.ServerHello == nil {
+		err = fmt.Errorf("no ServerHello, only alert %s", f.Alert)
+	}
+	return f, err
 }
 
 // offerFresh12 offers the session just obtained, then the oldest earlier one
@@ -136,7 +145,8 @@ func (h *handshaker) replay(store *Sessions, key string, m Mechanism, offer func
 		case errors.Is(err, errAlert) || errors.Is(err, errNotOffered):
 			store.forget(key, m, st) // refused for good, or never to be offered again
 		case err != nil:
-			h.logf("offer of a %s-old %s session to %s failed: %v", h.now().Sub(st.obtained).Round(time.Second), m, h.addr, err)
+			h.log.Debug("Offer of an earlier session failed", "mechanism", m, "step", "replay", "addr", h.addr,
+				"age", h.now().Sub(st.obtained).Round(time.Second), "err", err)
 			return 0, false
 		case ok:
 			return h.now().Sub(st.obtained), true
@@ -188,7 +198,7 @@ func (h *handshaker) ticketHandshake13(ctx context.Context) (*fullHandshake, []t
 	if err != nil {
 		return nil, nil, err
 	}
-	secret := wire.ParseKeyLog(fh.keyLog)["SERVER_TRAFFIC_SECRET_0"]
+	secret := wire.ParseKeyLog(fh.keyLog)[wire.LabelServerTrafficSecret0]
 	if secret == nil {
 		return fh, nil, errors.New("crypto/tls logged no SERVER_TRAFFIC_SECRET_0")
 	}
@@ -234,7 +244,7 @@ func (h *handshaker) resume13(ctx context.Context, cs *tls.ClientSessionState, r
 	if herr == nil {
 		closeGracefully(ctx, tc) // so the server keeps the session
 	}
-	if exts, err := wire.ClientHelloExtensions(handshakeBytes(t.sent())); err == nil && !slices.Contains(exts, wire.ExtPreSharedKey) {
+	if ch, err := wire.ReadClientHello(t.sent()); err == nil && len(ch.PSKIdentities) == 0 {
 		return false, 0, fmt.Errorf("%w to %s (expired certificate?)", errNotOffered, h.addr)
 	}
 	sh := lastServerHello(t.received())
@@ -250,24 +260,11 @@ func (h *handshaker) resume13(ctx context.Context, cs *tls.ClientSessionState, r
 // lastServerHello returns the last plaintext ServerHello in a captured TLS
 // 1.3 stream: the real one after a HelloRetryRequest.
 func lastServerHello(rx []byte) *wire.ServerHello {
-	recs, _, _ := wire.ParseRecords(rx)
-	var ra wire.HandshakeReassembler
+	events, _ := wire.NewFlightReader(len(rx)).Feed(rx)
 	var last *wire.ServerHello
-	for _, r := range recs {
-		if r.Type != wire.RecordHandshake {
-			continue // CCS, alerts, and everything encrypted
-		}
-		msgs, err := ra.Add(r.Payload)
-		if err != nil {
-			return last
-		}
-		for _, m := range msgs {
-			if m.Type != wire.TypeServerHello {
-				continue
-			}
-			if sh, err := wire.ParseServerHello(m.Body); err == nil && !sh.HelloRetryRequest {
-				last = sh
-			}
+	for _, ev := range events {
+		if ev.ServerHello != nil && !ev.ServerHello.HelloRetryRequest {
+			last = ev.ServerHello
 		}
 	}
 	return last

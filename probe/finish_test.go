@@ -1,9 +1,10 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
-	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -39,9 +40,9 @@ func TestResumedTLS12HandshakeIsFinished(t *testing.T) {
 				drain(tc)
 			})
 			m := testModule(t, pki, func(m *Module) { m.Checks = []Mechanism{MechanismSessionTicket} })
-			var logs []string
-			logf := func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }
-			r := Run(context.Background(), addr, "test", m, nil, logf)
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			r := Run(context.Background(), addr, "test", m, nil, logger)
 			if c, _ := r.Check(MechanismSessionTicket); !c.Resumed {
 				t.Fatalf("ticket not resumed: %+v %s", c, r.Failure)
 			}
@@ -50,8 +51,8 @@ func TestResumedTLS12HandshakeIsFinished(t *testing.T) {
 			if resumed != 1 || failed != 0 {
 				t.Errorf("server saw %d completed and %d failed resumed handshakes, want 1 and 0", resumed, failed)
 			}
-			if joined := strings.Join(logs, "\n"); strings.Contains(joined, "dropped instead") {
-				t.Errorf("probe log: %s", joined)
+			if strings.Contains(logs.String(), "dropped instead") {
+				t.Errorf("probe log: %s", logs.String())
 			}
 		})
 	}

@@ -7,11 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
 
-	"github.com/resumption-exporter/resumption_exporter/probe/wire"
+	"github.com/resumption-exporter/resumption_exporter/probe/internal/wire"
 )
 
 // errVersionRefused marks a server that answered, as a TLS server, that it
@@ -39,7 +40,7 @@ type handshaker struct {
 	module     *Module
 	addr       string // ip:port, resolved once per probe
 	serverName string
-	logf       func(format string, args ...any)
+	log        *slog.Logger
 	now        func() time.Time
 }
 
@@ -135,17 +136,15 @@ func (h *handshaker) awaitTickets(ctx context.Context, tc *tls.Conn, cache *capt
 // server's own bytes say it does not do this version, or an error naming
 // what went wrong.
 func (h *handshaker) classify(version uint16, rx []byte, err error) error {
-	recs, _, _ := wire.ParseRecords(rx)
-	if len(recs) > 0 {
-		switch first := recs[0]; {
-		case first.Type == wire.RecordAlert && refusesVersion(version, first):
-			return fmt.Errorf("%w: %s answered %s with alert %s", errVersionRefused, h.addr, VersionName(version), alertOf(first))
-		case first.Type == wire.RecordAlert:
-			return fmt.Errorf("%s handshake with %s: server answered with alert %s", VersionName(version), h.addr, alertOf(first))
-		case first.Type == wire.RecordHandshake:
-			if f, perr := wire.ParseFlight12(rx); perr == nil && f.ServerHello != nil && !f.ServerHello.HelloRetryRequest && f.ServerHello.Version() != version {
-				return fmt.Errorf("%w: %s chose %s when offered only %s", errVersionRefused, h.addr, VersionName(f.ServerHello.Version()), VersionName(version))
-			}
+	events, _ := wire.NewFlightReader(len(rx)).Feed(rx)
+	if len(events) > 0 {
+		switch first := events[0]; {
+		case first.Kind == wire.EventAlert && refusesVersion(version, first.Alert):
+			return fmt.Errorf("%w: %s answered %s with alert %s", errVersionRefused, h.addr, VersionName(version), first.Alert)
+		case first.Kind == wire.EventAlert:
+			return fmt.Errorf("%s handshake with %s: server answered with alert %s", VersionName(version), h.addr, first.Alert)
+		case first.ServerHello != nil && !first.ServerHello.HelloRetryRequest && first.ServerHello.Version() != version:
+			return fmt.Errorf("%w: %s chose %s when offered only %s", errVersionRefused, h.addr, VersionName(first.ServerHello.Version()), VersionName(version))
 		}
 	}
 	var ne net.Error
@@ -162,25 +161,17 @@ func (h *handshaker) classify(version uint16, rx []byte, err error) error {
 // (it would ask for another group with a HelloRetryRequest), so they come
 // from servers without TLS 1.3. For TLS 1.2 they mean no common suite: a
 // failed check, not an absent version.
-func refusesVersion(version uint16, r wire.Record) bool {
-	a, err := wire.ParseAlert(r.Payload)
-	if err != nil || !a.Fatal() {
+func refusesVersion(version uint16, a wire.Alert) bool {
+	if !a.Fatal() {
 		return false
 	}
 	switch a.Description {
-	case 70: // protocol_version
+	case wire.AlertProtocolVersion:
 		return true
-	case 40, 71: // handshake_failure, insufficient_security
+	case wire.AlertHandshakeFailure, wire.AlertInsufficientSecurity:
 		return version == VersionTLS13
 	}
 	return false
-}
-
-func alertOf(r wire.Record) string {
-	if len(r.Payload) < 2 {
-		return "(truncated)"
-	}
-	return wire.Alert{Level: r.Payload[0], Description: r.Payload[1]}.String()
 }
 
 // captureCache is a tls.ClientSessionCache that records every session the

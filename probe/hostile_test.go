@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
+	"github.com/resumption-exporter/resumption_exporter/probe/internal/wire"
 )
 
 func drain(c net.Conn) {
@@ -46,7 +47,7 @@ func TestRunAgainstBrokenServers(t *testing.T) {
 			}
 		}, "handshake"},
 		{"endless valid-looking records", func(c net.Conn) {
-			rec := append([]byte{22, 3, 3, 0x40, 0}, make([]byte, 0x4000)...)
+			rec := wire.AppendRecords(nil, wire.RecordHandshake, wire.VersionTLS12, make([]byte, 0x4000))
 			for i := 0; i < 10000; i++ {
 				if _, err := c.Write(rec); err != nil {
 					return
@@ -60,7 +61,7 @@ func TestRunAgainstBrokenServers(t *testing.T) {
 			m := DefaultModule
 			m.Timeout, m.TicketWait = timeout, 500*time.Millisecond
 			start := time.Now()
-			r := Run(context.Background(), addr, "test", &m, nil, t.Logf)
+			r := Run(context.Background(), addr, "test", &m, nil, testLogger(t))
 			took := time.Since(start)
 			if r.Success {
 				t.Fatal("probe of a broken server succeeded")

@@ -58,7 +58,7 @@ func TestAcceptedMaxAgeFollowsKeyRotation(t *testing.T) {
 	for _, s := range steps {
 		now = start.Add(s.at)
 		setKeys(s.keys...)
-		r := Run(context.Background(), addr, "test", m, sessions, t.Logf)
+		r := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
 		if !r.Success {
 			t.Fatalf("at %s: %s", s.at, r.Failure)
 		}

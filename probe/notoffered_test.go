@@ -38,7 +38,7 @@ func TestSessionNotOfferedIsNotARefusal(t *testing.T) {
 	m := DefaultModule
 	m.Checks, m.TicketWait = []Mechanism{MechanismPSK}, 500*time.Millisecond
 	m.TLSConfig.InsecureSkipVerify = true
-	r := Run(context.Background(), addr, "test", &m, nil, t.Logf)
+	r := Run(context.Background(), addr, "test", &m, nil, testLogger(t))
 	c, ok := r.Check(MechanismPSK)
 	if !ok || c.Completed || c.Resumed || !strings.Contains(c.Err, "did not offer") {
 		t.Fatalf("psk check %+v: want an incomplete check saying the session was not offered", c)

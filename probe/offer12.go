@@ -2,15 +2,11 @@ package probe
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"time"
 
-	"github.com/resumption-exporter/resumption_exporter/probe/wire"
+	"github.com/resumption-exporter/resumption_exporter/probe/internal/wire"
 )
 
 // session12 is what a TLS 1.2 resumption offer needs from the full handshake
@@ -25,6 +21,13 @@ type session12 struct {
 	obtained  time.Time
 }
 
+func (s *session12) mechanism() Mechanism {
+	if s.ticket != nil {
+		return MechanismSessionTicket
+	}
+	return MechanismSessionID
+}
+
 // offer12 sends a hand-built TLS 1.2 ClientHello offering s and reads only the
 // ServerHello. crypto/tls cannot make this offer: it never resumes by session
 // ID, and it would finish a handshake the probe only needs the first answer
@@ -32,11 +35,8 @@ type session12 struct {
 // session on any fatal alert, sent or received, and the probe would destroy
 // what it measures.
 func (h *handshaker) offer12(ctx context.Context, s *session12) (resumed bool, firstFlight time.Duration, err error) {
-	hello := wire.ClientHello12{
-		CipherSuites:         []uint16{s.suite},
-		ServerName:           sniName(h.serverName),
-		ExtendedMasterSecret: s.ems,
-	}
+	hello := wire.NewClientHello12(h.serverName, []uint16{s.suite})
+	hello.ExtendedMasterSecret = s.ems
 	if _, err := rand.Read(hello.Random[:]); err != nil {
 		return false, 0, err
 	}
@@ -48,10 +48,10 @@ func (h *handshaker) offer12(ctx context.Context, s *session12) (resumed bool, f
 		if _, err := rand.Read(want); err != nil {
 			return false, 0, err
 		}
-		hello.OfferTicket, hello.SessionTicket = true, s.ticket
+		hello.TicketSupported, hello.SessionTicket = true, s.ticket
 	}
 	hello.SessionID = want
-	record, err := hello.Marshal()
+	msg, err := hello.Marshal()
 	if err != nil {
 		return false, 0, fmt.Errorf("build ClientHello: %w", err)
 	}
@@ -62,31 +62,23 @@ func (h *handshaker) offer12(ctx context.Context, s *session12) (resumed bool, f
 	}
 	t := newTap(conn)
 	defer t.Close() // a TCP close, never an alert
-	if _, err := t.Write(record); err != nil {
+	// The first record says TLS 1.0, as clients send for old servers.
+	if _, err := t.Write(wire.AppendRecords(nil, wire.RecordHandshake, wire.VersionTLS10, msg)); err != nil {
 		return false, 0, fmt.Errorf("send ClientHello to %s: %w", h.addr, err)
 	}
-	sh, err := readServerHello(t)
+	flight := newServerFlight(t)
+	sh, err := flight.serverHello()
 	if err != nil {
 		return false, 0, fmt.Errorf("resumption offer to %s: %w", h.addr, err)
 	}
 	resumed = string(sh.SessionID) == string(want)
 	if resumed && s.master != nil && wire.SupportsFinish12(s.suite) {
-		if err := finish12(t, handshakeBytes(record), hello.Random[:], s, sh); err != nil {
-			h.logf("finishing the resumed handshake with %s: %v; connection dropped instead", h.addr, err)
+		if err := finish12(flight, msg, hello.Random[:], s, sh); err != nil {
+			h.log.Debug("Resumed handshake not finished; connection dropped instead",
+				"mechanism", s.mechanism(), "step", "offer", "addr", h.addr, "err", err)
 		}
 	}
 	return resumed, t.firstFlight(), nil
-}
-
-// handshakeBytes returns the handshake messages carried by records, as the
-// Finished transcript needs them: a long ClientHello spans several records.
-func handshakeBytes(records []byte) []byte {
-	recs, _, _ := wire.ParseRecords(records)
-	var out []byte
-	for _, r := range recs {
-		out = append(out, r.Payload...)
-	}
-	return out
 }
 
 // finish12 completes an abbreviated TLS 1.2 handshake the server accepted:
@@ -95,111 +87,20 @@ func handshakeBytes(records []byte) []byte {
 // instead would do for the verdict, but OpenSSL without
 // SSL_OP_IGNORE_UNEXPECTED_EOF (s_server, HAProxy at times) takes that EOF
 // as fatal and removes the session, which later probes would replay.
-func finish12(t *tap, clientHello, clientRandom []byte, s *session12, sh *wire.ServerHello) error {
+func finish12(f *serverFlight, clientHello, clientRandom []byte, s *session12, sh *wire.ServerHello) error {
 	keys, err := wire.NewKeys12(s.suite, s.master, clientRandom, sh.Random[:])
 	if err != nil {
 		return err
 	}
-	transcript, finished, err := readFinished12(t, keys)
+	finished, err := f.finished12(keys)
 	if err != nil {
 		return err
 	}
-	transcript = append(append([]byte{}, clientHello...), transcript...)
-	if want := keys.VerifyData("server finished", transcript); !hmac.Equal(finished.Body, want) {
-		return fmt.Errorf("server Finished does not verify")
+	transcript := append(append([]byte{}, clientHello...), f.transcript...)
+	if err := keys.CheckServerFinished(transcript, finished); err != nil {
+		return err
 	}
-	transcript = append(transcript, wire.MarshalHandshake(*finished)...)
-	mine := wire.HandshakeMessage{Type: wire.TypeFinished, Body: keys.VerifyData("client finished", transcript)}
-	out := []byte{wire.RecordChangeCipherSpec, 3, 3, 0, 1, 1}
-	out = append(out, keys.Client.Seal(wire.RecordHandshake, wire.MarshalHandshake(mine))...)
-	out = append(out, keys.Client.Seal(wire.RecordAlert, []byte{1, 0})...) // close_notify
-	_, err = t.Write(out)
+	transcript = append(transcript, finished.Marshal()...)
+	_, err = f.t.Write(keys.ClientFinish(transcript))
 	return err
-}
-
-// readFinished12 reads the server's flight of a resumed handshake: the
-// plaintext handshake messages (ServerHello, perhaps NewSessionTicket) as
-// they go into the transcript, then, after ChangeCipherSpec, its Finished.
-func readFinished12(t *tap, keys *wire.Keys12) (transcript []byte, finished *wire.HandshakeMessage, err error) {
-	buf := make([]byte, 4096)
-	for len(t.received()) < maxCapture {
-		recs, _, err := wire.ParseRecords(t.received())
-		if err != nil {
-			return nil, nil, err
-		}
-		var ra wire.HandshakeReassembler
-		transcript = transcript[:0]
-		afterCCS := false
-		for _, r := range recs {
-			switch {
-			case r.Type == wire.RecordChangeCipherSpec:
-				afterCCS = true
-			case r.Type == wire.RecordAlert && !afterCCS:
-				if a, err := wire.ParseAlert(r.Payload); err != nil || a.Fatal() {
-					return nil, nil, fmt.Errorf("server sent alert %v", a)
-				} // a warning (unrecognized_name) changes nothing
-			case r.Type == wire.RecordHandshake && !afterCCS:
-				msgs, err := ra.Add(r.Payload)
-				if err != nil {
-					return nil, nil, err
-				}
-				for _, m := range msgs {
-					transcript = append(transcript, wire.MarshalHandshake(m)...)
-				}
-			case r.Type == wire.RecordHandshake && afterCCS:
-				plain, err := keys.Server.Open(r)
-				if err != nil {
-					return nil, nil, err
-				}
-				if len(plain) < 4 || plain[0] != wire.TypeFinished {
-					return nil, nil, fmt.Errorf("expected the server's Finished after ChangeCipherSpec")
-				}
-				return transcript, &wire.HandshakeMessage{Type: plain[0], Body: plain[4:]}, nil
-			}
-		}
-		if _, err := t.Read(buf); err != nil {
-			return nil, nil, err
-		}
-	}
-	return nil, nil, fmt.Errorf("no Finished in the first %d bytes", maxCapture)
-}
-
-// errAlert marks an offer the server answered with a fatal alert: a
-// verdict on that session (it will not be resumed), not a network failure.
-var errAlert = errors.New("server answered with alert")
-
-// readServerHello reads from c until the server's first handshake message is
-// complete, the server sends an alert, or the capture limit is reached.
-func readServerHello(c *tap) (*wire.ServerHello, error) {
-	buf := make([]byte, 4096)
-	for {
-		n, err := c.Read(buf)
-		if n > 0 {
-			f, perr := wire.ParseFlight12(c.received())
-			if perr == nil && f.ServerHello != nil {
-				return f.ServerHello, nil
-			}
-			if perr == nil && f.Alert != nil && f.Alert.Fatal() {
-				return nil, fmt.Errorf("%w %s", errAlert, f.Alert)
-			}
-		}
-		if err != nil {
-			if err == io.EOF {
-				return nil, fmt.Errorf("connection closed before a ServerHello")
-			}
-			return nil, err
-		}
-		if len(c.received()) >= maxCapture {
-			return nil, fmt.Errorf("no ServerHello in the first %d bytes", maxCapture)
-		}
-	}
-}
-
-// sniName returns the name to send as SNI: none for an IP address, as RFC
-// 6066 forbids literal addresses there.
-func sniName(name string) string {
-	if net.ParseIP(name) != nil {
-		return ""
-	}
-	return name
 }

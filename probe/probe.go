@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -13,12 +14,14 @@ import (
 // Run probes target (host:port) as m describes and returns what it learned.
 // It never returns later than the context's deadline or m.Timeout, whichever
 // comes first, plus the time to tidy up. sessions may be nil; then no earlier
-// session is offered and no accepted-age is measured. logf receives the
-// probe's log lines (for /probe?debug=true); it may be nil.
-func Run(ctx context.Context, target string, module string, m *Module, sessions *Sessions, logf func(format string, args ...any)) (r Result) {
+// session is offered and no accepted-age is measured. logger receives the
+// probe's records, all at Debug level, with attributes such as mechanism,
+// step, addr and err (for --log.level=debug and /probe?debug=true); it may
+// be nil.
+func Run(ctx context.Context, target string, module string, m *Module, sessions *Sessions, logger *slog.Logger) (r Result) {
 	start := time.Now()
-	if logf == nil {
-		logf = func(string, ...any) {}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.Timeout)
 	defer cancel()
@@ -33,22 +36,22 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 	ip, err := resolve(ctx, host, m)
 	if err != nil {
 		r.Failure = err.Error()
-		logf("%s", r.Failure)
+		logger.Debug("Target not resolved", "step", "resolve", "err", err)
 		return r
 	}
-	h := &handshaker{module: m, addr: net.JoinHostPort(ip.String(), port), serverName: host, logf: logf, now: sessions.clock()}
+	h := &handshaker{module: m, addr: net.JoinHostPort(ip.String(), port), serverName: host, log: logger, now: sessions.clock()}
 	if m.TLSConfig.ServerName != "" {
 		h.serverName = m.TLSConfig.ServerName
 	}
-	logf("probing %s at %s (server name %q), versions %v, checks %v", target, h.addr, h.serverName, versionNames(m.Versions()), m.Checks)
+	logger.Debug("Probing", "addr", h.addr, "server_name", h.serverName, "versions", versionNames(m.Versions()), "checks", m.Checks)
 	key := module + "\x00" + target + "\x00" + h.serverName
 
 	outs := h.runChains(ctx, m, sessions, key)
-	r.collect(outs, logf)
+	r.collect(outs, logger)
 	h.settleKeyNames(ctx, &r, outs)
 	r.judge()
 	if r.Failure != "" {
-		logf("probe failed: %s", r.Failure)
+		logger.Debug("Probe failed", "reason", r.Failure, "duration_seconds", time.Since(start).Seconds())
 	}
 	return r
 }
@@ -96,7 +99,7 @@ func (h *handshaker) runChains(ctx context.Context, m *Module, sessions *Session
 
 // collect folds the chains' outcomes into the result: version support,
 // checks (dropped for versions the server refused) and accepted ages.
-func (r *Result) collect(outs []chainOut, logf func(string, ...any)) {
+func (r *Result) collect(outs []chainOut, logger *slog.Logger) {
 	for _, o := range outs {
 		switch {
 		case o.versionErr == nil:
@@ -105,7 +108,7 @@ func (r *Result) collect(outs []chainOut, logf func(string, ...any)) {
 			if _, known := r.Versions[o.version]; !known {
 				r.Versions[o.version] = false
 			}
-			logf("%v", o.versionErr)
+			logger.Debug("Version not supported", "step", "full_handshake", "version", VersionName(o.version), "err", o.versionErr)
 		}
 	}
 	for _, o := range outs {
@@ -116,8 +119,12 @@ func (r *Result) collect(outs []chainOut, logf func(string, ...any)) {
 			continue // the server lacks the version; the mechanism is absent, not failed
 		}
 		c := o.check
-		logf("%s: completed=%t issued=%t resumed=%t full=%s resumed_handshake=%s %s",
-			c.Mechanism, c.Completed, c.Issued, c.Resumed, c.FullHandshake, c.ResumedHandshake, c.Err)
+		attrs := []any{"mechanism", c.Mechanism, "completed", c.Completed, "issued", c.Issued, "resumed", c.Resumed,
+			"full_handshake", c.FullHandshake, "resumed_handshake", c.ResumedHandshake}
+		if c.Err != "" {
+			attrs = append(attrs, "err", c.Err)
+		}
+		logger.Debug("Check done", attrs...)
 		r.Checks = append(r.Checks, c)
 		if o.hasMaxAge {
 			if r.AcceptedMaxAge == nil {
@@ -146,7 +153,7 @@ func (h *handshaker) settleKeyNames(ctx context.Context, r *Result, outs []chain
 			_, more, err = h.ticketHandshake13(ctx)
 		}
 		if err != nil {
-			h.logf("second %s ticket for key-name inference: %v", VersionName(v), err)
+			h.log.Debug("No second ticket for key-name inference", "step", "tickets", "version", VersionName(v), "addr", h.addr, "err", err)
 			continue
 		}
 		ts = append(ts, more...)
@@ -156,8 +163,8 @@ func (h *handshaker) settleKeyNames(ctx context.Context, r *Result, outs []chain
 	}
 	r.Tickets, r.KeyNames = summarise(ts)
 	for v, t := range r.Tickets {
-		h.logf("%s tickets: %d, lifetime %ds, format %s, key name %d bytes, max_early_data %d",
-			VersionName(v), t.Count, t.LifetimeHint, t.Format, t.KeyNameBytes, t.MaxEarlyData)
+		h.log.Debug("Tickets seen", "step", "tickets", "version", VersionName(v), "count", t.Count,
+			"lifetime_seconds", t.LifetimeHint, "format", t.Format, "key_name_bytes", t.KeyNameBytes, "max_early_data", t.MaxEarlyData)
 	}
 }
 

@@ -61,7 +61,7 @@ func TestRunAgainstGoServers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			addr := startGoServer(t, pki, tt.server)
 			m := testModule(t, pki, nil)
-			r := Run(context.Background(), addr, "test", m, nil, t.Logf)
+			r := Run(context.Background(), addr, "test", m, nil, testLogger(t))
 			if !r.Success {
 				t.Fatalf("probe failed: %s", r.Failure)
 			}
@@ -117,7 +117,7 @@ func TestNoCommonSuiteIsNotAMissingVersion(t *testing.T) {
 		c.MaxVersion = tls.VersionTLS12
 		c.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256}
 	})
-	r := Run(context.Background(), addr, "test", testModule(t, pki, nil), nil, t.Logf)
+	r := Run(context.Background(), addr, "test", testModule(t, pki, nil), nil, testLogger(t))
 	if supported, known := r.Versions[VersionTLS12]; known && !supported {
 		t.Errorf("TLS 1.2 reported unsupported; the server only lacks a common suite")
 	}
@@ -137,7 +137,7 @@ func TestRSAKeyExchangeServer(t *testing.T) {
 		c.MaxVersion = tls.VersionTLS12
 		c.CipherSuites = []uint16{tls.TLS_RSA_WITH_AES_128_GCM_SHA256}
 	})
-	r := Run(context.Background(), addr, "test", testModule(t, pki, nil), nil, t.Logf)
+	r := Run(context.Background(), addr, "test", testModule(t, pki, nil), nil, testLogger(t))
 	if c, _ := r.Check(MechanismSessionTicket); !r.Success || !c.Resumed {
 		t.Errorf("RSA-kex server: success %v (%s), ticket check %+v", r.Success, r.Failure, c)
 	}

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"crypto/tls"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -43,4 +44,9 @@ func testModule(t testing.TB, pki *testservers.PKI, edit func(*Module)) *Module 
 		t.Fatal(err)
 	}
 	return &m
+}
+
+// testLogger sends a probe's records to the test's log.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

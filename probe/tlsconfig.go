@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+
+	"github.com/resumption-exporter/resumption_exporter/probe/internal/wire"
 )
 
 // clientConfig is the part of a crypto/tls client configuration that does not
@@ -41,16 +43,6 @@ func (m *Module) Compile() error {
 	return nil
 }
 
-// finishableSuites12 are the TLS 1.2 suites offered, in order of preference.
-// RSA key exchange comes last, for servers that have nothing else; naming it
-// explicitly is how crypto/tls still offers it.
-var finishableSuites12 = []uint16{
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-	tls.TLS_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_RSA_WITH_AES_256_GCM_SHA384,
-}
-
 // tlsConfig returns a fresh crypto/tls client configuration for one handshake
 // at exactly one protocol version. serverName is the SNI and the name the
 // certificate must match.
@@ -63,9 +55,11 @@ func (m *Module) tlsConfig(serverName string, version uint16) *tls.Config {
 	}
 	if version == VersionTLS12 {
 		// Only the AEAD suites a resumed handshake can be finished with
-		// (see finish12): a session on a CBC suite would have to be
-		// dropped mid-handshake, which OpenSSL punishes by evicting it.
-		cfg.CipherSuites = finishableSuites12
+		// (see finish12), RSA key exchange last; naming it is how
+		// crypto/tls still offers it. A session on a CBC suite would
+		// have to be dropped mid-handshake, which OpenSSL punishes by
+		// evicting it.
+		cfg.CipherSuites = wire.FinishableSuites12()
 	}
 	if m.client != nil {
 		cfg.RootCAs = m.client.roots

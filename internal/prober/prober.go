@@ -11,7 +11,6 @@ package prober
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,7 +46,7 @@ type Outcome struct {
 	Keys history.KeyState
 	// Registry holds the probe's metrics, to serve or to gather.
 	Registry *prometheus.Registry
-	// Log holds the probe's log lines (logfmt) when Probe was asked to keep
+	// Log holds the probe's log lines (one per record, for people) when Probe was asked to keep
 	// them, for /probe?debug=true; nil otherwise.
 	Log []byte
 }
@@ -58,34 +57,21 @@ type Outcome struct {
 // probe's log lines are debug records with the attributes target and
 // module; with keepLog they are also returned in Outcome.Log.
 func (p *Prober) Probe(ctx context.Context, target, moduleName string, m probe.Module, keepLog bool) *Outcome {
-	logger, buf := p.logger, (*lockedBuffer)(nil)
+	// The exporter's log gets target and module on every record; the
+	// debug=true response answers one request that already names them.
+	logger, kept := p.logger.With("target", target, "module", moduleName), (*probeLog)(nil)
 	if keepLog {
-		buf = &lockedBuffer{}
-		logger = slog.New(teeHandler{logger.Handler(), slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})})
+		kept = newProbeLog()
+		logger = slog.New(slog.NewMultiHandler(logger.Handler(), kept))
 	}
-	logger = logger.With("target", target, "module", moduleName)
 
 	o := &Outcome{}
-	// MERGE(probe-logger): probe.Run takes the *slog.Logger there; pass logger instead of logf(ctx, logger) and delete logf.
-	o.Result = probe.Run(ctx, target, moduleName, &m, p.sessions, logf(ctx, logger))
-	if !o.Result.Success {
-		logger.Debug("Probe failed", "reason", o.Result.Failure, "duration_seconds", o.Result.Duration.Seconds())
-	}
+	o.Result = probe.Run(ctx, target, moduleName, &m, p.sessions, logger)
 	o.Keys = p.keys.Observe(target, moduleName, o.Result.KeyNames)
 	o.Registry = prometheus.NewRegistry()
 	o.Registry.MustRegister(collector.NewProbeCollector(&o.Result, &o.Keys))
-	if buf != nil {
-		o.Log = buf.Bytes()
+	if kept != nil {
+		o.Log = kept.Bytes()
 	}
 	return o
-}
-
-// logf adapts logger to probe.Run's printf-style log function, formatting
-// only when debug records are wanted.
-func logf(ctx context.Context, logger *slog.Logger) func(format string, args ...any) {
-	return func(format string, args ...any) {
-		if logger.Enabled(ctx, slog.LevelDebug) {
-			logger.Debug(fmt.Sprintf(format, args...))
-		}
-	}
 }

@@ -104,11 +104,11 @@ func TestProbeLog(t *testing.T) {
 		successes float64
 	}{
 		{"debug exporter, no debug output", good, slog.LevelDebug, false,
-			[]string{"level=DEBUG msg=\"probing " + good, "target=" + good + " module=tls"}, nil, 1},
+			[]string{"level=DEBUG msg=Probing target=" + good + " module=tls addr="}, nil, 1},
 		{"info exporter, debug output", good, slog.LevelInfo, true,
-			nil, []string{"level=DEBUG msg=\"probing " + good, "target=" + good + " module=tls"}, 1},
+			nil, []string{"Probing | addr=" + good}, 1},
 		{"failed probe, debug output", closing, slog.LevelInfo, true,
-			nil, []string{"msg=\"Probe failed\" target=" + closing + " module=tls reason="}, 0},
+			nil, []string{"Probe failed | reason="}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
