@@ -123,35 +123,39 @@ var resumptionFindings = map[probe.Mechanism]Definition{
 // summary naming the figure.
 type Finding struct {
 	Definition
+	// Subject is what the finding is about, for definitions judged per
+	// protocol version ("TLS 1.2") or mechanism ("psk"); empty when about
+	// the target as a whole. ID and Subject together name a finding.
+	Subject string
 	Summary string
 }
 
 // Evaluate returns what applies to one probe's result r at now, most severe
-// first, then in the order of Definitions. keys is the target's ticket-key history after that probe; nil when
+// first (see Sort). keys is the target's ticket-key history after that probe; nil when
 // there is none (a single probe cannot tell rotation), which leaves out the
 // findings that need one.
 func Evaluate(r *probe.Result, keys *collector.KeyState, now time.Time, th Thresholds) []Finding {
 	var out []Finding
-	add := func(d Definition, format string, args ...any) {
-		out = append(out, Finding{Definition: d, Summary: fmt.Sprintf(format, args...)})
+	add := func(d Definition, subject, format string, args ...any) {
+		out = append(out, Finding{Definition: d, Subject: subject, Summary: fmt.Sprintf(format, args...)})
 	}
 	if keys != nil {
 		keyFindings(keys, now, th, add)
 	}
 	for _, v := range versionsOf(r.Tickets) {
-		t := r.Tickets[v]
+		t, name := r.Tickets[v], probe.VersionName(v)
 		hint := time.Duration(t.LifetimeHint) * time.Second
 		if hint > th.KeyMaxAge {
-			add(LifetimeAboveOneDay, "%s tickets announce a lifetime of %s (%d s), above %s",
-				probe.VersionName(v), hint, t.LifetimeHint, th.KeyMaxAge)
+			add(LifetimeAboveOneDay, name, "%s tickets announce a lifetime of %s (%d s), above %s",
+				name, hint, t.LifetimeHint, th.KeyMaxAge)
 		}
 		if v == probe.VersionTLS13 && hint > th.TLS13MaxTicketLifetime {
-			add(TLS13LifetimeAboveMaximum, "TLS 1.3 ticket lifetime %d s exceeds RFC 8446's maximum of %d s; strict clients abort",
+			add(TLS13LifetimeAboveMaximum, name, "TLS 1.3 ticket lifetime %d s exceeds RFC 8446's maximum of %d s; strict clients abort",
 				t.LifetimeHint, int64(th.TLS13MaxTicketLifetime.Seconds()))
 		}
 		if keys != nil && keys.HasKeys && keys.LastRotationInterval > 0 && hint > keys.LastRotationInterval {
-			add(LifetimeAboveRotationPeriod, "%s ticket lifetime %s is longer than the last key rotation interval %s",
-				probe.VersionName(v), hint, keys.LastRotationInterval.Round(time.Second))
+			add(LifetimeAboveRotationPeriod, name, "%s ticket lifetime %s is longer than the last key rotation interval %s",
+				name, hint, keys.LastRotationInterval.Round(time.Second))
 		}
 	}
 	for _, m := range probe.Mechanisms {
@@ -160,35 +164,44 @@ func Evaluate(r *probe.Result, keys *collector.KeyState, now time.Time, th Thres
 			continue
 		}
 		if m == probe.MechanismSessionID {
-			add(SessionIDResumableAfterDay, "resumed a session ID obtained %s earlier, above %s", age.Round(time.Second), th.AcceptedMaxAge)
+			add(SessionIDResumableAfterDay, string(m), "resumed a session ID obtained %s earlier, above %s", age.Round(time.Second), th.AcceptedMaxAge)
 		} else {
-			add(TicketResumableAfterOneDay, "resumed a %s ticket obtained %s earlier, above %s",
+			add(TicketResumableAfterOneDay, string(m), "resumed a %s ticket obtained %s earlier, above %s",
 				probe.VersionName(m.Version()), age.Round(time.Second), th.AcceptedMaxAge)
 		}
 	}
 	for _, c := range r.Checks {
 		if c.Completed && c.Resumed {
-			add(resumptionFindings[c.Mechanism], "%s resumption supported", mechanismTitle(c.Mechanism))
+			add(resumptionFindings[c.Mechanism], string(c.Mechanism), "%s resumption supported", mechanismTitle(c.Mechanism))
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Finding) int {
+	Sort(out)
+	return out
+}
+
+// Sort orders findings most severe first, then in the order of
+// Definitions, then by subject.
+func Sort(fs []Finding) {
+	slices.SortStableFunc(fs, func(a, b Finding) int {
 		if a.Severity != b.Severity {
 			return int(b.Severity) - int(a.Severity)
 		}
-		return order(a.Definition) - order(b.Definition)
+		if d := order(a.Definition) - order(b.Definition); d != 0 {
+			return d
+		}
+		return strings.Compare(a.Subject, b.Subject)
 	})
-	return out
 }
 
 // keyFindings mirrors TLSSessionTicketKeyNotRotated: the oldest active key
 // and the history itself are both older than the limit plus the window.
-func keyFindings(k *collector.KeyState, now time.Time, th Thresholds, add func(Definition, string, ...any)) {
+func keyFindings(k *collector.KeyState, now time.Time, th Thresholds, add func(Definition, string, string, ...any)) {
 	limit := th.KeyMaxAge + th.ActiveWindow
 	if !k.HasKeys || now.Sub(k.Since) <= limit {
 		return
 	}
 	if age := now.Sub(k.OldestActiveFirstSeen); age > limit {
-		add(KeyNotRotated, "ticket key in use since %s (%s ago), above %s plus the %s active-key window",
+		add(KeyNotRotated, "", "ticket key in use since %s (%s ago), above %s plus the %s active-key window",
 			k.OldestActiveFirstSeen.UTC().Format(time.RFC3339), age.Round(time.Second), th.KeyMaxAge, th.ActiveWindow)
 	}
 }

@@ -113,9 +113,16 @@ func TestSummariesNameTheFigures(t *testing.T) {
 	if len(got) != len(want) {
 		t.Fatalf("findings %q, want %d", ids(got), len(want))
 	}
+	subjects := map[string]string{
+		"ticket_lifetime_above_one_day": "TLS 1.3", "tls13_ticket_lifetime_above_maximum": "TLS 1.3",
+		"session_id_resumable_after_one_day": "session_id",
+	}
 	for _, f := range got {
 		if f.Summary != want[f.ID] {
 			t.Errorf("%s: summary %q, want %q", f.ID, f.Summary, want[f.ID])
+		}
+		if f.Subject != subjects[f.ID] {
+			t.Errorf("%s: subject %q, want %q", f.ID, f.Subject, subjects[f.ID])
 		}
 	}
 }
