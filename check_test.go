@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -624,5 +626,119 @@ func TestRotationText(t *testing.T) {
 				t.Errorf("got\n%s\nwant it to start with\n%s", b.String(), tt.want)
 			}
 		})
+	}
+}
+
+// jsonPaths lists the leaf fields of a report type as README.md names them:
+// targets[].mechanisms[].status.
+func jsonPaths(t reflect.Type, prefix string) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || t == reflect.TypeOf(time.Time{}) {
+		return []string{prefix}
+	}
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		path := name
+		if prefix != "" {
+			path = prefix + "." + name
+		}
+		ft := f.Type
+		if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
+			out = append(out, jsonPaths(ft.Elem(), path+"[]")...)
+			continue
+		}
+		out = append(out, jsonPaths(ft, path)...)
+	}
+	return out
+}
+
+// TestJSONFieldsDocumented keeps README.md's JSON field table and the report
+// types in step, both ways.
+func TestJSONFieldsDocumented(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "## Checking from a terminal or CI\n")
+	if !ok {
+		t.Fatal("README.md has no section \"Checking from a terminal or CI\"")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	_, table, ok := strings.Cut(section, "| field | meaning |\n|---|---|\n")
+	if !ok {
+		t.Fatal("the section has no JSON field table")
+	}
+	documented := map[string]bool{}
+	for _, row := range strings.Split(table, "\n") {
+		if !strings.HasPrefix(row, "| `") {
+			break
+		}
+		cells := strings.Split(row, "|")
+		var first string
+		for _, name := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(cells[1], -1) {
+			path := name[1]
+			if strings.HasPrefix(path, ".") {
+				path = first[:strings.LastIndex(first, ".")] + path
+			} else {
+				first = path
+			}
+			documented[path] = true
+		}
+	}
+	actual := map[string]bool{}
+	for _, p := range jsonPaths(reflect.TypeOf(checkReport{}), "") {
+		actual[p] = true
+		if !documented[p] {
+			t.Errorf("JSON field %s is not in README.md's table", p)
+		}
+	}
+	for p := range documented {
+		if !actual[p] {
+			t.Errorf("README.md documents JSON field %s, which the report lacks", p)
+		}
+	}
+}
+
+// Ctrl-C ends a watch early with the report of what was seen, from the
+// built binary.
+func TestCheckWatchInterrupted(t *testing.T) {
+	testservers.Require(t, "nginx")
+	pki := testservers.NewPKI(t)
+	srv := testservers.StartNginx(t, pki, nginxNoResumption)
+	cmd := exec.Command(exporterBinary(t), "check", "--config.file="+checkModuleConfig(t, pki, testservers.ServerName),
+		"--watch=1m", "--watch.interval=500ms", "--format=json", srv.Addr)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	time.Sleep(2 * time.Second)
+	cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("interrupted watch: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("the watch did not end on SIGINT")
+	}
+	var rep checkReport
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("no report after SIGINT: %v\n%s", err, stdout.String())
+	}
+	tg := rep.Targets[0]
+	if !tg.Checked || tg.Probes < 2 || tg.ProbesFailed != 0 || tg.DurationSeconds > 10 {
+		t.Errorf("after 2 s of a 1m watch: checked %v, %d probes (%d failed), %vs", tg.Checked, tg.Probes, tg.ProbesFailed, tg.DurationSeconds)
 	}
 }
