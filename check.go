@@ -370,7 +370,7 @@ type checkOutput struct {
 	progressOn     bool
 	progressShown  bool
 	targets, done  int
-	planned, probe int
+	planned, probes int
 	stopProgress   chan struct{}
 	progressDone   chan struct{}
 }
@@ -400,7 +400,7 @@ func (o *checkOutput) start(targets, planned int) {
 				return
 			case <-tick.C:
 				o.mu.Lock()
-				fmt.Fprintf(o.stderr, "\r\033[Kchecking: %d of %d targets done, %d of about %d probes", o.done, o.targets, o.probe, o.planned)
+				fmt.Fprintf(o.stderr, "\r\033[Kchecking: %d of %d targets done, %d of about %d probes", o.done, o.targets, o.probes, o.planned)
 				o.progressShown = true
 				o.mu.Unlock()
 			}
@@ -410,7 +410,7 @@ func (o *checkOutput) start(targets, planned int) {
 
 func (o *checkOutput) probed() {
 	o.mu.Lock()
-	o.probe++
+	o.probes++
 	o.mu.Unlock()
 }
 

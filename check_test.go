@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/resumption-exporter/resumption_exporter/collector"
+	"github.com/resumption-exporter/resumption_exporter/collector/findings"
 	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 	"github.com/resumption-exporter/resumption_exporter/probe"
 )
@@ -740,5 +741,39 @@ func TestCheckWatchInterrupted(t *testing.T) {
 	tg := rep.Targets[0]
 	if !tg.Checked || tg.Probes < 2 || tg.ProbesFailed != 0 || tg.DurationSeconds > 10 {
 		t.Errorf("after 2 s of a 1m watch: checked %v, %d probes (%d failed), %vs", tg.Checked, tg.Probes, tg.ProbesFailed, tg.DurationSeconds)
+	}
+}
+
+// The progress line is redrawn in place on stderr and erased before each
+// report and at the end, so that a terminal shows only the report after.
+func TestProgressLine(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	o := &checkOutput{stdout: &stdout, stderr: &stderr, format: "text", progressOn: true}
+	p := &checkPlan{moduleName: defaultModuleName, failOn: findings.Warning, historySource: historyNone}
+	o.start(2, 4)
+	o.probed()
+	time.Sleep(1200 * time.Millisecond) // two redraws
+	o.target(p, &targetRun{target: "a.example:443", found: map[string]findings.Finding{}})
+	o.probed()
+	time.Sleep(600 * time.Millisecond)
+	o.target(p, &targetRun{target: "b.example:443", found: map[string]findings.Finding{}})
+	rep := p.report(nil)
+	if err := o.finish(rep); err != nil {
+		t.Fatal(err)
+	}
+	progress := stderr.String()
+	for _, want := range []string{
+		"\r\033[Kchecking: 0 of 2 targets done, 1 of about 4 probes",
+		"\r\033[Kchecking: 1 of 2 targets done, 2 of about 4 probes",
+	} {
+		if !strings.Contains(progress, want) {
+			t.Errorf("progress lacks %q: %q", want, progress)
+		}
+	}
+	if !strings.HasSuffix(progress, "\r\033[K") {
+		t.Errorf("progress line not erased at the end: %q", progress)
+	}
+	if !strings.Contains(stdout.String(), "a.example:443  module default") || strings.Contains(stdout.String(), "\r") {
+		t.Errorf("report: %q", stdout.String())
 	}
 }
