@@ -366,13 +366,13 @@ type checkOutput struct {
 	format         string
 	colour         bool
 
-	mu             sync.Mutex
-	progressOn     bool
-	progressShown  bool
-	targets, done  int
+	mu              sync.Mutex
+	progressOn      bool
+	progressShown   bool
+	targets, done   int
 	planned, probes int
-	stopProgress   chan struct{}
-	progressDone   chan struct{}
+	stopProgress    chan struct{}
+	progressDone    chan struct{}
 }
 
 func newCheckOutput(stdout, stderr io.Writer, format string, long bool) *checkOutput {
