@@ -777,3 +777,18 @@ func TestProgressLine(t *testing.T) {
 		t.Errorf("report: %q", stdout.String())
 	}
 }
+
+// `serve` is the default command: naming it does what no command does.
+func TestServeCommand(t *testing.T) {
+	p := startExporter(t, "serve", "--config.file="+writeTempConfig(t))
+	if code, body := get(t, p.url("/config"), nil); code != 200 || !strings.Contains(body, "only:") {
+		t.Errorf("/config after `serve`: %d\n%s", code, body)
+	}
+}
+
+func writeTempConfig(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yml")
+	writeFile(t, path, "modules:\n  only: {}\n")
+	return path
+}
