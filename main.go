@@ -85,7 +85,12 @@ func run(args []string) int {
 	promslogflag.AddFlags(app, logConfig)
 	app.Version(version.Print(exporterName))
 	app.HelpFlag.Short('h')
-	if _, err := app.Parse(args); err != nil {
+	// Serving is the default command, so that flag-only invocations keep
+	// starting the exporter.
+	app.Command("serve", "Run the exporter (the default command).").Default()
+	check := addCheckCommand(app)
+	command, err := app.Parse(args)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
@@ -93,6 +98,9 @@ func run(args []string) int {
 	if err := o.validate(); err != nil {
 		logger.Error("Invalid flags", "err", err)
 		return 2
+	}
+	if command == check.name() {
+		return check.run(o, logger)
 	}
 
 	sc := &SafeConfig{}

@@ -1,0 +1,238 @@
+// Package findings judges one target's resumption posture the way the
+// alerting rules do, for reports that have no Prometheus behind them
+// (`resumption_exporter check`). Every finding that has an alert with the
+// same meaning carries that alert's severity and threshold, and points to the
+// same runbook section; tests keep both equal to the mixin's _config and to
+// alerts/resumption-alerts.yml.
+package findings
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/resumption-exporter/resumption_exporter/collector/history"
+	"github.com/resumption-exporter/resumption_exporter/probe"
+)
+
+// RunbookBase is the runbook the alerts link to (the mixin's
+// _config.runbookBase); a finding's runbook URL is this plus its anchor.
+const RunbookBase = "https://github.com/resumption-exporter/resumption_exporter/blob/main/alerts/runbook.md"
+
+// Thresholds are the limits the findings apply. DefaultThresholds equals the
+// mixin's _config, field by field (see the *Seconds names there).
+type Thresholds struct {
+	// KeyMaxAge (keyMaxAgeSeconds): a ticket key in use for longer was not
+	// rotated within a day; a ticket lifetime above it is too long.
+	KeyMaxAge time.Duration
+	// ActiveWindow (activeWindowSeconds): added to KeyMaxAge so that a key
+	// replaced on time but seen once more does not count as unrotated.
+	ActiveWindow time.Duration
+	// AcceptedMaxAge (acceptedMaxAgeSeconds): a server that still resumes a
+	// session this old keeps its secrets too long.
+	AcceptedMaxAge time.Duration
+	// TLS13MaxTicketLifetime (tls13MaxTicketLifetimeSeconds): RFC 8446
+	// section 4.6.1's upper bound.
+	TLS13MaxTicketLifetime time.Duration
+}
+
+// DefaultThresholds are the mixin's defaults.
+var DefaultThresholds = Thresholds{
+	KeyMaxAge:              86400 * time.Second,
+	ActiveWindow:           900 * time.Second,
+	AcceptedMaxAge:         86400 * time.Second,
+	TLS13MaxTicketLifetime: 604800 * time.Second,
+}
+
+// Definition is one kind of finding.
+type Definition struct {
+	// ID names the finding in reports; stable, part of the JSON interface.
+	ID       string
+	Severity Severity
+	// Alert is the alert with the same meaning, "" when only checks
+	// report it (a one-shot fact Prometheus has no rule for).
+	Alert string
+	// Section is the heading of alerts/runbook.md that fixes it: the
+	// alert's own section when there is one.
+	Section string
+}
+
+// Anchor is GitHub's fragment for the runbook section.
+func (d Definition) Anchor() string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(d.Section) {
+		switch {
+		case r == ' ':
+			b.WriteRune('-')
+		case r == '-' || r == '_' || ('a' <= r && r <= 'z') || ('0' <= r && r <= '9'):
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// RunbookURL is where the runbook says how to fix it.
+func (d Definition) RunbookURL() string { return RunbookBase + "#" + d.Anchor() }
+
+// resumptionSection is the runbook section for resumption itself, which no
+// alert covers: supporting it is the scanners' "SSL Session Resume
+// Supported" finding, informational on its own.
+const resumptionSection = "Session resumption supported"
+
+func alerted(id string, s Severity, alert string) Definition {
+	return Definition{ID: id, Severity: s, Alert: alert, Section: alert}
+}
+
+// The definitions, most severe first within each group.
+var (
+	KeyNotRotated = alerted("ticket_key_not_rotated", Warning, "TLSSessionTicketKeyNotRotated")
+	// LifetimeAboveOneDay and TLS13LifetimeAboveMaximum are judged per
+	// protocol version, as the alerts are per series.
+	LifetimeAboveOneDay         = alerted("ticket_lifetime_above_one_day", Warning, "TLSSessionTicketLifetimeAboveOneDay")
+	TLS13LifetimeAboveMaximum   = alerted("tls13_ticket_lifetime_above_maximum", Warning, "TLS13SessionTicketLifetimeAboveMaximum")
+	TicketResumableAfterOneDay  = alerted("ticket_resumable_after_one_day", Warning, "TLSSessionTicketResumableAfterOneDay")
+	SessionIDResumableAfterDay  = alerted("session_id_resumable_after_one_day", Warning, "TLSSessionIDResumableAfterOneDay")
+	LifetimeAboveRotationPeriod = alerted("ticket_lifetime_above_rotation_interval", Info, "TLSSessionTicketLifetimeAboveRotationInterval")
+
+	SessionIDResumption     = Definition{ID: "session_id_resumption", Severity: Info, Section: resumptionSection}
+	SessionTicketResumption = Definition{ID: "session_ticket_resumption", Severity: Info, Section: resumptionSection}
+	PSKResumption           = Definition{ID: "psk_resumption", Severity: Info, Section: resumptionSection}
+)
+
+// Definitions lists every kind of finding, in report order.
+var Definitions = []Definition{
+	KeyNotRotated, LifetimeAboveOneDay, TLS13LifetimeAboveMaximum,
+	TicketResumableAfterOneDay, SessionIDResumableAfterDay, LifetimeAboveRotationPeriod,
+	SessionIDResumption, SessionTicketResumption, PSKResumption,
+}
+
+// order is a definition's place in Definitions.
+func order(d Definition) int {
+	return slices.IndexFunc(Definitions, func(e Definition) bool { return e.ID == d.ID })
+}
+
+// resumptionFindings maps each mechanism to its "supported" finding.
+var resumptionFindings = map[probe.Mechanism]Definition{
+	probe.MechanismSessionID:     SessionIDResumption,
+	probe.MechanismSessionTicket: SessionTicketResumption,
+	probe.MechanismPSK:           PSKResumption,
+}
+
+// Finding is one definition that applies to a target, with a one-line
+// summary naming the figure.
+type Finding struct {
+	Definition
+	// Subject is what the finding is about, for definitions judged per
+	// protocol version ("TLS 1.2") or mechanism ("psk"); empty when about
+	// the target as a whole. ID and Subject together name a finding.
+	Subject string
+	Summary string
+}
+
+// Evaluate returns what applies to one probe's result r at now, most severe
+// first (see Sort). keys is the target's ticket-key history after that probe; nil when
+// there is none (a single probe cannot tell rotation), which leaves out the
+// findings that need one.
+func Evaluate(r *probe.Result, keys *history.KeyState, now time.Time, th Thresholds) []Finding {
+	var out []Finding
+	add := func(d Definition, subject, format string, args ...any) {
+		out = append(out, Finding{Definition: d, Subject: subject, Summary: fmt.Sprintf(format, args...)})
+	}
+	if keys != nil {
+		keyFindings(keys, now, th, add)
+	}
+	for _, v := range versionsOf(r.Tickets) {
+		t, name := r.Tickets[v], probe.VersionName(v)
+		hint := time.Duration(t.LifetimeHint) * time.Second
+		if hint > th.KeyMaxAge {
+			add(LifetimeAboveOneDay, name, "%s tickets announce a lifetime of %s (%d s), above %s",
+				name, hint, t.LifetimeHint, th.KeyMaxAge)
+		}
+		if v == probe.VersionTLS13 && hint > th.TLS13MaxTicketLifetime {
+			add(TLS13LifetimeAboveMaximum, name, "TLS 1.3 ticket lifetime %d s exceeds RFC 8446's maximum of %d s; strict clients abort",
+				t.LifetimeHint, int64(th.TLS13MaxTicketLifetime.Seconds()))
+		}
+		if keys != nil && keys.HasKeys && keys.LastRotationInterval > 0 && hint > keys.LastRotationInterval {
+			add(LifetimeAboveRotationPeriod, name, "%s ticket lifetime %s is longer than the last key rotation interval %s",
+				name, hint, keys.LastRotationInterval.Round(time.Second))
+		}
+	}
+	for _, m := range probe.Mechanisms {
+		age, ok := r.AcceptedMaxAge[m]
+		if !ok || age <= th.AcceptedMaxAge {
+			continue
+		}
+		if m == probe.MechanismSessionID {
+			add(SessionIDResumableAfterDay, string(m), "resumed a session ID obtained %s earlier, above %s", age.Round(time.Second), th.AcceptedMaxAge)
+		} else {
+			add(TicketResumableAfterOneDay, string(m), "resumed a %s ticket obtained %s earlier, above %s",
+				probe.VersionName(m.Version()), age.Round(time.Second), th.AcceptedMaxAge)
+		}
+	}
+	for _, c := range r.Checks {
+		if c.Completed && c.Resumed {
+			add(resumptionFindings[c.Mechanism], string(c.Mechanism), "%s resumption supported", mechanismTitle(c.Mechanism))
+		}
+	}
+	Sort(out)
+	return out
+}
+
+// Sort orders findings most severe first, then in the order of
+// Definitions, then by subject.
+func Sort(fs []Finding) {
+	slices.SortStableFunc(fs, func(a, b Finding) int {
+		if a.Severity != b.Severity {
+			return int(b.Severity) - int(a.Severity)
+		}
+		if d := order(a.Definition) - order(b.Definition); d != 0 {
+			return d
+		}
+		return strings.Compare(a.Subject, b.Subject)
+	})
+}
+
+// keyFindings mirrors TLSSessionTicketKeyNotRotated: the oldest active key
+// and the history itself are both older than the limit plus the window.
+func keyFindings(k *history.KeyState, now time.Time, th Thresholds, add func(Definition, string, string, ...any)) {
+	limit := th.KeyMaxAge + th.ActiveWindow
+	if !k.HasKeys || now.Sub(k.Since) <= limit {
+		return
+	}
+	if age := now.Sub(k.OldestActiveFirstSeen); age > limit {
+		add(KeyNotRotated, "", "ticket key in use since %s (%s ago), above %s plus the %s active-key window",
+			k.OldestActiveFirstSeen.UTC().Format(time.RFC3339), age.Round(time.Second), th.KeyMaxAge, th.ActiveWindow)
+	}
+}
+
+func versionsOf(m map[uint16]probe.Tickets) []uint16 {
+	var vs []uint16
+	for v := range m {
+		vs = append(vs, v)
+	}
+	slices.Sort(vs)
+	return vs
+}
+
+// mechanismTitle names a mechanism for people.
+func mechanismTitle(m probe.Mechanism) string {
+	switch m {
+	case probe.MechanismSessionID:
+		return "TLS 1.2 session-ID"
+	case probe.MechanismSessionTicket:
+		return "TLS 1.2 session-ticket"
+	case probe.MechanismPSK:
+		return "TLS 1.3 PSK"
+	}
+	return string(m)
+}
+
+// Highest returns the most severe severity among fs, 0 when fs is empty.
+func Highest(fs []Finding) Severity {
+	var s Severity
+	for _, f := range fs {
+		s = max(s, f.Severity)
+	}
+	return s
+}

@@ -1,0 +1,168 @@
+package findings
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/resumption-exporter/resumption_exporter/collector/history"
+	"github.com/resumption-exporter/resumption_exporter/probe"
+)
+
+var now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+func resumed(ms ...probe.Mechanism) []probe.Check {
+	var cs []probe.Check
+	for _, m := range ms {
+		cs = append(cs, probe.Check{Mechanism: m, Completed: true, Issued: true, Resumed: true})
+	}
+	return cs
+}
+
+func ids(fs []Finding) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.ID)
+	}
+	return out
+}
+
+func TestEvaluate(t *testing.T) {
+	day := 24 * time.Hour
+	limit := DefaultThresholds.KeyMaxAge + DefaultThresholds.ActiveWindow
+	tickets := func(v uint16, lifetime uint32) map[uint16]probe.Tickets {
+		return map[uint16]probe.Tickets{v: {Version: v, Count: 1, LifetimeHint: lifetime, Format: probe.FormatStateless, KeyNameBytes: 16}}
+	}
+	keys := func(since, oldest time.Time, interval time.Duration) *history.KeyState {
+		return &history.KeyState{Since: since, HasKeys: true, OldestActiveFirstSeen: oldest, NewestActiveFirstSeen: oldest,
+			ActiveKeys: 1, LastRotationInterval: interval}
+	}
+	tests := []struct {
+		name string
+		r    probe.Result
+		keys *history.KeyState
+		want []string
+	}{
+		{name: "nothing resumes", r: probe.Result{Checks: []probe.Check{
+			{Mechanism: probe.MechanismSessionID, Completed: true, Issued: true},
+			{Mechanism: probe.MechanismSessionTicket, Completed: true},
+			{Mechanism: probe.MechanismPSK, Completed: false, Resumed: true}, // Resumed means nothing here
+		}}},
+		{name: "every mechanism resumes", r: probe.Result{Checks: resumed(probe.Mechanisms...)},
+			want: []string{"session_id_resumption", "session_ticket_resumption", "psk_resumption"}},
+		{name: "lifetime exactly a day", r: probe.Result{Tickets: tickets(probe.VersionTLS12, 86400)}},
+		{name: "lifetime above a day", r: probe.Result{Tickets: tickets(probe.VersionTLS12, 86401)},
+			want: []string{"ticket_lifetime_above_one_day"}},
+		{name: "TLS 1.3 at the RFC maximum", r: probe.Result{Tickets: tickets(probe.VersionTLS13, 604800)},
+			want: []string{"ticket_lifetime_above_one_day"}},
+		{name: "TLS 1.3 above the RFC maximum", r: probe.Result{Tickets: tickets(probe.VersionTLS13, 604801)},
+			want: []string{"ticket_lifetime_above_one_day", "tls13_ticket_lifetime_above_maximum"}},
+		{name: "TLS 1.2 above 7 days is not an RFC 8446 matter", r: probe.Result{Tickets: tickets(probe.VersionTLS12, 604801)},
+			want: []string{"ticket_lifetime_above_one_day"}},
+		{name: "old sessions resumed", r: probe.Result{AcceptedMaxAge: map[probe.Mechanism]time.Duration{
+			probe.MechanismSessionID: day + time.Second, probe.MechanismPSK: day + time.Second, probe.MechanismSessionTicket: day,
+		}}, want: []string{"ticket_resumable_after_one_day", "session_id_resumable_after_one_day"}},
+		{name: "rotation unknown: no key findings", r: probe.Result{Tickets: tickets(probe.VersionTLS12, 300)}},
+		{name: "key older than the limit, history as old",
+			r:    probe.Result{Tickets: tickets(probe.VersionTLS12, 300)},
+			keys: keys(now.Add(-limit-time.Minute), now.Add(-limit-time.Second), 0),
+			want: []string{"ticket_key_not_rotated"}},
+		{name: "key at the limit", r: probe.Result{},
+			keys: keys(now.Add(-limit-time.Minute), now.Add(-limit), 0)},
+		{name: "history younger than the limit", r: probe.Result{},
+			keys: keys(now.Add(-limit), now.Add(-limit), 0)},
+		{name: "no named keys", r: probe.Result{},
+			keys: &history.KeyState{Since: now.Add(-10 * day)}},
+		{name: "lifetime above the rotation interval, resumption info last",
+			r:    probe.Result{Tickets: tickets(probe.VersionTLS12, 300), Checks: resumed(probe.MechanismSessionTicket)},
+			keys: keys(now.Add(-time.Hour), now.Add(-time.Minute), 299*time.Second),
+			want: []string{"ticket_lifetime_above_rotation_interval", "session_ticket_resumption"}},
+		{name: "lifetime equal to the rotation interval",
+			r:    probe.Result{Tickets: tickets(probe.VersionTLS12, 300)},
+			keys: keys(now.Add(-time.Hour), now.Add(-time.Minute), 300*time.Second)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Evaluate(&tt.r, tt.keys, now, DefaultThresholds)
+			if !slices.Equal(ids(got), tt.want) {
+				t.Errorf("findings %q, want %q", ids(got), tt.want)
+			}
+			for i, f := range got {
+				if f.Summary == "" {
+					t.Errorf("%s has no summary", f.ID)
+				}
+				if i > 0 && got[i-1].Severity < f.Severity {
+					t.Errorf("%s (%s) after %s (%s): not most severe first", f.ID, f.Severity, got[i-1].ID, got[i-1].Severity)
+				}
+			}
+		})
+	}
+}
+
+func TestSummariesNameTheFigures(t *testing.T) {
+	r := probe.Result{
+		Tickets:        map[uint16]probe.Tickets{probe.VersionTLS13: {LifetimeHint: 700000}},
+		AcceptedMaxAge: map[probe.Mechanism]time.Duration{probe.MechanismSessionID: 30 * time.Hour},
+	}
+	want := map[string]string{
+		"ticket_lifetime_above_one_day":       "TLS 1.3 tickets announce a lifetime of 194h26m40s (700000 s), above 24h0m0s",
+		"tls13_ticket_lifetime_above_maximum": "TLS 1.3 ticket lifetime 700000 s exceeds RFC 8446's maximum of 604800 s; strict clients abort",
+		"session_id_resumable_after_one_day":  "resumed a session ID obtained 30h0m0s earlier, above 24h0m0s",
+	}
+	got := Evaluate(&r, nil, now, DefaultThresholds)
+	if len(got) != len(want) {
+		t.Fatalf("findings %q, want %d", ids(got), len(want))
+	}
+	subjects := map[string]string{
+		"ticket_lifetime_above_one_day": "TLS 1.3", "tls13_ticket_lifetime_above_maximum": "TLS 1.3",
+		"session_id_resumable_after_one_day": "session_id",
+	}
+	for _, f := range got {
+		if f.Summary != want[f.ID] {
+			t.Errorf("%s: summary %q, want %q", f.ID, f.Summary, want[f.ID])
+		}
+		if f.Subject != subjects[f.ID] {
+			t.Errorf("%s: subject %q, want %q", f.ID, f.Subject, subjects[f.ID])
+		}
+	}
+}
+
+func TestDefinitions(t *testing.T) {
+	seen := map[string]bool{}
+	for _, d := range Definitions {
+		if seen[d.ID] {
+			t.Errorf("finding %s defined twice", d.ID)
+		}
+		seen[d.ID] = true
+		if d.Severity < Info || d.Severity > Critical {
+			t.Errorf("%s: severity %v", d.ID, d.Severity)
+		}
+		if d.Section == "" {
+			t.Errorf("%s: no runbook section", d.ID)
+		}
+	}
+	for _, m := range probe.Mechanisms {
+		if _, ok := resumptionFindings[m]; !ok {
+			t.Errorf("mechanism %s has no resumption finding", m)
+		}
+	}
+}
+
+func TestSeverityText(t *testing.T) {
+	for _, s := range []Severity{Info, Warning, Critical} {
+		b, err := s.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Severity
+		if err := back.UnmarshalText(b); err != nil || back != s {
+			t.Errorf("%s: round trip gave %v, %v", s, back, err)
+		}
+	}
+	if _, err := ParseSeverity("error"); err == nil {
+		t.Error("ParseSeverity(error) succeeded")
+	}
+	if _, err := Severity(0).MarshalText(); err == nil {
+		t.Error("severity 0 marshalled")
+	}
+}
