@@ -40,7 +40,7 @@ func (p *prober) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	module, ok := p.config.Module(name)
 	if !ok {
-		http.Error(w, fmt.Sprintf("unknown module %q", name), http.StatusBadRequest)
+		http.Error(w, "unknown module "+probe.Echo(name), http.StatusBadRequest)
 		return
 	}
 	target := q.Get("target")
@@ -48,10 +48,12 @@ func (p *prober) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "target parameter is missing", http.StatusBadRequest)
 		return
 	}
-	if _, _, err := probe.ParseTarget(target); err != nil {
+	t, err := probe.ParseTarget(target)
+	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	target = t.String() // the one spelling that keys sessions, history and logs
 	timeout, err := p.timeout(r, module.Timeout)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -65,6 +67,10 @@ func (p *prober) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	debug := q.Get("debug") == "true"
 	lines := &probeLog{logger: p.logger.With("target", target, "module", name), keep: debug}
 	res := probe.Run(r.Context(), target, name, &module, p.sessions, lines.logf)
+	if res.Refused != nil {
+		http.Error(w, res.Refused.Error(), http.StatusForbidden)
+		return
+	}
 	state := p.history.Observe(target, name, res.KeyNames)
 	outcome := "failure"
 	if res.Success {
@@ -94,7 +100,7 @@ func (p *prober) timeout(r *http.Request, moduleTimeout time.Duration) (time.Dur
 	}
 	secs, err := strconv.ParseFloat(h, 64)
 	if err != nil || !(secs > 0) || math.IsInf(secs, 0) {
-		return 0, fmt.Errorf("X-Prometheus-Scrape-Timeout-Seconds %q is not a positive number", h)
+		return 0, fmt.Errorf("X-Prometheus-Scrape-Timeout-Seconds %s is not a positive number", probe.Echo(h))
 	}
 	t := time.Duration(secs*float64(time.Second)) - p.timeoutOffset
 	if t <= 0 {

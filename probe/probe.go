@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
 )
 
 // Run probes target (host:port) as m describes and returns what it learned.
+// A Guard in ctx (WithGuard) decides which targets and addresses it may
+// connect to; a refusal sets Result.Refused.
 // It never returns later than the context's deadline or m.Timeout, whichever
 // comes first, plus the time to tidy up. sessions may be nil; then no earlier
 // session is offered and no accepted-age is measured. logf receives the
@@ -25,32 +27,56 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 	r = Result{Target: target, Module: module, Start: start, Versions: map[uint16]bool{}}
 	defer func() { r.Duration = time.Since(start) }()
 
-	host, port, err := ParseTarget(target)
+	t, err := ParseTarget(target)
 	if err != nil {
 		r.Failure = err.Error()
 		return r
 	}
-	ip, err := resolve(ctx, host, m)
+	r.Target = t.String()
+	ctx, cs := withConns(ctx, t)
+	if r.refuse(cs.guard.CheckTarget(t)) {
+		return r
+	}
+	ip, err := resolve(ctx, t, m)
 	if err != nil {
 		r.Failure = err.Error()
 		logf("%s", r.Failure)
 		return r
 	}
-	h := &handshaker{module: m, addr: net.JoinHostPort(ip.String(), port), serverName: host, logf: logf, now: sessions.clock()}
+	// Checked here so that a refused probe starts no handshake; the
+	// dialer checks every connection again.
+	ap := netip.AddrPortFrom(ip, t.Port)
+	if r.refuse(cs.guard.checkAddr(r.Target, ap)) {
+		logf("address %s refused: %s", ap, r.Failure)
+		return r
+	}
+	h := &handshaker{module: m, addr: ap.String(), serverName: t.Host, logf: logf, now: sessions.clock()}
 	if m.TLSConfig.ServerName != "" {
 		h.serverName = m.TLSConfig.ServerName
 	}
-	logf("probing %s at %s (server name %q), versions %v, checks %v", target, h.addr, h.serverName, versionNames(m.Versions()), m.Checks)
-	key := module + "\x00" + target + "\x00" + h.serverName
+	logf("probing %s at %s (server name %q), versions %v, checks %v", r.Target, h.addr, h.serverName, versionNames(m.Versions()), m.Checks)
+	key := module + "\x00" + r.Target + "\x00" + h.serverName
 
 	outs := h.runChains(ctx, m, sessions, key)
 	r.collect(outs, logf)
 	h.settleKeyNames(ctx, &r, outs)
+	if r.refuse(cs.guard.Refused()) {
+		return r
+	}
 	r.judge()
 	if r.Failure != "" {
 		logf("probe failed: %s", r.Failure)
 	}
 	return r
+}
+
+// refuse marks the result refused when err is not nil.
+func (r *Result) refuse(err *RefusedError) bool {
+	if err == nil {
+		return false
+	}
+	r.Refused, r.Failure = err, err.Error()
+	return true
 }
 
 // runChains runs, concurrently, one chain per configured mechanism of every
