@@ -144,6 +144,9 @@ func (l *AllowList) add(e string) error {
 			return err
 		}
 	}
+	if strings.Contains(host, ":") && !strings.HasPrefix(e, "[") {
+		return fmt.Errorf("an IPv6 address or prefix goes in brackets, as in [2001:db8::/32]:443")
+	}
 	if p, ok, err := parsePrefix(host); ok || err != nil {
 		if err != nil {
 			return err
@@ -151,8 +154,8 @@ func (l *AllowList) add(e string) error {
 		l.addrs = append(l.addrs, addrEntry{prefix: p, ports: r})
 		return nil
 	}
-	if strings.Contains(host, ":") {
-		return fmt.Errorf("an IPv6 address or prefix goes in brackets: [%s]", host)
+	if strings.HasPrefix(e, "[") {
+		return fmt.Errorf("%s is not an IPv6 address or prefix", Echo(host))
 	}
 	if host == "*" {
 		l.names = append(l.names, nameEntry{ports: r})
@@ -177,14 +180,14 @@ func splitEntry(e string) (host, ports string, err error) {
 		if !ok {
 			return "", "", fmt.Errorf("missing ]")
 		}
+		if !strings.Contains(host, ":") {
+			return "", "", fmt.Errorf("brackets are for IPv6 addresses")
+		}
 		if after == "" {
 			return host, "", nil
 		}
 		if ports, ok = strings.CutPrefix(after, ":"); !ok {
 			return "", "", fmt.Errorf("want :PORT or :PORT-PORT after ]")
-		}
-		if !strings.Contains(host, ":") {
-			return "", "", fmt.Errorf("brackets are for IPv6 addresses")
 		}
 		return host, ports, nil
 	}

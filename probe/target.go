@@ -72,6 +72,9 @@ func ParseTarget(s string) (Target, error) {
 	if err != nil {
 		return Target{}, fmt.Errorf("target %s: %w", Echo(s), err)
 	}
+	if strings.HasPrefix(s, "[") && !strings.Contains(host, ":") {
+		return Target{}, fmt.Errorf("target %s: brackets are for IPv6 addresses only", Echo(s))
+	}
 	h, err := canonicalHost(host)
 	if err != nil {
 		return Target{}, fmt.Errorf("target %s: %w", Echo(s), err)
