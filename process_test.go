@@ -83,9 +83,20 @@ func freePort(t *testing.T) string {
 // until /-/healthy answers.
 func startExporter(t *testing.T, args ...string) *process {
 	t.Helper()
+	return startExporterShell(t, "", args...)
+}
+
+// startExporterShell is startExporter with shell commands (such as ulimit)
+// run first by /bin/sh, which then execs the exporter under the same PID.
+func startExporterShell(t *testing.T, shell string, args ...string) *process {
+	t.Helper()
 	addr := freePort(t)
 	p := &process{addr: addr, logs: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(exporterBinary(t), append([]string{"--web.listen-address=" + addr}, args...)...)
+	args = append([]string{"--web.listen-address=" + addr}, args...)
+	p.cmd = exec.Command(exporterBinary(t), args...)
+	if shell != "" {
+		p.cmd = exec.Command("/bin/sh", append([]string{"-c", shell + `; exec "$0" "$@"`, exporterBinary(t)}, args...)...)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
