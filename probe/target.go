@@ -41,14 +41,21 @@ const (
 // maxEcho bounds how much of a request's own input an error message repeats.
 const maxEcho = 64
 
-// Echo quotes s for an error message, cut to maxEcho bytes: a hostile
-// request must not make the exporter answer or log kilobytes, and the quoting
-// keeps the message on one line whatever bytes s holds.
+// Echo quotes s for an error message, cut so that the quoted form is at most
+// maxEcho bytes and a "…": a hostile request must not make the exporter
+// answer or log kilobytes, and the quoting keeps the message on one line
+// whatever bytes s holds.
 func Echo(s string) string {
-	if len(s) <= maxEcho {
-		return strconv.Quote(s)
+	q := strconv.Quote(s)
+	if len(q) <= maxEcho+2 {
+		return q
 	}
-	return strconv.Quote(s[:maxEcho]) + "…"
+	for n := min(len(s), maxEcho); n > 0; n-- {
+		if q = strconv.Quote(s[:n]); len(q) <= maxEcho+2 {
+			break
+		}
+	}
+	return q + "…"
 }
 
 // ParseTarget checks a target given as host:port and returns its canonical
