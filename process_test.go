@@ -201,6 +201,11 @@ func TestConfigCheck(t *testing.T) {
 		{[]string{"--config.check", "--config.file=" + filepath.Join(dir, "missing.yml")}, 1},
 		{[]string{"--history.save-interval=0s"}, 2},
 		{[]string{"--history.max-targets=0"}, 2},
+		{[]string{"--probe.max-concurrent=-1"}, 2},
+		{[]string{"--probe.max-concurrent-per-target=0"}, 2},
+		{[]string{"--probe.allowed-targets=10.1.2.3/8"}, 2},
+		{[]string{"--probe.allowed-targets=::1"}, 2},
+		{[]string{"--config.check", "--probe.allowed-targets=10.0.0.0/8", "--probe.allowed-targets=*.example.com:443"}, 0},
 	}
 	for _, tt := range tests {
 		out, err := exec.Command(exporterBinary(t), tt.args...).CombinedOutput()
