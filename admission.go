@@ -61,12 +61,14 @@ func (a *admission) policy() probe.Policy {
 	return probe.Policy{a.flagList, a.config.AllowList()}
 }
 
-// wrap admits requests to next. A request whose target does not parse goes
-// straight on: next answers it with 400 and probes nothing.
+// wrap admits requests to next. A request whose target does not parse or
+// whose module does not exist goes straight on: next answers it with 400 and
+// probes nothing, so a malformed request never gets a 5xx, however busy.
 func (a *admission) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t, err := probe.ParseTarget(r.URL.Query().Get("target"))
-		if err != nil {
+		q := r.URL.Query()
+		t, err := probe.ParseTarget(q.Get("target"))
+		if err != nil || !a.knownModule(q.Get("module")) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -87,6 +89,14 @@ func (a *admission) wrap(next http.Handler) http.Handler {
 			a.logger.Debug("Probe refused", "target", re.Target, "reason", re.Reason, "address", re.Addr, "list", re.List)
 		}
 	})
+}
+
+func (a *admission) knownModule(name string) bool {
+	if name == "" {
+		name = defaultModuleName
+	}
+	_, ok := a.config.Module(name)
+	return ok
 }
 
 func (a *admission) refuse(w http.ResponseWriter, reason, msg string, code int) {

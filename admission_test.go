@@ -215,6 +215,12 @@ func TestProbeConcurrencyLimits(t *testing.T) {
 	if code, _ := get(t, srv.URL+"/-/healthy", nil); code != 200 {
 		t.Errorf("/-/healthy: %d while the limiter is full", code)
 	}
+	// A malformed request is a 400 however busy the exporter is.
+	for _, q := range []string{"target=" + healthy + "&module=nope", "target=127.0.0.1:+1", "target="} {
+		if code, _ := get(t, srv.URL+"/probe?"+q, nil); code != 400 {
+			t.Errorf("/probe?%s while the limiter is full: %d, want 400", q, code)
+		}
+	}
 	if n := refusedTotal(t, srv.URL, "concurrency"); n != 50 {
 		t.Errorf("refused_total{concurrency} = %v, want 50", n)
 	}
