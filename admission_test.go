@@ -282,3 +282,27 @@ func TestStartupLogsLimits(t *testing.T) {
 		}
 	}
 }
+
+// Two spellings of one target are one target: the second probe offers the
+// sessions the first one obtained.
+func TestSpellingsShareSessions(t *testing.T) {
+	_, srv := newTestExporter(t, options{})
+	_, port := mustSplit(t, startTLSServer(t, nil))
+	get(t, srv.URL+"/probe?module=insecure&target=localhost:"+port, nil)
+	_, body := get(t, srv.URL+"/probe?module=insecure&target=LocalHost.:"+port, nil)
+	if age, ok := value(t, parseMetrics(t, body), "tls_session_ticket_accepted_max_age_seconds", map[string]string{"version": "TLS 1.3"}); !ok || age <= 0 {
+		t.Errorf("LocalHost. did not reuse localhost's sessions: accepted max age %v (present %v)", age, ok)
+	}
+}
+
+// A 400 repeats a short prefix of a long input, on one line.
+func TestBadRequestEchoIsShort(t *testing.T) {
+	_, srv := newTestExporter(t, options{})
+	long := strings.Repeat("%0A%E9", 2000)
+	for _, q := range []string{"target=" + long + ":443", "target=example.com:" + long, "target=example.com:443&module=" + long} {
+		code, body := get(t, srv.URL+"/probe?"+q, nil)
+		if code != 400 || len(body) > 300 || strings.Count(strings.TrimSpace(body), "\n") != 0 {
+			t.Errorf("status %d, %d-byte body %q: want a short one-line 400", code, len(body), body)
+		}
+	}
+}
