@@ -43,13 +43,9 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 		logf("%s", r.Failure)
 		return r
 	}
-	// Checked here so that a refused probe starts no handshake; the
-	// dialer checks every connection again.
+	// The address is checked by the dialer, on every connection and only
+	// there: one place that no code path can go around.
 	ap := netip.AddrPortFrom(ip, t.Port)
-	if r.refuse(cs.guard.checkAddr(r.Target, ap)) {
-		logf("address %s refused: %s", ap, r.Failure)
-		return r
-	}
 	h := &handshaker{module: m, addr: ap.String(), serverName: t.Host, logf: logf, now: sessions.clock()}
 	if m.TLSConfig.ServerName != "" {
 		h.serverName = m.TLSConfig.ServerName
@@ -61,6 +57,8 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 	r.collect(outs, logf)
 	h.settleKeyNames(ctx, &r, outs)
 	if r.refuse(cs.guard.Refused()) {
+		r.Checks, r.Versions, r.Tickets, r.KeyNames, r.AcceptedMaxAge = nil, map[uint16]bool{}, nil, nil, nil
+		logf("probe refused: %s", r.Failure)
 		return r
 	}
 	r.judge()
