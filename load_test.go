@@ -40,6 +40,7 @@ type loadFigures struct {
 	healthyMax, healthyBase          time.Duration
 	healthyRefused                   int
 	goroutinesAfter                  float64
+	emfile                           int // "too many open files" in the exporter's log
 }
 
 func TestLoadHanging(t *testing.T) {
@@ -59,8 +60,8 @@ func TestLoadHanging(t *testing.T) {
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			f := runLoad(t, sc.shell, sc.args, sc.targets, healthy)
-			line := fmt.Sprintf("%-52s in_flight=%4.0f refused_503=%4.0f rss=%5.1fMiB peak_rss=%5.1fMiB fds=%5d goroutines=%5.0f→%3.0f healthy: base %s, under load max %s, refused %d",
-				sc.name, f.inFlight, f.refused503, f.rssMiB, f.hwmMiB, f.fds, f.goroutines, f.goroutinesAfter, f.healthyBase.Round(time.Millisecond), f.healthyMax.Round(time.Millisecond), f.healthyRefused)
+			line := fmt.Sprintf("%-52s in_flight=%4.0f refused_503=%4.0f rss=%5.1fMiB peak_rss=%5.1fMiB fds=%5d goroutines=%5.0f→%3.0f healthy: base %s, under load max %s, refused %d; EMFILE in log %d",
+				sc.name, f.inFlight, f.refused503, f.rssMiB, f.hwmMiB, f.fds, f.goroutines, f.goroutinesAfter, f.healthyBase.Round(time.Millisecond), f.healthyMax.Round(time.Millisecond), f.healthyRefused, f.emfile)
 			t.Log(line)
 			report = append(report, line)
 		})
@@ -108,6 +109,13 @@ func runLoad(t *testing.T, shell string, args []string, targets int, healthy str
 
 	wg.Wait()
 	f.refused503 = float64(statuses[503])
+	f.emfile = strings.Count(p.logs.String(), "too many open files")
+	for _, line := range strings.Split(p.logs.String(), "\n") {
+		if strings.Contains(line, "too many open files") {
+			t.Logf("first EMFILE in the exporter's log: %s", line)
+			break
+		}
+	}
 	t.Logf("statuses of the %d hanging probes: %v", n, statuses)
 	for range 50 { // back to baseline once the probes ended
 		if f.goroutinesAfter = scrapeMetrics(t, client, p)["go_goroutines"]; f.goroutinesAfter < 30 {
