@@ -306,3 +306,36 @@ func TestBadRequestEchoIsShort(t *testing.T) {
 		}
 	}
 }
+
+// The limiter refuses over either limit, frees slots on release (once, however
+// often release is called) and keeps no entry for an idle target.
+func TestLimiter(t *testing.T) {
+	l := newLimiter(3, 2)
+	steps := []struct {
+		target string
+		reason string // "" = admitted
+	}{
+		{"a:1", ""}, {"a:1", ""}, {"a:1", reasonTargetConcurrency}, {"b:1", ""}, {"c:1", reasonConcurrency},
+	}
+	var releases []func()
+	for i, s := range steps {
+		release, reason, msg := l.acquire(s.target)
+		if reason != s.reason || (release == nil) != (s.reason != "") || (s.reason != "" && msg == "") {
+			t.Fatalf("step %d (%s): reason %q msg %q, want %q", i, s.target, reason, msg, s.reason)
+		}
+		if release != nil {
+			releases = append(releases, release)
+		}
+	}
+	releases[0]()
+	releases[0]()
+	if l.InFlight() != 2 {
+		t.Errorf("in flight %d after one release (called twice), want 2", l.InFlight())
+	}
+	for _, r := range releases[1:] {
+		r()
+	}
+	if l.InFlight() != 0 || len(l.byTarget) != 0 {
+		t.Errorf("after all releases: %d in flight, %d targets kept", l.InFlight(), len(l.byTarget))
+	}
+}
