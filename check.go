@@ -142,7 +142,7 @@ func (c *checkCommand) plan(o options, logger *slog.Logger) (*checkPlan, error) 
 		return nil, fmt.Errorf("--watch.interval %s must be positive and at most --watch %s: a key change takes two probes to see", c.watchInterval, c.watch)
 	}
 	for _, t := range c.targets {
-		if _, _, err := probe.ParseTarget(t); err != nil {
+		if _, err := probe.ParseTarget(t); err != nil {
 			return nil, err
 		}
 	}

@@ -207,8 +207,8 @@ func (p *checkPlan) serverName(target string) string {
 	if n := p.module.TLSConfig.ServerName; n != "" {
 		return n
 	}
-	host, _, _ := probe.ParseTarget(target)
-	return host
+	t, _ := probe.ParseTarget(target)
+	return t.Host
 }
 
 // mechanismOf reports one mechanism of the module from a probe result.

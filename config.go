@@ -13,9 +13,16 @@ import (
 	"github.com/resumption-exporter/resumption_exporter/probe"
 )
 
-// Config is the configuration file: a map of named modules.
+// Config is the configuration file: a map of named modules and the targets
+// they may probe.
 type Config struct {
 	Modules map[string]probe.Module `yaml:"modules"`
+	// AllowedTargets holds --probe.allowed-targets entries. A probe must
+	// pass this list and the flag's: a reload can narrow what the command
+	// line allows, never widen it.
+	AllowedTargets []string `yaml:"allowed_targets,omitempty"`
+
+	allowed *probe.AllowList // compiled from AllowedTargets
 }
 
 // parseConfig decodes a configuration strictly: an unknown field is an error,
@@ -33,6 +40,11 @@ func parseConfig(b []byte) (*Config, error) {
 	if len(c.Modules) == 0 {
 		return nil, errors.New("no modules defined")
 	}
+	allowed, err := probe.ParseAllowList("config allowed_targets", c.AllowedTargets)
+	if err != nil {
+		return nil, err
+	}
+	c.allowed = allowed
 	for name, m := range c.Modules {
 		if err := m.Compile(); err != nil {
 			return nil, fmt.Errorf("module %q: %w", name, err)
@@ -83,6 +95,13 @@ func (sc *SafeConfig) Module(name string) (probe.Module, bool) {
 	defer sc.mu.RUnlock()
 	m, ok := sc.c.Modules[name]
 	return m, ok
+}
+
+// AllowList returns the configuration file's allow-list.
+func (sc *SafeConfig) AllowList() *probe.AllowList {
+	sc.mu.RLock()
+	defer sc.mu.RUnlock()
+	return sc.c.allowed
 }
 
 // Raw returns the text of the configuration in force.

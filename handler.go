@@ -35,7 +35,7 @@ func (h *probeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	module, ok := h.config.Module(name)
 	if !ok {
-		http.Error(w, fmt.Sprintf("unknown module %q", name), http.StatusBadRequest)
+		http.Error(w, "unknown module "+probe.Echo(name), http.StatusBadRequest)
 		return
 	}
 	target := q.Get("target")
@@ -43,10 +43,12 @@ func (h *probeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "target parameter is missing", http.StatusBadRequest)
 		return
 	}
-	if _, _, err := probe.ParseTarget(target); err != nil {
+	t, err := probe.ParseTarget(target)
+	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	target = t.String() // the one spelling that keys sessions, history and logs
 	timeout, err := h.timeout(r, module.Timeout)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -55,6 +57,10 @@ func (h *probeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	debug := q.Get("debug") == "true"
 	out := h.prober.Probe(r.Context(), target, name, module.WithTimeout(timeout), debug)
+	if out.Result.Refused != nil {
+		http.Error(w, out.Result.Refused.Error(), http.StatusForbidden)
+		return
+	}
 	outcome := "failure"
 	if out.Result.Success {
 		outcome = "success"
@@ -77,7 +83,7 @@ func (h *probeHandler) timeout(r *http.Request, moduleTimeout time.Duration) (ti
 	}
 	secs, err := strconv.ParseFloat(v, 64)
 	if err != nil || !(secs > 0) || math.IsInf(secs, 0) {
-		return 0, fmt.Errorf("X-Prometheus-Scrape-Timeout-Seconds %q is not a positive number", v)
+		return 0, fmt.Errorf("X-Prometheus-Scrape-Timeout-Seconds %s is not a positive number", probe.Echo(v))
 	}
 	t := time.Duration(secs*float64(time.Second)) - h.timeoutOffset
 	if t <= 0 {

@@ -49,6 +49,11 @@ type options struct {
 	retention     time.Duration
 	maxTargets    int
 	saveInterval  time.Duration
+
+	allowedTargets []string
+	allowList      *probe.AllowList // parsed from allowedTargets by run
+	maxConcurrent  int
+	maxPerTarget   int
 }
 
 // validate rejects durations and sizes that would break the exporter later.
@@ -66,6 +71,12 @@ func (o options) validate() error {
 	if o.maxTargets <= 0 {
 		return fmt.Errorf("--history.max-targets must be positive, got %d", o.maxTargets)
 	}
+	if o.maxConcurrent < 0 {
+		return fmt.Errorf("--probe.max-concurrent must not be negative, got %d", o.maxConcurrent)
+	}
+	if o.maxPerTarget <= 0 {
+		return fmt.Errorf("--probe.max-concurrent-per-target must be positive, got %d", o.maxPerTarget)
+	}
 	return nil
 }
 
@@ -80,6 +91,9 @@ func run(args []string) int {
 	app.Flag("history.retention", "Forget a target's key history when it has not been probed for this long.").Default("168h").DurationVar(&o.retention)
 	app.Flag("history.max-targets", "Most (target, module) histories and session stores kept in memory; the least recently probed go first.").Default("10000").IntVar(&o.maxTargets)
 	app.Flag("history.save-interval", "How often --history.path is rewritten when only last-seen times changed.").Default("1m").DurationVar(&o.saveInterval)
+	app.Flag("probe.allowed-targets", "Targets that may be probed, repeatable: ADDRESS-OR-CIDR[:PORT[-PORT]] (IPv6 in brackets), checked against the address dialed, or HOSTNAME-GLOB[:PORT[-PORT]], checked against the target's name. Applies together with allowed_targets in the configuration file: a probe must pass both. None: every target may be probed.").PlaceHolder("ENTRY").StringsVar(&o.allowedTargets)
+	app.Flag("probe.max-concurrent", "Most probes running at once; more are refused with 503. 0: half the file descriptors above 64, at 4 per probe, at most 1000.").Default("0").IntVar(&o.maxConcurrent)
+	app.Flag("probe.max-concurrent-per-target", "Most probes of one target (host:port) running at once; more are refused with 503.").Default("4").IntVar(&o.maxPerTarget)
 	webConfig := kingpinflag.AddFlags(app, ":10517")
 	logConfig := &promslog.Config{}
 	promslogflag.AddFlags(app, logConfig)
@@ -96,6 +110,10 @@ func run(args []string) int {
 	}
 	logger := promslog.New(logConfig)
 	if err := o.validate(); err != nil {
+		logger.Error("Invalid flags", "err", err)
+		return 2
+	}
+	if o.allowList, err = probe.ParseAllowList("--probe.allowed-targets", o.allowedTargets); err != nil {
 		logger.Error("Invalid flags", "err", err)
 		return 2
 	}
@@ -116,6 +134,7 @@ func run(args []string) int {
 	logger.Info("Build context", "build_context", version.BuildContext())
 
 	e := newExporter(sc, o, logger)
+	e.admission.logPolicy()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
@@ -145,15 +164,16 @@ func run(args []string) int {
 
 // exporter is everything main wires together.
 type exporter struct {
-	opts     options
-	config   *SafeConfig
-	logger   *slog.Logger
-	registry *prometheus.Registry
-	history  *history.KeyHistory
-	hmetrics *collector.HistoryMetrics
-	prober   *probeHandler
-	reloads  chan chan error
-	stopping chan struct{} // closed when the reload loop has stopped
+	opts      options
+	config    *SafeConfig
+	logger    *slog.Logger
+	registry  *prometheus.Registry
+	history   *history.KeyHistory
+	hmetrics  *collector.HistoryMetrics
+	prober    *probeHandler
+	admission *admission
+	reloads   chan chan error
+	stopping  chan struct{} // closed when the reload loop has stopped
 
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
@@ -203,6 +223,7 @@ func newExporter(sc *SafeConfig, o options, logger *slog.Logger) *exporter {
 		config: sc, timeoutOffset: o.timeoutOffset, probes: probes,
 		prober: prober.New(probe.NewSessions(probe.SessionsOptions{MaxTargets: o.maxTargets}), keys, logger),
 	}
+	e.admission = newAdmission(reg, o.allowList, sc, sizeLimiter(o, logger), logger)
 	return e
 }
 
@@ -216,6 +237,7 @@ func (e *exporter) reload() error {
 	e.reloadOK.Set(1)
 	e.reloadTime.SetToCurrentTime()
 	e.logger.Info("Reloaded config", "file", describe(e.opts.configFile))
+	e.admission.logPolicy()
 	return nil
 }
 
@@ -278,7 +300,7 @@ func (e *exporter) save() {
 func (e *exporter) mux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{Registry: e.registry}))
-	mux.Handle("/probe", e.prober)
+	mux.Handle("/probe", e.admission.wrap(e.prober))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Healthy")
 	})

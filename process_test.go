@@ -13,10 +13,6 @@ import (
 	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 )
 
-// TestMain removes the exporter binary the tests build (see
-// testservers.BuildExporter) once they are done.
-func TestMain(m *testing.M) { os.Exit(testservers.Main(m)) }
-
 func writeFile(t *testing.T, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
@@ -82,6 +78,11 @@ func TestConfigCheck(t *testing.T) {
 		{[]string{"--config.check", "--config.file=" + filepath.Join(dir, "missing.yml")}, 1},
 		{[]string{"--history.save-interval=0s"}, 2},
 		{[]string{"--history.max-targets=0"}, 2},
+		{[]string{"--probe.max-concurrent=-1"}, 2},
+		{[]string{"--probe.max-concurrent-per-target=0"}, 2},
+		{[]string{"--probe.allowed-targets=10.1.2.3/8"}, 2},
+		{[]string{"--probe.allowed-targets=::1"}, 2},
+		{[]string{"--config.check", "--probe.allowed-targets=10.0.0.0/8", "--probe.allowed-targets=*.example.com:443"}, 0},
 	}
 	for _, tt := range tests {
 		out, err := exec.Command(testservers.BuildExporter(t), tt.args...).CombinedOutput()

@@ -4,51 +4,34 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"strconv"
+	"net/netip"
 )
-
-// ParseTarget checks a target given as host:port and returns its parts. It
-// accepts what a user would write in a scrape config and nothing else, so a
-// typo is an HTTP 400 rather than a probe of something unintended.
-func ParseTarget(target string) (host, port string, err error) {
-	host, port, err = net.SplitHostPort(target)
-	if err != nil {
-		return "", "", fmt.Errorf("target %q: want host:port: %w", target, err)
-	}
-	if host == "" {
-		return "", "", fmt.Errorf("target %q: empty host", target)
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
-		return "", "", fmt.Errorf("target %q: port %q is not a number from 1 to 65535", target, port)
-	}
-	return host, port, nil
-}
 
 // resolve picks the address every handshake of one probe dials, so that all
 // of them reach the same server even behind round-robin DNS. It follows
 // blackbox_exporter: the preferred family first, the other one as fallback.
-func resolve(ctx context.Context, host string, m *Module) (net.IP, error) {
-	if ip := net.ParseIP(host); ip != nil {
-		return ip, nil
+func resolve(ctx context.Context, t Target, m *Module) (netip.Addr, error) {
+	if a, ok := t.Addr(); ok {
+		return a, nil
 	}
+	host := t.Host
 	preferred, other := "ip6", "ip4"
 	if m.PreferredIPProtocol == "ip4" {
 		preferred, other = "ip4", "ip6"
 	}
 	var r net.Resolver
-	ips, err := r.LookupIP(ctx, preferred, host)
+	ips, err := r.LookupNetIP(ctx, preferred, host)
 	if err == nil && len(ips) > 0 {
-		return ips[0], nil
+		return ips[0].Unmap(), nil
 	}
 	if !m.IPProtocolFallback {
-		return nil, fmt.Errorf("resolve %s (%s, no fallback): %w", host, preferred, lookupErr(err))
+		return netip.Addr{}, fmt.Errorf("resolve %s (%s, no fallback): %w", host, preferred, lookupErr(err))
 	}
-	ips, err2 := r.LookupIP(ctx, other, host)
+	ips, err2 := r.LookupNetIP(ctx, other, host)
 	if err2 == nil && len(ips) > 0 {
-		return ips[0], nil
+		return ips[0].Unmap(), nil
 	}
-	return nil, fmt.Errorf("resolve %s: %w", host, lookupErr(err2))
+	return netip.Addr{}, fmt.Errorf("resolve %s: %w", host, lookupErr(err2))
 }
 
 func lookupErr(err error) error {
@@ -59,9 +42,11 @@ func lookupErr(err error) error {
 }
 
 // dial opens one TCP connection whose reads and writes end at the probe's
-// deadline, so no handshake can outlive the probe.
+// deadline, so no handshake can outlive the probe. The probe's guard checks
+// the address before connecting, and its reads draw on the probe's budget.
 func dial(ctx context.Context, addr string) (net.Conn, error) {
-	var d net.Dialer
+	cs := connsFrom(ctx)
+	d := net.Dialer{Control: cs.control}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
@@ -69,5 +54,5 @@ func dial(ctx context.Context, addr string) (net.Conn, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
-	return conn, nil
+	return cs.meter(conn), nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 )
@@ -45,6 +46,17 @@ func TestResumedTLS12HandshakeIsFinished(t *testing.T) {
 			r := Run(context.Background(), addr, "test", m, nil, logger)
 			if c, _ := r.Check(MechanismSessionTicket); !c.Resumed {
 				t.Fatalf("ticket not resumed: %+v %s", c, r.Failure)
+			}
+			// The server records its verdict after its Handshake returns,
+			// which may be after Run has: wait for it, at most 2 s.
+			for i := 0; i < 40; i++ {
+				mu.Lock()
+				n := resumed + failed
+				mu.Unlock()
+				if n > 0 {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
 			mu.Lock()
 			defer mu.Unlock()

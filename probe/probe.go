@@ -5,13 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
 )
 
 // Run probes target (host:port) as m describes and returns what it learned.
+// A Guard in ctx (WithGuard) decides which targets and addresses it may
+// connect to; a refusal sets Result.Refused.
 // It never returns later than the context's deadline or m.Timeout, whichever
 // comes first, plus the time to tidy up. sessions may be nil; then no earlier
 // session is offered and no accepted-age is measured. logger receives the
@@ -28,32 +30,54 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 	r = Result{Target: target, Module: module, Start: start, Versions: map[uint16]bool{}}
 	defer func() { r.Duration = time.Since(start) }()
 
-	host, port, err := ParseTarget(target)
+	t, err := ParseTarget(target)
 	if err != nil {
 		r.Failure = err.Error()
 		return r
 	}
-	ip, err := resolve(ctx, host, m)
+	r.Target = t.String()
+	ctx, cs := withConns(ctx, t)
+	if r.refuse(cs.guard.CheckTarget(t)) {
+		return r
+	}
+	ip, err := resolve(ctx, t, m)
 	if err != nil {
 		r.Failure = err.Error()
 		logger.Debug("Target not resolved", "step", "resolve", "err", err)
 		return r
 	}
-	h := &handshaker{module: m, addr: net.JoinHostPort(ip.String(), port), serverName: host, log: logger, now: sessions.clock()}
+	// The address is checked by the dialer, on every connection and only
+	// there: one place that no code path can go around.
+	ap := netip.AddrPortFrom(ip, t.Port)
+	h := &handshaker{module: m, addr: ap.String(), serverName: t.Host, log: logger, now: sessions.clock()}
 	if m.TLSConfig.ServerName != "" {
 		h.serverName = m.TLSConfig.ServerName
 	}
 	logger.Debug("Probing", "addr", h.addr, "server_name", h.serverName, "versions", versionNames(m.Versions()), "checks", m.Checks)
-	key := module + "\x00" + target + "\x00" + h.serverName
+	key := module + "\x00" + r.Target + "\x00" + h.serverName
 
 	outs := h.runChains(ctx, m, sessions, key)
 	r.collect(outs, logger)
 	h.settleKeyNames(ctx, &r, outs)
+	if r.refuse(cs.guard.Refused()) {
+		r.Checks, r.Versions, r.Tickets, r.KeyNames, r.AcceptedMaxAge = nil, map[uint16]bool{}, nil, nil, nil
+		logger.Debug("Probe refused", "reason", r.Failure)
+		return r
+	}
 	r.judge()
 	if r.Failure != "" {
 		logger.Debug("Probe failed", "reason", r.Failure, "duration_seconds", time.Since(start).Seconds())
 	}
 	return r
+}
+
+// refuse marks the result refused when err is not nil.
+func (r *Result) refuse(err *RefusedError) bool {
+	if err == nil {
+		return false
+	}
+	r.Refused, r.Failure = err, err.Error()
+	return true
 }
 
 // runChains runs, concurrently, one chain per configured mechanism of every

@@ -57,6 +57,10 @@ type Result struct {
 	Success bool
 	// Failure says why Success is false, naming the step that failed.
 	Failure string
+	// Refused is set when the allow-list refused the probe: it sent
+	// nothing, so the result says nothing about the target, and the
+	// exporter answers 403 rather than probe_success 0.
+	Refused *RefusedError
 
 	// Versions holds, for every version the module probes, whether the server
 	// completed a handshake at that version. A version whose support could not

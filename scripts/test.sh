@@ -67,11 +67,26 @@ fi
 echo "test.sh: go test ${race[*]} ./... (and the examples/probecrd module)"
 # examples/probecrd is a module of its own, so that the Kubernetes types it
 # checks the Probe resource against stay out of the exporter's go.mod.
-if go test "${race[@]}" -count=1 -timeout 40m ./... &&
-	(cd examples/probecrd && go test -count=1 -timeout 10m ./...); then
-	echo "test.sh: PASS"
-else
-	rc=$?
-	echo "test.sh: FAIL (go test exited $rc)"
-	exit "$rc"
+if ! go test "${race[@]}" -count=1 -timeout 40m ./... ||
+	! (cd examples/probecrd && go test -count=1 -timeout 10m ./...); then
+	echo "test.sh: FAIL (go test)"
+	exit 1
 fi
+
+# A short run of every fuzz target beyond its seed corpus (which go test has
+# just run): FUZZTIME each, 10s unless set. A crash is written under the
+# package's testdata/fuzz/ and fails the run.
+fuzztime=${FUZZTIME:-10s}
+echo "test.sh: fuzzing every target for $fuzztime"
+mapfile -t fuzzfiles < <(grep -rl --include='*_test.go' --exclude-dir=testdata --exclude-dir=.git '^func Fuzz' . | sort)
+for file in "${fuzzfiles[@]}"; do
+	[[ $file == ./examples/* ]] && continue # other modules
+	for name in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$file"); do
+		echo "test.sh: fuzz $name ($(dirname "$file"))"
+		if ! go test -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "$(dirname "$file")"; then
+			echo "test.sh: FAIL (fuzz $name)"
+			exit 1
+		fi
+	done
+done
+echo "test.sh: PASS"

@@ -14,6 +14,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -76,7 +77,7 @@ func TestProbeStrict(t *testing.T) {
 }
 
 func TestKubernetesManifestsStrict(t *testing.T) {
-	var sawStatefulSet, sawService bool
+	var sawStatefulSet, sawService, sawPolicy bool
 	for i, doc := range documents(readExample(t, "kubernetes.yaml")) {
 		var meta struct {
 			Kind string `json:"kind"`
@@ -101,12 +102,58 @@ func TestKubernetesManifestsStrict(t *testing.T) {
 			if len(s.Spec.Ports) != 1 || s.Spec.Ports[0].Port != 10517 {
 				t.Errorf("Service ports = %+v, want 10517", s.Spec.Ports)
 			}
+		case "NetworkPolicy":
+			sawPolicy = true
+			var p networkingv1.NetworkPolicy
+			if err := yaml.UnmarshalStrict(doc, &p); err != nil {
+				t.Fatalf("NetworkPolicy: %v", err)
+			}
+			checkNetworkPolicy(t, p)
 		default:
 			t.Errorf("document %d: unexpected kind %q", i, meta.Kind)
 		}
 	}
-	if !sawStatefulSet || !sawService {
-		t.Errorf("want a StatefulSet and a Service, saw StatefulSet=%v Service=%v", sawStatefulSet, sawService)
+	if !sawStatefulSet || !sawService || !sawPolicy {
+		t.Errorf("want a StatefulSet, a Service and a NetworkPolicy, saw %v %v %v", sawStatefulSet, sawService, sawPolicy)
+	}
+}
+
+// checkNetworkPolicy checks that the policy selects the exporter, admits
+// scrapes only on its port, and keeps its egress off link-local addresses.
+func checkNetworkPolicy(t *testing.T, p networkingv1.NetworkPolicy) {
+	t.Helper()
+	if p.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] != "resumption-exporter" {
+		t.Errorf("podSelector %v does not select the exporter", p.Spec.PodSelector.MatchLabels)
+	}
+	if len(p.Spec.Ingress) != 1 || len(p.Spec.Ingress[0].From) == 0 || len(p.Spec.Ingress[0].Ports) != 1 || p.Spec.Ingress[0].Ports[0].Port.IntValue() != 10517 {
+		t.Errorf("ingress %+v: want one rule, from Prometheus, on 10517", p.Spec.Ingress)
+	}
+	var blocks int
+	for _, rule := range p.Spec.Egress {
+		for _, peer := range rule.To {
+			if peer.IPBlock == nil {
+				continue
+			}
+			blocks++
+			_, cidr, err := net.ParseCIDR(peer.IPBlock.CIDR)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cidr.Contains(net.ParseIP("169.254.169.254")) {
+				continue
+			}
+			excepted := false
+			for _, e := range peer.IPBlock.Except {
+				_, ex, err := net.ParseCIDR(e)
+				excepted = excepted || err == nil && ex.Contains(net.ParseIP("169.254.169.254"))
+			}
+			if !excepted {
+				t.Errorf("egress to %s lets the exporter reach the metadata service", peer.IPBlock.CIDR)
+			}
+		}
+	}
+	if blocks == 0 {
+		t.Error("no egress ipBlock: the exporter may reach anything")
 	}
 }
 

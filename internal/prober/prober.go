@@ -44,7 +44,8 @@ type Outcome struct {
 	Result probe.Result
 	// Keys is the target's key history after this probe.
 	Keys history.KeyState
-	// Registry holds the probe's metrics, to serve or to gather.
+	// Registry holds the probe's metrics, to serve or to gather; nil when
+	// the probe was refused (Result.Refused).
 	Registry *prometheus.Registry
 	// Log holds the probe's log lines (one per record, for people) when Probe was asked to keep
 	// them, for /probe?debug=true; nil otherwise.
@@ -67,6 +68,11 @@ func (p *Prober) Probe(ctx context.Context, target, moduleName string, m probe.M
 
 	o := &Outcome{}
 	o.Result = probe.Run(ctx, target, moduleName, &m, p.sessions, logger)
+	if o.Result.Refused != nil {
+		// Not a fact about the target: nothing enters its history, and
+		// the caller answers the request with the refusal instead.
+		return o
+	}
 	o.Keys = p.keys.Observe(target, moduleName, o.Result.KeyNames)
 	o.Registry = prometheus.NewRegistry()
 	o.Registry.MustRegister(collector.NewProbeCollector(&o.Result, &o.Keys))

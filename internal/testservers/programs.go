@@ -1,6 +1,7 @@
 package testservers
 
 import (
+	"crypto/x509"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -18,6 +19,33 @@ func StartExporter(t testing.TB, args ...string) *Server {
 	t.Helper()
 	return startHTTPProgram(t, "resumption_exporter", BuildExporter(t), "/-/healthy", "", func(_, listen string) []string {
 		return append([]string{"--web.listen-address=" + listen}, args...)
+	})
+}
+
+// StartExporterTLS is StartExporter for an exporter whose --web.config.file
+// (among args) serves TLS: it is ready once a handshake verified by pool
+// succeeds, since /-/healthy then needs TLS and perhaps credentials.
+func StartExporterTLS(t testing.TB, pool *x509.CertPool, args ...string) *Server {
+	t.Helper()
+	return Start(t, Spec{
+		Name:   "resumption_exporter",
+		Binary: BuildExporter(t),
+		Config: func(port int) ([]string, string, error) {
+			return append([]string{"--web.listen-address=127.0.0.1:" + strconv.Itoa(port)}, args...), "", nil
+		},
+		Ready:         []ReadyCheck{TLSReady(pool)},
+		ReadyTimeout:  programReadyTimeout,
+		LogsOnFailure: true,
+	})
+}
+
+// StartExporterShell is StartExporter with shell commands (such as ulimit)
+// run first by /bin/sh, which then execs the exporter under the same PID.
+func StartExporterShell(t testing.TB, shell string, args ...string) *Server {
+	t.Helper()
+	bin := BuildExporter(t)
+	return startHTTPProgram(t, "resumption_exporter", "/bin/sh", "/-/healthy", "", func(_, listen string) []string {
+		return append([]string{"-c", shell + `; exec "$0" "$@"`, bin, "--web.listen-address=" + listen}, args...)
 	})
 }
 
