@@ -8,6 +8,8 @@
   local sel = '%s, job=~"$job", instance=~"$instance"' % c.probeSelector,
   local m(metric, extra='') = '%s{%s%s}' % [metric, sel, if extra == '' then '' else ', ' + extra],
   local day = c.keyMaxAgeSeconds,
+  local human = (import 'duration.libsonnet').humanDuration,
+  local dayText = human(day),
 
   local variables(instanceMulti) = [
     {
@@ -171,8 +173,8 @@
     'table',
     'Targets',
     |||
-      One row per probed target. Yes/No columns say which resumption mechanisms the server resumed in the last probe. Lifetimes are what the server announces for its tickets; "Oldest key age" is how long the oldest ticket key still seen within the active window has been in use (red after a day); "accepted max age" is the oldest session the server still resumed, i.e. the measured forward-secrecy exposure window. Empty cells: the server issues no such ticket, or nothing was observed yet (a rotation interval needs an observed rotation). Click a column header to sort.
-    |||,
+      One row per probed target. Yes/No columns say which resumption mechanisms the server resumed in the last probe. Lifetimes are what the server announces for its tickets; "Oldest key age" is how long the oldest ticket key still seen within the active window has been in use (red after %s); "accepted max age" is the oldest session the server still resumed, i.e. the measured forward-secrecy exposure window (red after %s). Empty cells: the server issues no such ticket, or nothing was observed yet (a rotation interval needs an observed rotation). Click a column header to sort.
+    ||| % [dayText, human(c.acceptedMaxAgeSeconds)],
     'none',
     { h: 14, w: 24, x: 0, y: 4 },
     [target(col.refId, col.expr, instant=true) for col in overviewColumns],
@@ -250,16 +252,16 @@
       redAbove(1),
     ),
     stat(
-      'Keys older than a day',
-      'Targets whose oldest ticket key still in use was first seen more than a day ago.',
+      'Keys older than %s' % dayText,
+      'Targets whose oldest ticket key still in use was first seen more than %s ago.' % dayText,
       'none',
       { h: 4, w: w, x: 2 * w, y: 0 },
       'count(time() - %s > %d) or vector(0)' % [m('tls_session_ticket_key_oldest_active_first_seen_timestamp_seconds'), day],
       redAbove(1),
     ),
     stat(
-      'Resumable after a day',
-      'Targets that resumed a ticket or session ID older than a day.',
+      'Resumable after %s' % human(c.acceptedMaxAgeSeconds),
+      'Targets that resumed a ticket or session ID older than %s.' % human(c.acceptedMaxAgeSeconds),
       'none',
       { h: 4, w: w, x: 3 * w, y: 0 },
       'count(max by (job, instance) (%s or %s) > %d) or vector(0)' % [
@@ -275,7 +277,7 @@
   local detailPanels = [
     timeseries(
       'Ticket key age',
-      'Age of the oldest ticket key still in use and of the newest one (time() minus their first sighting). They differ while several keys are active, e.g. behind a load balancer or just after a rotation. The red line is one day.',
+      'Age of the oldest ticket key still in use and of the newest one (time() minus their first sighting). They differ while several keys are active, e.g. behind a load balancer or just after a rotation. The red line is %s.' % dayText,
       's',
       { h: 8, w: 12, x: 0, y: 0 },
       [
@@ -314,7 +316,7 @@
     ),
     timeseries(
       'Ticket lifetimes',
-      'Ticket lifetime the server announces, per protocol version (TLS 1.2 lifetime hint, TLS 1.3 ticket_lifetime). The red line is one day; RFC 8446 allows at most 7 days for TLS 1.3.',
+      'Ticket lifetime the server announces, per protocol version (TLS 1.2 lifetime hint, TLS 1.3 ticket_lifetime). The red line is %s; RFC 8446 allows at most 7 days for TLS 1.3.' % dayText,
       's',
       { h: 8, w: 12, x: 12, y: 8 },
       [target('A', m('tls_session_ticket_lifetime_hint_seconds'), '{{version}} ' + legend)],
@@ -367,7 +369,7 @@
     },
     timeseries(
       'Key history watched for',
-      'How long the exporter has watched this target\'s ticket keys (time() minus tls_session_ticket_history_since_timestamp_seconds). The "not rotated within a day" alert stays silent until this exceeds a day; without --history.path it restarts from zero with the exporter.',
+      'How long the exporter has watched this target\'s ticket keys (time() minus tls_session_ticket_history_since_timestamp_seconds). The "not rotated" alert stays silent until this exceeds %s; without --history.path it restarts from zero with the exporter.' % human(c.keyMaxAgeSeconds + c.activeWindowSeconds),
       's',
       { h: 8, w: 12, x: 0, y: 32 },
       [target('A', 'time() - %s' % m('tls_session_ticket_history_since_timestamp_seconds'), legend)],
