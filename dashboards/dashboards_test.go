@@ -1,7 +1,8 @@
 // Package dashboards holds the Grafana dashboards rendered from mixin/.
-// Grafana is not available to the tests, so they check the JSON
-// structurally, have promtool parse every query, and hold every metric name
-// to README.md's contract.
+// Grafana is not available to the tests, so they decode the JSON into
+// Grafana's own dashboard types (sdk_test.go), check it structurally, have
+// promtool parse every query, and hold every metric name to README.md's
+// contract.
 package dashboards
 
 import (

@@ -34,20 +34,7 @@
           'TLSSessionTicketKeyNotRotated',
           'warning',
           c.forKeyNotRotated,
-          |||
-            (
-              time() - %(oldest)s
-            ) > %(threshold)d
-            and %(on)s
-            (
-              time() - %(since)s
-            ) > %(threshold)d
-          ||| % {
-            oldest: probe('tls_session_ticket_key_oldest_active_first_seen_timestamp_seconds'),
-            since: probe('tls_session_ticket_history_since_timestamp_seconds'),
-            threshold: keyThreshold,
-            on: on,
-          },
+          (import 'queries.libsonnet').keyNotRotated(c, c.probeSelector),
           'Session ticket key not rotated within %s' % human(c.keyMaxAgeSeconds),
           |||
             {{ $labels.instance }} still encrypts or accepts session tickets with a key first seen {{ $value | humanizeDuration }} ago (limit: %s plus the %s active-key window). Anyone who obtains that key can decrypt all TLS 1.2 traffic of the sessions that were given a ticket under it.
