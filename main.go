@@ -35,6 +35,7 @@ var defaultConfig []byte
 const exporterName = "resumption_exporter"
 
 func main() {
+	stampVersion()
 	os.Exit(run(os.Args[1:]))
 }
 
