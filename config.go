@@ -1,14 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sync"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/resumption-exporter/resumption_exporter/probe"
 )
@@ -19,27 +14,14 @@ type Config struct {
 }
 
 // parseConfig decodes a configuration strictly: an unknown field is an error,
-// so a typo does not silently fall back to a default.
-func parseConfig(b []byte) (*Config, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	var c Config
-	if err := dec.Decode(&c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("empty configuration")
-		}
-		return nil, err
+// so a typo does not silently fall back to a default. Errors name the file,
+// the module, the setting and its line.
+func parseConfig(file string, b []byte) (*Config, error) {
+	c, err := decodeConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	if len(c.Modules) == 0 {
-		return nil, errors.New("no modules defined")
-	}
-	for name, m := range c.Modules {
-		if err := m.Compile(); err != nil {
-			return nil, fmt.Errorf("module %q: %w", name, err)
-		}
-		c.Modules[name] = m
-	}
-	return &c, nil
+	return c, nil
 }
 
 // SafeConfig holds the configuration in force and swaps it on reload.
@@ -61,9 +43,9 @@ func (sc *SafeConfig) Load(path string) error {
 		}
 		raw = b
 	}
-	c, err := parseConfig(raw)
+	c, err := parseConfig(describe(path), raw)
 	if err != nil {
-		return fmt.Errorf("config %s: %w", describe(path), err)
+		return err
 	}
 	sc.mu.Lock()
 	sc.c, sc.raw, sc.path = c, raw, path
