@@ -68,6 +68,17 @@ func (sc *SafeConfig) Module(name string) (probe.Module, bool) {
 	return m, ok
 }
 
+// Modules returns a copy of the modules in force, by name.
+func (sc *SafeConfig) Modules() map[string]probe.Module {
+	sc.mu.RLock()
+	defer sc.mu.RUnlock()
+	out := make(map[string]probe.Module, len(sc.c.Modules))
+	for name, m := range sc.c.Modules {
+		out[name] = m
+	}
+	return out
+}
+
 // Raw returns the text of the configuration in force.
 func (sc *SafeConfig) Raw() []byte {
 	sc.mu.RLock()

@@ -9,10 +9,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Debian packages the tests use: the TLS servers probed by the integration
 # tests, promtool (prometheus) and amtool (prometheus-alertmanager) for the
-# alert rules, jsonnet for the dashboards, and the CA bundle. As root,
+# alert rules, jsonnet for the dashboards, chromium for the landing-page
+# test in a real browser, and the CA bundle. As root,
 # scripts/install-deps.sh installs the missing ones without starting their
 # services.
-packages=(nginx apache2 haproxy openssl prometheus prometheus-alertmanager jsonnet ca-certificates)
+packages=(nginx apache2 haproxy openssl prometheus prometheus-alertmanager jsonnet chromium ca-certificates)
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
