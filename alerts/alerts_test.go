@@ -256,14 +256,7 @@ var heading = regexp.MustCompile(`(?m)^#{1,6} +(.+?) *$`)
 var templateVar = regexp.MustCompile(`\$value|\| *query`)
 
 func TestAlertsAreDocumented(t *testing.T) {
-	runbook, err := os.ReadFile("runbook.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	anchors := map[string]bool{}
-	for _, m := range heading.FindAllSubmatch(runbook, -1) {
-		anchors[githubAnchor(string(m[1]))] = true
-	}
+	anchors := runbookAnchors(t)
 	seen := map[string]bool{}
 	for _, r := range loadRules(t, rulesFile).rules() {
 		t.Run(r.Alert, func(t *testing.T) {

@@ -56,8 +56,12 @@
     // global evaluation_interval in charge.
     ruleInterval: null,
 
-    // Alerts link to the section of alerts/runbook.md named after them.
-    runbookBase: 'https://github.com/resumption-exporter/resumption_exporter/blob/main/alerts/runbook.md',
+    // The repository the exporter comes from (its Go module path), and where
+    // its alerts/runbook.md is published: each alert links to the section
+    // named after it (GitHub's heading anchor). Point runbookBase at your own
+    // copy (a wiki, an internal Git host) if you keep one; the anchors stay.
+    repositoryURL: 'https://github.com/resumption-exporter/resumption_exporter',
+    runbookBase: self.repositoryURL + '/blob/main/alerts/runbook.md',
 
     // Dashboards.
     dashboardTags: ['resumption_exporter', 'tls'],
