@@ -81,7 +81,7 @@ func render(t *testing.T, timing mixin.Timing) string {
 	t.Helper()
 	jsonnet := mixin.RequireTool(t, "jsonnet")
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), mixin.RenderTimeout)
 	defer cancel()
 	if err := mixin.Render(ctx, jsonnet, dir, timing); err != nil {
 		t.Fatal(err)

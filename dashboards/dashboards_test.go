@@ -46,7 +46,7 @@ func load(t *testing.T, name string) (mixin.Dashboard, []byte) {
 func TestDashboardsUpToDate(t *testing.T) {
 	jsonnet := mixin.RequireTool(t, "jsonnet")
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), mixin.RenderTimeout)
 	defer cancel()
 	if err := mixin.Render(ctx, jsonnet, dir, mixin.RealTiming); err != nil {
 		t.Fatal(err)

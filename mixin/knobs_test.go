@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 )
 
 // rendering is the mixin's output for one _config override.
@@ -29,7 +28,7 @@ type rendering struct {
 // the JSON object override.
 func evalMixin(t *testing.T, jsonnet, override, expr string) []byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), RenderTimeout)
 	defer cancel()
 	code := fmt.Sprintf("local m = (import 'mixin.libsonnet') + { _config+:: %s }; %s", override, expr)
 	out, err := exec.CommandContext(ctx, jsonnet, "-J", Dir(), "-e", code).Output()
@@ -91,7 +90,7 @@ local unchanged = render(base);
 // dashboards do not read is a knob that does nothing when overridden.
 func TestEveryKnobChangesTheRendering(t *testing.T) {
 	jsonnet := RequireTool(t, "jsonnet")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), RenderTimeout)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, jsonnet, "-J", Dir(), "-e", knobsChange).Output()
 	if err != nil {
