@@ -1,14 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sync"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/resumption-exporter/resumption_exporter/probe"
 )
@@ -26,32 +21,14 @@ type Config struct {
 }
 
 // parseConfig decodes a configuration strictly: an unknown field is an error,
-// so a typo does not silently fall back to a default.
-func parseConfig(b []byte) (*Config, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	var c Config
-	if err := dec.Decode(&c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("empty configuration")
-		}
-		return nil, err
-	}
-	if len(c.Modules) == 0 {
-		return nil, errors.New("no modules defined")
-	}
-	allowed, err := probe.ParseAllowList("config allowed_targets", c.AllowedTargets)
+// so a typo does not silently fall back to a default. Errors name the file,
+// the module, the setting and its line.
+func parseConfig(file string, b []byte) (*Config, error) {
+	c, err := decodeConfig(b)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	c.allowed = allowed
-	for name, m := range c.Modules {
-		if err := m.Compile(); err != nil {
-			return nil, fmt.Errorf("module %q: %w", name, err)
-		}
-		c.Modules[name] = m
-	}
-	return &c, nil
+	return c, nil
 }
 
 // SafeConfig holds the configuration in force and swaps it on reload.
@@ -72,9 +49,9 @@ func (sc *SafeConfig) Load(path string) error {
 		}
 		raw = b
 	}
-	c, err := parseConfig(raw)
+	c, err := parseConfig(describe(path), raw)
 	if err != nil {
-		return fmt.Errorf("config %s: %w", describe(path), err)
+		return err
 	}
 	sc.mu.Lock()
 	sc.c, sc.raw = c, raw
@@ -102,6 +79,17 @@ func (sc *SafeConfig) AllowList() *probe.AllowList {
 	sc.mu.RLock()
 	defer sc.mu.RUnlock()
 	return sc.c.allowed
+}
+
+// Modules returns a copy of the modules in force, by name.
+func (sc *SafeConfig) Modules() map[string]probe.Module {
+	sc.mu.RLock()
+	defer sc.mu.RUnlock()
+	out := make(map[string]probe.Module, len(sc.c.Modules))
+	for name, m := range sc.c.Modules {
+		out[name] = m
+	}
+	return out
 }
 
 // Raw returns the text of the configuration in force.

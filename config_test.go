@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -9,7 +11,7 @@ import (
 )
 
 func TestEmbeddedConfig(t *testing.T) {
-	c, err := parseConfig(defaultConfig)
+	c, err := parseConfig("config.yml", defaultConfig)
 	if err != nil {
 		t.Fatalf("embedded config.yml: %v", err)
 	}
@@ -38,31 +40,74 @@ func TestEmbeddedConfig(t *testing.T) {
 	}
 }
 
+// TestParseConfigErrors: every error names the file, the module and the
+// setting as the file spells them, and the line; never a Go type.
 func TestParseConfigErrors(t *testing.T) {
+	const known = "known fields here: timeout, checks, preferred_ip_protocol, ip_protocol_fallback, ticket_wait, tls_config"
+	const knownTLS = "known fields here: server_name, insecure_skip_verify, ca_file, cert_file, key_file, min_version, max_version"
 	tests := []struct{ name, yaml, want string }{
-		{"empty", "", "empty configuration"},
-		{"no modules", "modules: {}\n", "no modules"},
-		{"unknown top-level field", "modulez: {}\n", "modulez"},
-		{"unknown module field", "modules:\n  m:\n    timout: 5s\n", "timout"},
-		{"unknown tls field", "modules:\n  m:\n    tls_config:\n      insecure: true\n", "insecure"},
-		{"bad check", "modules:\n  m:\n    checks: [session_ids]\n", "session_ids"},
-		{"check twice", "modules:\n  m:\n    checks: [psk, psk]\n", "twice"},
-		{"bad version", "modules:\n  m:\n    tls_config:\n      min_version: TLS11\n", "TLS11"},
-		{"min above max", "modules:\n  m:\n    tls_config:\n      min_version: TLS13\n      max_version: TLS12\n", "above"},
-		{"bad ip protocol", "modules:\n  m:\n    preferred_ip_protocol: ipv4\n", "ipv4"},
-		{"ticket_wait above timeout", "modules:\n  m:\n    timeout: 1s\n    ticket_wait: 2s\n", "ticket_wait"},
-		{"missing ca_file", "modules:\n  m:\n    tls_config:\n      ca_file: /nonexistent/ca.pem\n", "ca_file"},
-		{"cert without key", "modules:\n  m:\n    tls_config:\n      cert_file: /x.pem\n", "go together"},
+		{"empty", "", `config.yml: empty configuration`},
+		{"comments only", "# nothing\n", `config.yml: empty configuration`},
+		{"no modules", "modules: {}\n", `config.yml: no modules defined`},
+		{"not YAML", "modules:\n  m:\n timeout: 5s\n   checks: x\n", `config.yml: not valid YAML: line 2: did not find expected key`},
+		{"not a mapping", "- modules\n", `config.yml: want a mapping with a modules: key, found a list (line 1)`},
+		{"unknown top-level field", "modulez: {}\n", `config.yml: unknown field "modulez" (line 1); known fields here: modules, allowed_targets`},
+		{"allowed_targets a string", "allowed_targets: 10.0.0.0/8\nmodules:\n  m: {}\n", `config.yml: field "allowed_targets": want a list of ADDRESS-OR-CIDR[:PORT[-PORT]] or HOSTNAME-GLOB[:PORT[-PORT]] entries, found "10.0.0.0/8" (line 1)`},
+		{"allowed_targets bad entry", "allowed_targets: [10.1.2.3/8]\nmodules:\n  m: {}\n", `config.yml: field "allowed_targets": allowed_targets entry "10.1.2.3/8": host bits set; did you mean 10.0.0.0/8? (line 1)`},
+		{"modules a list", "modules: [a]\n", `config.yml: field "modules": want a mapping of module names to modules, found a list (line 1)`},
+		{"module a string", "modules:\n  m: fast\n", `config.yml: module "m": want a mapping of settings, found "fast" (line 2)`},
+		{"module twice", "modules:\n  m: {}\n  m: {}\n", `config.yml: module "m": defined twice, first at line 2 (line 3)`},
+		{"unknown module field", "modules:\n  default:\n    checks: [psk]\n    timeot: 5s\n", `config.yml: module "default": unknown field "timeot" (line 4); ` + known},
+		{"unknown tls field", "modules:\n  m:\n    tls_config:\n      insecure: true\n", `config.yml: module "m": unknown field "tls_config.insecure" (line 4); ` + knownTLS},
+		{"field twice", "modules:\n  m:\n    timeout: 5s\n    timeout: 6s\n", `config.yml: module "m": field "timeout": set twice, first at line 3 (line 4)`},
+		{"bad duration", "modules:\n  m:\n    timeout: 5x\n", `config.yml: module "m": field "timeout": "5x" is not a duration such as 10s or 500ms (line 3)`},
+		{"bad bool", "modules:\n  m:\n    tls_config:\n      insecure_skip_verify: sure\n", `config.yml: module "m": field "tls_config.insecure_skip_verify": "sure" is not true or false (line 4)`},
+		{"checks not a list", "modules:\n  m:\n    checks: {psk: true}\n", `config.yml: module "m": field "checks": a mapping is not a list such as [a, b] (line 3)`},
+		{"tls_config not a mapping", "modules:\n  m:\n    tls_config: TLS13\n", `config.yml: module "m": field "tls_config": want a mapping of settings, found "TLS13" (line 3)`},
+		{"bad check", "modules:\n  m:\n    timeout: 5s\n    checks: [session_ids]\n", `config.yml: module "m": field "checks": unknown mechanism "session_ids" (want session_id, session_ticket or psk) (line 4)`},
+		{"check twice", "modules:\n  m:\n    checks: [psk, psk]\n", `config.yml: module "m": field "checks": "psk" listed twice (line 3)`},
+		{"bad version", "modules:\n  m:\n    tls_config:\n      min_version: TLS11\n", `config.yml: module "m": field "tls_config.min_version": "TLS11": want TLS12 or TLS13 (line 4)`},
+		{"min above max", "modules:\n  m:\n    tls_config:\n      min_version: TLS13\n      max_version: TLS12\n", `config.yml: module "m": field "tls_config.min_version": TLS13 is above max_version TLS12 (line 4)`},
+		{"bad ip protocol", "modules:\n  m:\n    preferred_ip_protocol: ipv4\n", `config.yml: module "m": field "preferred_ip_protocol": "ipv4": want ip4 or ip6 (line 3)`},
+		{"ticket_wait above timeout", "modules:\n  m:\n    timeout: 1s\n    ticket_wait: 2s\n", `config.yml: module "m": field "ticket_wait": 2s must be positive and below timeout 1s (line 4)`},
+		{"ticket_wait default above timeout", "modules:\n  m:\n    timeout: 1s\n", `config.yml: module "m": field "ticket_wait": 1s must be positive and below timeout 1s (line 2)`},
+		{"missing ca_file", "modules:\n  m:\n    tls_config:\n      ca_file: /nonexistent/ca.pem\n", `config.yml: module "m": field "tls_config.ca_file": open /nonexistent/ca.pem: no such file or directory (line 4)`},
+		{"cert without key", "modules:\n  m:\n    tls_config:\n      cert_file: /x.pem\n", `config.yml: module "m": field "tls_config.cert_file": cert_file and key_file go together (line 4)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseConfig([]byte(tt.yaml))
-			if err == nil {
-				t.Fatalf("accepted; want an error mentioning %q", tt.want)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q, want one mentioning %q", err, tt.want)
+			_, err := parseConfig("config.yml", []byte(tt.yaml))
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("error\n  %v\nwant\n  %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestParseConfigDefaults: a module given by name alone, or with some
+// settings, gets the defaults for the rest.
+func TestParseConfigDefaults(t *testing.T) {
+	c, err := parseConfig("config.yml", []byte("modules:\n  bare:\n  some:\n    checks: [psk]\n    tls_config:\n      min_version: TLS13\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Modules["bare"]; m.Timeout != probe.DefaultModule.Timeout || len(m.Checks) != 3 || len(m.Versions()) != 2 {
+		t.Errorf("bare module: %+v", m)
+	}
+	if m := c.Modules["some"]; m.Timeout != probe.DefaultModule.Timeout || len(m.Checks) != 1 || len(m.Versions()) != 1 {
+		t.Errorf("module with some settings: %+v", m)
+	}
+}
+
+// TestLoadErrorNamesFile: a file given with --config.file is named by its path.
+func TestLoadErrorNamesFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "resumption.yml")
+	if err := os.WriteFile(path, []byte("modules:\n  default:\n    timeot: 5s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var sc SafeConfig
+	err := sc.Load(path)
+	if want := path + `: module "default": unknown field "timeot" (line 3)`; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Load: %v, want %s…", err, want)
 	}
 }

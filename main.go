@@ -37,6 +37,7 @@ var defaultConfig []byte
 const exporterName = "resumption_exporter"
 
 func main() {
+	stampVersion()
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -327,27 +328,6 @@ func (e *exporter) mux() *http.ServeMux {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write(e.config.Raw())
 	})
-	landing, err := web.NewLandingPage(web.LandingConfig{
-		Name:        exporterName,
-		Description: "Prometheus exporter for the TLS session-resumption posture of servers",
-		Version:     version.Info(),
-		Form: web.LandingForm{
-			Action: "probe",
-			Inputs: []web.LandingFormInput{
-				{Label: "Target", Type: "text", Name: "target", Placeholder: "host:port", Value: "example.com:443"},
-				{Label: "Module", Type: "text", Name: "module", Placeholder: "module", Value: defaultModuleName},
-				{Label: "Debug", Type: "checkbox", Name: "debug", Value: "true"},
-			},
-		},
-		Links: []web.LandingLinks{
-			{Address: "metrics", Text: "Metrics"},
-			{Address: "config", Text: "Configuration"},
-		},
-	})
-	if err != nil {
-		e.logger.Error("Cannot build landing page", "err", err)
-	} else {
-		mux.Handle("/", landing)
-	}
+	mux.Handle("/", landingPage(e.config, e.logger))
 	return mux
 }

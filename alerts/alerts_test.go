@@ -83,7 +83,7 @@ func render(t *testing.T, timing mixin.Timing) string {
 	t.Helper()
 	jsonnet := testservers.LookPath(t, "jsonnet")
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), mixin.RenderTimeout)
 	defer cancel()
 	if err := mixin.Render(ctx, jsonnet, dir, timing); err != nil {
 		t.Fatal(err)
@@ -258,14 +258,7 @@ var heading = regexp.MustCompile(`(?m)^#{1,6} +(.+?) *$`)
 var templateVar = regexp.MustCompile(`\$value|\| *query`)
 
 func TestAlertsAreDocumented(t *testing.T) {
-	runbook, err := os.ReadFile("runbook.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	anchors := map[string]bool{}
-	for _, m := range heading.FindAllSubmatch(runbook, -1) {
-		anchors[githubAnchor(string(m[1]))] = true
-	}
+	anchors := runbookAnchors(t)
 	seen := map[string]bool{}
 	for _, r := range loadRules(t, rulesFile).rules() {
 		t.Run(r.Alert, func(t *testing.T) {

@@ -1,7 +1,8 @@
 // Package dashboards holds the Grafana dashboards rendered from mixin/.
-// Grafana is not available to the tests, so they check the JSON
-// structurally, have promtool parse every query, and hold every metric name
-// to README.md's contract.
+// Grafana is not available to the tests, so they decode the JSON into
+// Grafana's own dashboard types (sdk_test.go), check it structurally, have
+// promtool parse every query, and hold every metric name to README.md's
+// contract.
 package dashboards
 
 import (
@@ -47,7 +48,7 @@ func load(t *testing.T, name string) (mixin.Dashboard, []byte) {
 func TestDashboardsUpToDate(t *testing.T) {
 	jsonnet := testservers.LookPath(t, "jsonnet")
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), mixin.RenderTimeout)
 	defer cancel()
 	if err := mixin.Render(ctx, jsonnet, dir, mixin.RealTiming); err != nil {
 		t.Fatal(err)

@@ -61,7 +61,9 @@ type discovered struct {
 func scrapeTargets(t *testing.T, config, job string) []discovered {
 	t.Helper()
 	promtool := testservers.LookPath(t, "promtool")
-	out := command(t, time.Minute, promtool, "check", "service-discovery", config, job)
+	// Static targets are discovered at once; without --timeout promtool
+	// waits its default 30 s for more.
+	out := command(t, time.Minute, promtool, "check", "service-discovery", "--timeout=3s", config, job)
 	var ts []discovered
 	if err := json.Unmarshal(out, &ts); err != nil {
 		t.Fatalf("promtool check service-discovery %s %s: %v\n%s", config, job, err, out)

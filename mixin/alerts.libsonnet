@@ -5,6 +5,7 @@
   local c = $._config,
   local on = 'on (%s)' % std.join(', ', c.targetLabels),
   local keyThreshold = c.keyMaxAgeSeconds + c.activeWindowSeconds,
+  local human = (import 'duration.libsonnet').humanDuration,
 
   // The runbook section of an alert: GitHub's anchor for a "## Name" heading.
   local runbook(name) = '%s#%s' % [c.runbookBase, std.asciiLower(name)],
@@ -33,24 +34,11 @@
           'TLSSessionTicketKeyNotRotated',
           'warning',
           c.forKeyNotRotated,
-          |||
-            (
-              time() - %(oldest)s
-            ) > %(threshold)d
-            and %(on)s
-            (
-              time() - %(since)s
-            ) > %(threshold)d
-          ||| % {
-            oldest: probe('tls_session_ticket_key_oldest_active_first_seen_timestamp_seconds'),
-            since: probe('tls_session_ticket_history_since_timestamp_seconds'),
-            threshold: keyThreshold,
-            on: on,
-          },
-          'Session ticket key not rotated within a day',
+          (import 'queries.libsonnet').keyNotRotated(c, c.probeSelector),
+          'Session ticket key not rotated within %s' % human(c.keyMaxAgeSeconds),
           |||
             {{ $labels.instance }} still encrypts or accepts session tickets with a key first seen {{ $value | humanizeDuration }} ago (limit: %s plus the %s active-key window). Anyone who obtains that key can decrypt all TLS 1.2 traffic of the sessions that were given a ticket under it.
-          ||| % [std.toString(c.keyMaxAgeSeconds / 3600) + 'h', std.toString(c.activeWindowSeconds / 60) + 'm'],
+          ||| % [human(c.keyMaxAgeSeconds), human(c.activeWindowSeconds)],
         ),
         alert(
           'TLSSessionTicketKeyUnchanged',
@@ -73,10 +61,10 @@
             minSamples: c.fingerprintMinSamples,
             on: on,
           },
-          'Session ticket key unchanged for more than a day',
+          'Session ticket key unchanged for more than %s' % human(c.keyMaxAgeSeconds),
           |||
-            {{ $labels.instance }} presented the same session ticket key in all {{ $value }} probes of the last %dh%dm. The exporter's own key history is younger than that (restarted without --history.path?), so this is judged from the fingerprint gauge alone.
-          ||| % [std.floor(keyThreshold / 3600), std.floor((keyThreshold % 3600) / 60)],
+            {{ $labels.instance }} presented the same session ticket key in all {{ $value }} probes of the last %s. The exporter's own key history is younger than that (restarted without --history.path?), so this is judged from the fingerprint gauge alone.
+          ||| % human(keyThreshold),
         ),
         alert(
           'TLSSessionTicketLifetimeAboveRotationInterval',
@@ -106,10 +94,10 @@
             hint: probe('tls_session_ticket_lifetime_hint_seconds'),
             limit: c.keyMaxAgeSeconds,
           },
-          'Session ticket lifetime longer than a day',
+          'Session ticket lifetime longer than %s' % human(c.keyMaxAgeSeconds),
           |||
-            {{ $labels.instance }} tells clients to keep its {{ $labels.version }} session tickets for {{ $value | humanizeDuration }}, more than a day. A ticket is only as forward-secret as the key that encrypted it, for as long as it may be used.
-          |||,
+            {{ $labels.instance }} tells clients to keep its {{ $labels.version }} session tickets for {{ $value | humanizeDuration }}, more than %s. A ticket is only as forward-secret as the key that encrypted it, for as long as it may be used.
+          ||| % human(c.keyMaxAgeSeconds),
         ),
         alert(
           'TLS13SessionTicketLifetimeAboveMaximum',
@@ -121,10 +109,10 @@
             hint: 'tls_session_ticket_lifetime_hint_seconds{%s, version="TLS 1.3"}' % c.probeSelector,
             limit: c.tls13MaxTicketLifetimeSeconds,
           },
-          'TLS 1.3 ticket lifetime above the RFC 8446 maximum',
+          'TLS 1.3 ticket lifetime above %s' % human(c.tls13MaxTicketLifetimeSeconds),
           |||
-            {{ $labels.instance }} issues TLS 1.3 tickets with a lifetime of {{ $value | humanizeDuration }} ({{ $value }} s). RFC 8446 section 4.6.1 forbids more than %d s (7 days); strict clients such as Go's crypto/tls abort the connection on such a ticket.
-          ||| % c.tls13MaxTicketLifetimeSeconds,
+            {{ $labels.instance }} issues TLS 1.3 tickets with a lifetime of {{ $value | humanizeDuration }} ({{ $value }} s), above %d s (%s). RFC 8446 section 4.6.1 forbids more than 604800 s (7 days); strict clients such as Go's crypto/tls abort the connection on such a ticket.
+          ||| % [c.tls13MaxTicketLifetimeSeconds, human(c.tls13MaxTicketLifetimeSeconds)],
         ),
         alert(
           'TLSSessionTicketResumableAfterOneDay',
@@ -136,10 +124,10 @@
             age: probe('tls_session_ticket_accepted_max_age_seconds'),
             limit: c.acceptedMaxAgeSeconds,
           },
-          'Session tickets resumable for more than a day',
+          'Session tickets resumable for more than %s' % human(c.acceptedMaxAgeSeconds),
           |||
-            {{ $labels.instance }} resumed a {{ $labels.version }} session ticket the exporter obtained {{ $value | humanizeDuration }} earlier. Traffic of sessions that old can still be decrypted with the server's current ticket keys.
-          |||,
+            {{ $labels.instance }} resumed a {{ $labels.version }} session ticket the exporter obtained {{ $value | humanizeDuration }} earlier (limit: %s). Traffic of sessions that old can still be decrypted with the server's current ticket keys.
+          ||| % human(c.acceptedMaxAgeSeconds),
         ),
         alert(
           'TLSSessionIDResumableAfterOneDay',
@@ -151,10 +139,10 @@
             age: probe('tls_session_id_accepted_max_age_seconds'),
             limit: c.acceptedMaxAgeSeconds,
           },
-          'Session IDs resumable for more than a day',
+          'Session IDs resumable for more than %s' % human(c.acceptedMaxAgeSeconds),
           |||
-            {{ $labels.instance }} resumed a TLS 1.2 session ID the exporter obtained {{ $value | humanizeDuration }} earlier: its session cache keeps master secrets that long.
-          |||,
+            {{ $labels.instance }} resumed a TLS 1.2 session ID the exporter obtained {{ $value | humanizeDuration }} earlier (limit: %s): its session cache keeps master secrets that long.
+          ||| % human(c.acceptedMaxAgeSeconds),
         ),
         alert(
           'ResumptionProbeFailing',
@@ -194,8 +182,8 @@
           ||| % exporter('resumption_exporter_history_save_failures_total'),
           'resumption_exporter cannot save its key history',
           |||
-            resumption_exporter {{ $labels.instance }} failed {{ $value | humanize }} times in 15 minutes to write its --history.path file. After its next restart the ticket-key alerts are blind until a day of history has been gathered again.
-          |||,
+            resumption_exporter {{ $labels.instance }} failed {{ $value | humanize }} times in 15 minutes to write its --history.path file. After its next restart the ticket-key alerts are blind until %s of history has been gathered again.
+          ||| % human(keyThreshold),
         ),
       ],
     }],

@@ -5,9 +5,14 @@
 {
   local c = $._config,
   local ds = { type: 'prometheus', uid: '${datasource}' },
-  local sel = '%s, job=~"$job", instance=~"$instance"' % c.probeSelector,
+  // Panels select by the job and instance variables alone: the job variable
+  // lists every job with series only resumption_exporter publishes, whatever
+  // the job is called (probeSelector concerns the alerts).
+  local sel = 'job=~"$job", instance=~"$instance"',
   local m(metric, extra='') = '%s{%s%s}' % [metric, sel, if extra == '' then '' else ', ' + extra],
   local day = c.keyMaxAgeSeconds,
+  local human = (import 'duration.libsonnet').humanDuration,
+  local dayText = human(day),
 
   local variables(instanceMulti) = [
     {
@@ -15,7 +20,7 @@
       label: 'Data source',
       type: 'datasource',
       query: 'prometheus',
-      current: {},
+      current: { text: '', value: '' },
       hide: 0,
       refresh: 1,
       regex: '',
@@ -26,9 +31,9 @@
       label: 'Job',
       type: 'query',
       datasource: ds,
-      query: 'label_values(probe_success{%s}, job)' % c.probeSelector,
+      query: 'label_values(tls_version_supported, job)',
       definition: self.query,
-      current: {},
+      current: { text: 'All', value: '$__all' },
       hide: 0,
       refresh: 2,
       regex: '',
@@ -43,9 +48,9 @@
       label: 'Target',
       type: 'query',
       datasource: ds,
-      query: 'label_values(probe_success{%s, job=~"$job"}, instance)' % c.probeSelector,
+      query: 'label_values(tls_version_supported{job=~"$job"}, instance)',
       definition: self.query,
-      current: {},
+      current: if instanceMulti then { text: 'All', value: '$__all' } else { text: '', value: '' },
       hide: 0,
       refresh: 2,
       regex: '',
@@ -77,6 +82,9 @@
       asDropdown: false,
       includeVars: true,
       keepTime: true,
+      icon: 'external link',
+      tooltip: '',
+      targetBlank: false,
     }],
     templating: { list: variables(instanceMulti) },
     // Panel ids follow their order, so regenerating is deterministic.
@@ -126,7 +134,7 @@
         },
       },
       options: {
-        legend: { displayMode: 'table', placement: 'bottom', calcs: ['lastNotNull', 'max'] },
+        legend: { showLegend: true, displayMode: 'table', placement: 'bottom', calcs: ['lastNotNull', 'max'] },
         tooltip: { mode: 'multi', sort: 'desc' },
       },
     },
@@ -139,19 +147,40 @@
         colorMode: 'background',
         graphMode: 'none',
         textMode: 'value',
+        justifyMode: 'auto',
+        orientation: 'auto',
+        wideLayout: true,
+        showPercentChange: false,
+        percentChangeColorMode: 'standard',
       },
     },
 
   // One column of the overview table: an instant query per target, shown
   // under `name` with its own unit.
-  local column(refId, name, unit, description, expr, thresholds=null) = {
+  local column(refId, name, unit, description, expr, thresholds=null, mappings=null) = {
     refId: refId,
     name: name,
     unit: unit,
     description: description,
     expr: expr,
     thresholds: thresholds,
+    mappings: mappings,
   },
+
+  // The highest TLS version as a number (13, 12) a value mapping names, so
+  // that it stays one row per target in a table of instant queries.
+  local versionNumber(metric) = |||
+    max by (job, instance) (%(m13)s) * 13
+    or
+    max by (job, instance) (%(m12)s) * 12
+  ||| % { m13: m(metric, 'version="TLS 1.3"'), m12: m(metric, 'version="TLS 1.2"') },
+  local versionMappings = [{
+    type: 'value',
+    options: {
+      '13': { text: 'TLS 1.3', index: 0 },
+      '12': { text: 'TLS 1.2', index: 1 },
+    },
+  }],
 
   local overviewColumns = [
     column('A', 'Probe', 'bool_yes_no', 'probe_success', 'max by (job, instance) (%s)' % m('probe_success'), { mode: 'absolute', steps: [{ color: 'red', value: null }, { color: 'green', value: 1 }] }),
@@ -165,26 +194,29 @@
     column('I', 'Keys active', 'none', 'distinct ticket keys seen within the active window', 'max by (job, instance) (%s)' % m('tls_session_ticket_keys_active')),
     column('J', 'Ticket accepted max age', 's', 'oldest ticket the server still resumed', 'max by (job, instance) (%s)' % m('tls_session_ticket_accepted_max_age_seconds'), redAbove(c.acceptedMaxAgeSeconds)),
     column('K', 'Session ID accepted max age', 's', 'oldest session ID the server still resumed', 'max by (job, instance) (%s)' % m('tls_session_id_accepted_max_age_seconds'), redAbove(c.acceptedMaxAgeSeconds)),
+    column('L', '0-RTT max early data', 'decbytes', 'max_early_data of the TLS 1.3 tickets: above 0 the server accepts 0-RTT data, which an attacker can replay', 'max by (job, instance) (%s)' % m('tls_session_ticket_max_early_data_bytes', 'version="TLS 1.3"'), { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'orange', value: 1 }] }),
+    column('M', 'TLS version', 'none', 'highest TLS version the target completed a handshake with (probe_tls_version_info)', versionNumber('probe_tls_version_info'), mappings=versionMappings),
   ],
 
   local overviewTable = panel(
     'table',
     'Targets',
     |||
-      One row per probed target. Yes/No columns say which resumption mechanisms the server resumed in the last probe. Lifetimes are what the server announces for its tickets; "Oldest key age" is how long the oldest ticket key still seen within the active window has been in use (red after a day); "accepted max age" is the oldest session the server still resumed, i.e. the measured forward-secrecy exposure window. Empty cells: the server issues no such ticket, or nothing was observed yet (a rotation interval needs an observed rotation). Click a column header to sort.
-    |||,
+      One row per probed target. Yes/No columns say which resumption mechanisms the server resumed in the last probe. Lifetimes are what the server announces for its tickets; "Oldest key age" is how long the oldest ticket key still seen within the active window has been in use (red after %s); "accepted max age" is the oldest session the server still resumed, i.e. the measured forward-secrecy exposure window (red after %s). Empty cells: the server issues no such ticket, or nothing was observed yet (a rotation interval needs an observed rotation). Click a column header to sort.
+    ||| % [dayText, human(c.acceptedMaxAgeSeconds)],
     'none',
     { h: 14, w: 24, x: 0, y: 4 },
     [target(col.refId, col.expr, instant=true) for col in overviewColumns],
   ) {
     options: {
+      frameIndex: 0,
       showHeader: true,
       cellHeight: 'sm',
       footer: { show: false, reducer: ['sum'], fields: '' },
       sortBy: [{ displayName: 'Oldest key age', desc: true }],
     },
     fieldConfig+: {
-      defaults+: { custom: { align: 'auto', cellOptions: { type: 'auto' }, filterable: true } },
+      defaults+: { custom: { align: 'auto', cellOptions: { type: 'auto' }, filterable: true, inspect: false } },
       overrides: [
         {
           matcher: { id: 'byName', options: 'Value #' + col.refId },
@@ -198,6 +230,9 @@
               { id: 'thresholds', value: col.thresholds },
               { id: 'custom.cellOptions', value: { type: 'color-background' } },
             ]
+          ) + (
+            if col.mappings == null then []
+            else [{ id: 'mappings', value: col.mappings }]
           ),
         }
         for col in overviewColumns
@@ -250,16 +285,16 @@
       redAbove(1),
     ),
     stat(
-      'Keys older than a day',
-      'Targets whose oldest ticket key still in use was first seen more than a day ago.',
+      'Keys not rotated within %s' % dayText,
+      'Targets the TLSSessionTicketKeyNotRotated alert fires for (same expression): the oldest ticket key still in use was first seen more than %s (plus the %s active-key window) ago, and the exporter has watched the target that long.' % [dayText, human(c.activeWindowSeconds)],
       'none',
       { h: 4, w: w, x: 2 * w, y: 0 },
-      'count(time() - %s > %d) or vector(0)' % [m('tls_session_ticket_key_oldest_active_first_seen_timestamp_seconds'), day],
+      'count(\n%s) or vector(0)' % (import 'queries.libsonnet').keyNotRotated(c, sel),
       redAbove(1),
     ),
     stat(
-      'Resumable after a day',
-      'Targets that resumed a ticket or session ID older than a day.',
+      'Resumable after %s' % human(c.acceptedMaxAgeSeconds),
+      'Targets that resumed a ticket or session ID older than %s.' % human(c.acceptedMaxAgeSeconds),
       'none',
       { h: 4, w: w, x: 3 * w, y: 0 },
       'count(max by (job, instance) (%s or %s) > %d) or vector(0)' % [
@@ -275,7 +310,7 @@
   local detailPanels = [
     timeseries(
       'Ticket key age',
-      'Age of the oldest ticket key still in use and of the newest one (time() minus their first sighting). They differ while several keys are active, e.g. behind a load balancer or just after a rotation. The red line is one day.',
+      'Age of the oldest ticket key still in use and of the newest one (time() minus their first sighting). They differ while several keys are active, e.g. behind a load balancer or just after a rotation. The red line is %s.' % dayText,
       's',
       { h: 8, w: 12, x: 0, y: 0 },
       [
@@ -314,7 +349,7 @@
     ),
     timeseries(
       'Ticket lifetimes',
-      'Ticket lifetime the server announces, per protocol version (TLS 1.2 lifetime hint, TLS 1.3 ticket_lifetime). The red line is one day; RFC 8446 allows at most 7 days for TLS 1.3.',
+      'Ticket lifetime the server announces, per protocol version (TLS 1.2 lifetime hint, TLS 1.3 ticket_lifetime). The red line is %s; RFC 8446 allows at most 7 days for TLS 1.3.' % dayText,
       's',
       { h: 8, w: 12, x: 12, y: 8 },
       [target('A', m('tls_session_ticket_lifetime_hint_seconds'), '{{version}} ' + legend)],
@@ -367,7 +402,7 @@
     },
     timeseries(
       'Key history watched for',
-      'How long the exporter has watched this target\'s ticket keys (time() minus tls_session_ticket_history_since_timestamp_seconds). The "not rotated within a day" alert stays silent until this exceeds a day; without --history.path it restarts from zero with the exporter.',
+      'How long the exporter has watched this target\'s ticket keys (time() minus tls_session_ticket_history_since_timestamp_seconds). The "not rotated" alert stays silent until this exceeds %s; without --history.path it restarts from zero with the exporter.' % human(c.keyMaxAgeSeconds + c.activeWindowSeconds),
       's',
       { h: 8, w: 12, x: 0, y: 32 },
       [target('A', 'time() - %s' % m('tls_session_ticket_history_since_timestamp_seconds'), legend)],
@@ -381,7 +416,7 @@
       { h: 8, w: 12, x: 12, y: 32 },
       [target('A', m('tls_session_ticket_info'), instant=true)],
     ) {
-      options: { showHeader: true, cellHeight: 'sm' },
+      options: { frameIndex: 0, showHeader: true, cellHeight: 'sm' },
       transformations: [{
         id: 'organize',
         options: {
@@ -391,6 +426,23 @@
         },
       }],
     },
+    stat(
+      'TLS version',
+      'Highest TLS version the target completed a handshake with in the last probe (probe_tls_version_info).',
+      'none',
+      { h: 8, w: 6, x: 0, y: 40 },
+      versionNumber('probe_tls_version_info'),
+      { mode: 'absolute', steps: [{ color: 'orange', value: null }, { color: 'green', value: 13 }] },
+    ) {
+      fieldConfig+: { defaults+: { mappings: versionMappings } },
+    },
+    timeseries(
+      '0-RTT (max early data)',
+      'max_early_data the server announces in its TLS 1.3 tickets: above 0 it accepts 0-RTT early data on resumption, which an attacker who recorded it can replay; 0 or absent: no 0-RTT.',
+      'decbytes',
+      { h: 8, w: 18, x: 6, y: 40 },
+      [target('A', m('tls_session_ticket_max_early_data_bytes'), '{{version}} ' + legend)],
+    ),
   ],
 
   grafanaDashboards+:: {

@@ -4,8 +4,12 @@
 // Every threshold, duration and selector lives in _config below; override it
 // the usual mixin way:
 //
-//   (import 'mixin.libsonnet') + { _config+:: { keyMaxAge: '12h' } }
+//   (import 'mixin.libsonnet') + { _config+:: { keyMaxAgeSeconds: 12 * 3600 } }
 //
+// Thresholds are numbers of seconds (the `*Seconds` fields), and only those:
+// the rules compare with them and the summaries, descriptions and dashboard
+// texts print them as durations ('1d', '12h15m'; see duration.libsonnet).
+// mixin/knobs_test.go checks that every field here changes the rendering.
 // The checked-in alerts/ and dashboards/ files are rendered from this by
 // mixin/generate.sh; a Go test keeps them in step.
 (import 'alerts.libsonnet') +
@@ -21,19 +25,17 @@
     // What identifies one probed target across alerts and joins.
     targetLabels: ['job', 'instance'],
 
-    // A ticket key still in use after this long counts as "not rotated
-    // within a day".
-    keyMaxAge: '24h',
+    // A ticket key still in use after this long counts as "not rotated"; a
+    // ticket lifetime above it outlives the rotation it asks for.
     keyMaxAgeSeconds: 86400,
     // The exporter's --history.active-window: a key replaced at its deadline
     // stays "active" this much longer, so the alert threshold adds it and a
     // daily rotator does not flap.
-    activeWindow: '15m',
     activeWindowSeconds: 900,
     // The stateless fallback on the fingerprint gauge looks back over
-    // keyMaxAge + activeWindow and also needs the series this dense over that
-    // span, so that a gap (exporter down, target unreachable) cannot hide a
-    // rotation.
+    // keyMaxAgeSeconds + activeWindowSeconds and also needs the series this
+    // dense over that span, so that a gap (exporter down, target
+    // unreachable) cannot hide a rotation.
     fingerprintMinSamples: 24,
 
     // Sessions the server still resumes after this long are a forward
@@ -54,8 +56,12 @@
     // global evaluation_interval in charge.
     ruleInterval: null,
 
-    // Alerts link to the section of alerts/runbook.md named after them.
-    runbookBase: 'https://github.com/resumption-exporter/resumption_exporter/blob/main/alerts/runbook.md',
+    // The repository the exporter comes from (its Go module path), and where
+    // its alerts/runbook.md is published: each alert links to the section
+    // named after it (GitHub's heading anchor). Point runbookBase at your own
+    // copy (a wiki, an internal Git host) if you keep one; the anchors stay.
+    repositoryURL: 'https://github.com/resumption-exporter/resumption_exporter',
+    runbookBase: self.repositoryURL + '/blob/main/alerts/runbook.md',
 
     // Dashboards.
     dashboardTags: ['resumption_exporter', 'tls'],

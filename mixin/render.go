@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"time"
 )
 
 // Generated lists the files mixin/generate.sh writes, relative to the
@@ -34,6 +35,11 @@ const (
 	// interval as 1s, for end-to-end tests; thresholds stay as they are.
 	FastTiming Timing = true
 )
+
+// RenderTimeout bounds a rendering in tests. It only catches a hang:
+// Debian's jsonnet (C++) takes about 10 s of CPU for generate.sh, mostly in
+// std.manifestYamlDoc, and several times that on a loaded machine.
+const RenderTimeout = 5 * time.Minute
 
 // Dir returns the directory holding the mixin's sources.
 func Dir() string {

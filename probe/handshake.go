@@ -147,6 +147,11 @@ func (h *handshaker) classify(version uint16, rx []byte, err error) error {
 			return fmt.Errorf("%w: %s chose %s when offered only %s", errVersionRefused, h.addr, VersionName(first.ServerHello.Version()), VersionName(version))
 		}
 	}
+	if hinted := explainCertificate(err, h.serverName); hinted != err {
+		// The same verdict at every version: no version in the message, so
+		// that the probe's failure reason says it once.
+		return fmt.Errorf("handshake with %s: %w", h.addr, hinted)
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return fmt.Errorf("%s handshake with %s timed out: %w", VersionName(version), h.addr, err)

@@ -2,8 +2,6 @@ package probe
 
 import (
 	"crypto/tls"
-	"errors"
-	"fmt"
 	"time"
 )
 
@@ -93,36 +91,39 @@ func (m *Module) Versions() []uint16 {
 // Validate reports the first thing wrong with a module.
 func (m *Module) Validate() error {
 	if m.Timeout <= 0 {
-		return errors.New("timeout must be positive")
+		return fieldErr("timeout", "must be positive")
 	}
 	if m.TicketWait <= 0 || m.TicketWait >= m.Timeout {
-		return fmt.Errorf("ticket_wait %s must be positive and below timeout %s", m.TicketWait, m.Timeout)
+		return fieldErr("ticket_wait", "%s must be positive and below timeout %s", m.TicketWait, m.Timeout)
 	}
 	switch m.PreferredIPProtocol {
 	case "ip4", "ip6":
 	default:
-		return fmt.Errorf("preferred_ip_protocol %q: want ip4 or ip6", m.PreferredIPProtocol)
+		return fieldErr("preferred_ip_protocol", "%q: want ip4 or ip6", m.PreferredIPProtocol)
 	}
 	lo, okLo := versionsByName[m.TLSConfig.MinVersion]
 	hi, okHi := versionsByName[m.TLSConfig.MaxVersion]
-	if !okLo || !okHi {
-		return fmt.Errorf("tls_config min_version %q / max_version %q: want TLS12 or TLS13", m.TLSConfig.MinVersion, m.TLSConfig.MaxVersion)
+	if !okLo {
+		return fieldErr("tls_config.min_version", "%q: want TLS12 or TLS13", m.TLSConfig.MinVersion)
+	}
+	if !okHi {
+		return fieldErr("tls_config.max_version", "%q: want TLS12 or TLS13", m.TLSConfig.MaxVersion)
 	}
 	if lo > hi {
-		return fmt.Errorf("tls_config min_version %s is above max_version %s", m.TLSConfig.MinVersion, m.TLSConfig.MaxVersion)
+		return fieldErr("tls_config.min_version", "%s is above max_version %s", m.TLSConfig.MinVersion, m.TLSConfig.MaxVersion)
 	}
 	if (m.TLSConfig.CertFile == "") != (m.TLSConfig.KeyFile == "") {
-		return errors.New("tls_config cert_file and key_file go together")
+		return fieldErr("tls_config.cert_file", "cert_file and key_file go together")
 	}
 	seen := map[Mechanism]bool{}
 	for _, c := range m.Checks {
 		switch c {
 		case MechanismSessionID, MechanismSessionTicket, MechanismPSK:
 		default:
-			return fmt.Errorf("checks: unknown mechanism %q (want session_id, session_ticket or psk)", c)
+			return fieldErr("checks", "unknown mechanism %q (want session_id, session_ticket or psk)", c)
 		}
 		if seen[c] {
-			return fmt.Errorf("checks: %q listed twice", c)
+			return fieldErr("checks", "%q listed twice", c)
 		}
 		seen[c] = true
 	}

@@ -3,7 +3,6 @@ package probe
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"os"
 
 	"github.com/resumption-exporter/resumption_exporter/probe/internal/wire"
@@ -25,17 +24,17 @@ func (m *Module) Compile() error {
 	if f := m.TLSConfig.CAFile; f != "" {
 		pem, err := os.ReadFile(f)
 		if err != nil {
-			return fmt.Errorf("tls_config ca_file: %w", err)
+			return &FieldError{Field: "tls_config.ca_file", Err: err}
 		}
 		cc.roots = x509.NewCertPool()
 		if !cc.roots.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("tls_config ca_file %s: no PEM certificates in it", f)
+			return fieldErr("tls_config.ca_file", "%s: no PEM certificates in it", f)
 		}
 	}
 	if m.TLSConfig.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(m.TLSConfig.CertFile, m.TLSConfig.KeyFile)
 		if err != nil {
-			return fmt.Errorf("tls_config cert_file/key_file: %w", err)
+			return &FieldError{Field: "tls_config.cert_file", Err: err}
 		}
 		cc.certs = []tls.Certificate{cert}
 	}

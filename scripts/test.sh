@@ -9,8 +9,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Debian packages the tests use: the TLS servers probed by the integration
 # tests, promtool (prometheus) and amtool (prometheus-alertmanager) for the
-# alert rules, jsonnet for the dashboards, and the CA bundle.
-packages=(nginx apache2 haproxy openssl prometheus prometheus-alertmanager jsonnet ca-certificates)
+# alert rules, jsonnet for the dashboards, chromium for the landing-page
+# test in a real browser, and the CA bundle. As root,
+# scripts/install-deps.sh installs the missing ones without starting their
+# services.
+packages=(nginx apache2 haproxy openssl prometheus prometheus-alertmanager jsonnet chromium ca-certificates)
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
@@ -27,15 +30,7 @@ fi
 
 if ((${#missing[@]} > 0)); then
 	if [[ $(id -u) -eq 0 ]]; then
-		# Keep apt from starting the servers' system services: the tests
-		# start their own on 127.0.0.1 and need nothing listening on 80/443.
-		if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-			printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-			chmod 755 /usr/sbin/policy-rc.d
-		fi
-		echo "test.sh: installing ${missing[*]}"
-		apt-get update
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+		scripts/install-deps.sh "${missing[@]}"
 	else
 		echo "test.sh: missing Debian packages: ${missing[*]}" >&2
 		echo "test.sh: install them with: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
