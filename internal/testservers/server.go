@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/resumption-exporter/resumption_exporter/probe/starttls"
 )
 
 // Bounds of every wait in this package. They only stop a broken server from
@@ -77,6 +79,13 @@ type launchSpec struct {
 	tlsReady *PKI
 	// reload signals the master and returns once the reload took effect.
 	reload func(t testing.TB, s *Server)
+	// starttls, when set, makes the readiness probe run this preamble
+	// before its handshake (verified against tlsReady when that is set).
+	starttls starttls.Protocol
+	// setsid says the server makes itself a session leader (Postfix's
+	// master), which fails in a process group of its own: it gets none,
+	// and its session then serves as one.
+	setsid bool
 	// ready, when set, is a further readiness check after the network
 	// probe succeeded: the server may serve before it handles signals.
 	ready func() error
@@ -158,7 +167,7 @@ func (s *Server) launch(port int) error {
 	// keep their ports. The signal follows the death of the OS thread that
 	// started the server, which the Go runtime only ends for goroutines
 	// that exit while locked to their thread; test goroutines are not.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: !s.spec.setsid, Pdeathsig: syscall.SIGTERM}
 	fmt.Fprintf(out, "== testservers: %s\n", strings.Join(cmd.Args, " "))
 	if err := cmd.Start(); err != nil {
 		return err
@@ -198,6 +207,15 @@ func (s *Server) waitServing() error {
 func (s *Server) probe() error {
 	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
+	if s.spec.starttls != starttls.None {
+		if err := startTLSReady(ctx, s.Addr, s.spec.starttls, s.spec.tlsReady); err != nil {
+			return err
+		}
+		if s.spec.ready != nil {
+			return s.spec.ready()
+		}
+		return nil
+	}
 	var d interface {
 		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 	} = &net.Dialer{}
