@@ -57,9 +57,9 @@ type TLSConfig struct {
 	MaxVersion string `yaml:"max_version,omitempty"`
 }
 
-// StartTLSConfig selects a STARTTLS preamble: a mail, directory,
+// StartTLSConfig selects a STARTTLS preamble, for a mail, directory,
 // file-transfer or database server that starts in plaintext and switches to
-// TLS on request.
+// TLS on request. In YAML it is a mapping, or just the protocol's name.
 type StartTLSConfig struct {
 	// Protocol is smtp, imap, pop3, ftp, postgres or ldap; empty means
 	// none (the port speaks TLS at once).
@@ -67,6 +67,21 @@ type StartTLSConfig struct {
 	// EHLOName is the name SMTP's EHLO announces; empty means this host's
 	// name (or "localhost" when it is not a valid one).
 	EHLOName string `yaml:"ehlo_name,omitempty"`
+}
+
+// UnmarshalYAML accepts the protocol alone as a shorthand: `starttls: smtp`
+// is `starttls: {protocol: smtp}`.
+func (c *StartTLSConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	var p string
+	if err := unmarshal(&p); err == nil {
+		*c = StartTLSConfig{Protocol: starttls.Protocol(p)}
+		return nil
+	}
+	type plain StartTLSConfig
+	if err := unmarshal((*plain)(c)); err != nil {
+		return fmt.Errorf("starttls: want a protocol name or a mapping of protocol and ehlo_name: %w", err)
+	}
+	return nil
 }
 
 // validate reports the first thing wrong with the STARTTLS settings.

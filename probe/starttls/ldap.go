@@ -111,7 +111,7 @@ func readFull(conn net.Conn, b []byte) error {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return errors.New("LDAP server closed the connection before answering StartTLS")
 	case errors.As(err, &ne) && ne.Timeout():
-		return fmt.Errorf("LDAP server did not answer StartTLS before the deadline: %w", err)
+		return errors.New("LDAP server did not answer StartTLS before the deadline")
 	}
 	return fmt.Errorf("LDAP: reading the answer to StartTLS: %w", err)
 }

@@ -45,6 +45,11 @@ func (c *lineConn) send(what, line string) error {
 func (c *lineConn) line(step string) (string, error) {
 	b, err := c.br.ReadSlice('\n')
 	c.left -= len(b)
+	if len(b) > 0 && (b[0] == 0x15 || b[0] == 0x16) {
+		// An alert or handshake record: a TLS server, whatever it
+		// sent after.
+		return "", fmt.Errorf("%s server answered with TLS records instead of %s: is this an implicit-TLS port? (then leave starttls out)", c.p, step)
+	}
 	switch {
 	case c.left < 0:
 		return "", fmt.Errorf("%s server sent more than %d bytes before the end of %s", c.p, c.max, step)
@@ -52,9 +57,6 @@ func (c *lineConn) line(step string) (string, error) {
 		return "", fmt.Errorf("%s server sent a line longer than %d bytes in %s", c.p, c.maxLine, step)
 	case err != nil:
 		return "", c.readErr(step, len(b) > 0, err)
-	}
-	if len(b) > 0 && (b[0] == 0x15 || b[0] == 0x16) {
-		return "", fmt.Errorf("%s server answered with TLS records instead of %s: is this an implicit-TLS port? (then leave starttls out)", c.p, step)
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
@@ -68,9 +70,11 @@ func (c *lineConn) readErr(step string, partial bool, err error) error {
 	case errors.Is(err, io.EOF):
 		return fmt.Errorf("%s server closed the connection before %s", c.p, step)
 	case errors.As(err, &ne) && ne.Timeout() && step == stepGreeting:
-		return fmt.Errorf("%s server sent no greeting before the deadline (a server speaking TLS at once, on an implicit-TLS port, waits silently like this): %w", c.p, err)
+		// The net error is left out: it names the local port, and
+		// the probe's connections would each report a reason of their own.
+		return fmt.Errorf("%s server sent no greeting before the deadline (a server speaking TLS at once, on an implicit-TLS port, waits silently like this)", c.p)
 	case errors.As(err, &ne) && ne.Timeout():
-		return fmt.Errorf("%s server did not finish %s before the deadline: %w", c.p, step, err)
+		return fmt.Errorf("%s server did not finish %s before the deadline", c.p, step)
 	}
 	return fmt.Errorf("%s: reading %s: %w", c.p, step, err)
 }

@@ -52,7 +52,7 @@ func (c *lineConn) status(step, what string) (string, error) {
 	case l == "+OK" || strings.HasPrefix(l, "+OK "):
 		return l, nil
 	case l == "-ERR" || strings.HasPrefix(l, "-ERR "):
-		return "", fmt.Errorf("POP3 server answered -ERR to %s: %s", what, excerpt(strings.TrimPrefix(l, "-ERR")))
+		return "", fmt.Errorf("POP3 server answered -ERR to %s: %s", what, excerpt(strings.TrimSpace(strings.TrimPrefix(l, "-ERR"))))
 	}
 	return "", fmt.Errorf("POP3 server sent %s instead of +OK or -ERR in %s", excerpt(l), step)
 }

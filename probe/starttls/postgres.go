@@ -30,7 +30,7 @@ func postgres(conn net.Conn) error {
 		case errors.Is(err, io.EOF):
 			return errors.New("PostgreSQL server closed the connection before answering the SSLRequest")
 		case errors.As(err, &ne) && ne.Timeout():
-			return fmt.Errorf("PostgreSQL server did not answer the SSLRequest before the deadline: %w", err)
+			return errors.New("PostgreSQL server did not answer the SSLRequest before the deadline")
 		}
 		return fmt.Errorf("PostgreSQL: reading the answer to SSLRequest: %w", err)
 	}

@@ -8,8 +8,12 @@ import (
 // smtp runs RFC 3207: the 220 greeting, EHLO, STARTTLS among the EHLO
 // keywords, STARTTLS, 220.
 func smtp(c *lineConn, ehloName string) error {
-	if _, err := c.expect(stepGreeting, "the connection", "220", false); err != nil {
+	g, err := c.reply(stepGreeting, false)
+	if err != nil {
 		return err
+	}
+	if g.code != "220" {
+		return fmt.Errorf("SMTP server greeted with %s: %s", g.code, excerpt(strings.Join(g.lines, " ")))
 	}
 	if err := c.send("EHLO", "EHLO "+ehloName); err != nil {
 		return err

@@ -162,23 +162,19 @@ func Negotiate(ctx context.Context, conn net.Conn, p Protocol, opts Options) err
 	} else if err := ValidateEHLOName(opts.EHLOName); err != nil {
 		return err
 	}
-	var err error
 	switch p {
 	case SMTP:
-		err = smtp(newLineConn(conn, p, opts), opts.EHLOName)
+		return smtp(newLineConn(conn, p, opts), opts.EHLOName)
 	case IMAP:
-		err = imap(newLineConn(conn, p, opts))
+		return imap(newLineConn(conn, p, opts))
 	case POP3:
-		err = pop3(newLineConn(conn, p, opts))
+		return pop3(newLineConn(conn, p, opts))
 	case FTP:
-		err = ftp(newLineConn(conn, p, opts))
+		return ftp(newLineConn(conn, p, opts))
 	case Postgres:
-		err = postgres(conn)
+		return postgres(conn)
 	case LDAP:
-		err = ldap(conn, opts.MaxPreambleBytes)
+		return ldap(conn, opts.MaxPreambleBytes)
 	}
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("%w (%v)", err, context.Cause(ctx))
-	}
-	return err
+	return nil
 }
