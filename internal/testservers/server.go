@@ -86,6 +86,9 @@ type launchSpec struct {
 	// master), which fails in a process group of its own: it gets none,
 	// and its session then serves as one.
 	setsid bool
+	// started, when set, learns the PID of each master as soon as it runs,
+	// before the readiness probe.
+	started func(pid int)
 	// ready, when set, is a further readiness check after the network
 	// probe succeeded: the server may serve before it handles signals.
 	ready func() error
@@ -179,6 +182,9 @@ func (s *Server) launch(port int) error {
 	}()
 	s.proc = p
 	s.PID = p.pid
+	if s.spec.started != nil {
+		s.spec.started(p.pid)
+	}
 	s.Port = port
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	s.ConfigFile = cfg
