@@ -148,6 +148,15 @@ func TestStartTLSServers(t *testing.T) {
 			if again.series[success] != 1 {
 				t.Errorf("second probe failed: %s", again.result.Failure)
 			}
+			for series, age := range map[string]string{
+				sessionID: "tls_session_id_accepted_max_age_seconds",
+				ticket12:  `tls_session_ticket_accepted_max_age_seconds{version="TLS 1.2"}`,
+				psk:       `tls_session_ticket_accepted_max_age_seconds{version="TLS 1.3"}`,
+			} {
+				if got, ok := again.series[age]; (c.want[series] == 1) != (ok && got > 0) {
+					t.Errorf("second probe: %s = %v (present %v), with %s = %v", age, got, ok, series, c.want[series])
+				}
+			}
 			logs := srv.Logs()
 			if c.logs != nil && !c.logs.MatchString(logs) {
 				t.Errorf("%s logs do not show %q", srv.Name, c.logs)

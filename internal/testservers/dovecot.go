@@ -31,9 +31,7 @@ func StartDovecot(t testing.TB, pki *PKI, protocol, conf string) *Server {
 	default:
 		t.Fatalf("testservers: StartDovecot: protocol %q, want imap or pop3", protocol)
 	}
-	if !isRoot() {
-		t.Skip("testservers: dovecot must start as root")
-	}
+	requireRoot(t, "Dovecot")
 	bin := mustLookPath(t, "dovecot")
 	dir := serviceDir(t, "dovecot")
 	spec := &launchSpec{

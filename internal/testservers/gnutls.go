@@ -15,9 +15,7 @@ import (
 // 127.0.0.1 to it. It logs each connection to output.log.
 func StartGnuTLS(t testing.TB, pki *PKI, args ...string) *Server {
 	t.Helper()
-	if !isRoot() {
-		t.Skip("testservers: gnutls-serv binds every address; isolating it in a network namespace needs root")
-	}
+	requireRoot(t, "gnutls-serv (in a network namespace)")
 	bin := mustLookPath(t, "gnutls-serv")
 	dir := t.TempDir()
 	var relay *nsRelay

@@ -27,9 +27,7 @@ const postfixDaemons = "/usr/lib/postfix/sbin"
 // root: the master drops to the postfix user for its daemons.
 func StartPostfix(t testing.TB, pki *PKI, mainCF string) *Server {
 	t.Helper()
-	if !isRoot() {
-		t.Skip("testservers: Postfix's master must start as root")
-	}
+	requireRoot(t, "Postfix")
 	master := filepath.Join(postfixDaemons, "master")
 	if _, err := os.Stat(master); err != nil {
 		Require(t, "postfix") // fails or skips with the usual message

@@ -42,9 +42,7 @@ func pgMajor(binDir string) int {
 // stderr (output.log). Must run as root.
 func StartPostgres(t testing.TB, pki *PKI, args ...string) *Server {
 	t.Helper()
-	if !isRoot() {
-		t.Skip("testservers: starting PostgreSQL as the postgres user needs root")
-	}
+	requireRoot(t, "PostgreSQL")
 	postgres, err := postgresBin("postgres")
 	if err != nil {
 		Require(t, "postgres")

@@ -101,3 +101,17 @@ func freePort() (int, error) {
 // isRoot reports whether servers start as root and so must be told which
 // user their workers run as.
 func isRoot() bool { return os.Geteuid() == 0 }
+
+// requireRoot is Require for servers that only start as root (they drop to
+// users of their own, or need a network namespace): it fails the test under
+// CI=true and skips it otherwise.
+func requireRoot(t testing.TB, server string) {
+	t.Helper()
+	if isRoot() {
+		return
+	}
+	if inCI() {
+		t.Fatalf("testservers: %s must be started as root, and CI=true requires every server", server)
+	}
+	t.Skipf("testservers: %s must be started as root", server)
+}

@@ -19,9 +19,7 @@ import (
 // "ssl_ciphers=HIGH" for TLS 1.2. Must run as root.
 func StartVsftpd(t testing.TB, pki *PKI, conf string) *Server {
 	t.Helper()
-	if !isRoot() {
-		t.Skip("testservers: vsftpd must start as root")
-	}
+	requireRoot(t, "vsftpd")
 	bin := mustLookPath(t, "vsftpd")
 	dir := serviceDir(t, "vsftpd")
 	spec := &launchSpec{
