@@ -2,6 +2,7 @@ package integration
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
@@ -21,6 +22,7 @@ type starttlsCase struct {
 	issued   map[probe.Mechanism]bool
 	logs     *regexp.Regexp
 	noLogs   *regexp.Regexp
+	failure  string // what the failure must say, for a case expecting probe_success 0
 }
 
 // The expected values below were first seen by hand with OpenSSL 3.0's
@@ -96,6 +98,23 @@ func TestStartTLSServers(t *testing.T) {
 			noLogs: regexp.MustCompile(`"USER|"PASS|LOGIN`),
 		},
 		{
+			// vsftpd's own default, ssl_ciphers=DES-CBC3-SHA, leaves no
+			// TLS 1.2 suite a client of today offers: the TLS 1.2
+			// handshakes fail with handshake_failure (a failed check, not
+			// an absent version), TLS 1.3 (whose suites that setting does
+			// not touch) works and resumes. s_client -tls1_2 gets no
+			// cipher either.
+			name:     "vsftpd, its default ssl_ciphers",
+			protocol: starttls.FTP,
+			start: func(t *testing.T, pki *testservers.PKI) *testservers.Server {
+				testservers.Require(t, "vsftpd")
+				return testservers.StartVsftpd(t, pki, "")
+			},
+			want:    map[string]float64{success: 0, has13: 1, highest13: 1, checkID: 0, checkTicket: 0, checkPSK: 1, psk: 1, hint13: 604800},
+			absent:  []string{has12, sessionID, ticket12, hint12},
+			failure: "server answered with alert fatal handshake_failure(40)",
+		},
+		{
 			// PostgreSQL turns resumption off (SSL_OP_NO_TICKET, no session
 			// cache, no TLS 1.3 tickets): s_client gets an empty session
 			// ID and no ticket at either version.
@@ -145,8 +164,11 @@ func TestStartTLSServers(t *testing.T) {
 			// The second probe replays the first one's sessions through
 			// the preamble too.
 			again := p.probe(t, srv.Addr)
-			if again.series[success] != 1 {
-				t.Errorf("second probe failed: %s", again.result.Failure)
+			if again.series[success] != c.want[success] {
+				t.Errorf("second probe: success %v, failure %q", again.series[success], again.result.Failure)
+			}
+			if c.failure != "" && !strings.Contains(o.result.Failure, c.failure) {
+				t.Errorf("failure %q does not say %q", o.result.Failure, c.failure)
 			}
 			for series, age := range map[string]string{
 				sessionID: "tls_session_id_accepted_max_age_seconds",

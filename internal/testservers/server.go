@@ -83,8 +83,9 @@ type launchSpec struct {
 	// before its handshake (verified against tlsReady when that is set).
 	starttls starttls.Protocol
 	// setsid says the server makes itself a session leader (Postfix's
-	// master), which fails in a process group of its own: it gets none,
-	// and its session then serves as one.
+	// master). setsid(2) fails for a process-group leader, so such a server
+	// starts without a group of its own; the session it creates is one
+	// (its process group ID is its PID).
 	setsid bool
 	// started, when set, learns the PID of each master as soon as it runs,
 	// before the readiness probe.
