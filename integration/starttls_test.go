@@ -205,3 +205,54 @@ func dovecot(protocol, conf string) func(*testing.T, *testservers.PKI) *testserv
 func highPerformance(protocol string) string {
 	return "service " + protocol + "-login {\n  service_count = 0\n  process_limit = 1\n  process_min_avail = 1\n}\n"
 }
+
+// Real servers configured without TLS refuse the preamble, and the probe
+// says how.
+func TestStartTLSRefusedByRealServers(t *testing.T) {
+	cases := []struct {
+		name     string
+		protocol starttls.Protocol
+		start    func(t *testing.T, pki *testservers.PKI) *testservers.Server
+		failure  *regexp.Regexp
+	}{
+		{
+			name:     "postfix smtpd_tls_security_level = none",
+			protocol: starttls.SMTP,
+			start: func(t *testing.T, pki *testservers.PKI) *testservers.Server {
+				testservers.Require(t, "postfix")
+				return testservers.StartPostfix(t, pki, "smtpd_tls_security_level = none")
+			},
+			failure: regexp.MustCompile(`SMTP server did not offer STARTTLS \(EHLO keywords: "PIPELINING SIZE [^"]*"\)`),
+		},
+		{
+			name:     "dovecot ssl = no",
+			protocol: starttls.IMAP,
+			start:    dovecot("imap", "ssl = no"),
+			failure:  regexp.MustCompile(`IMAP server did not offer STARTTLS \(CAPABILITY: "IMAP4rev1 [^"]*"\)`),
+		},
+		{
+			name:     "postgresql ssl=off",
+			protocol: starttls.Postgres,
+			start: func(t *testing.T, pki *testservers.PKI) *testservers.Server {
+				testservers.Require(t, "setpriv")
+				return testservers.StartPostgres(t, pki, "ssl=off")
+			},
+			failure: regexp.MustCompile(`PostgreSQL server does not support SSL`),
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pki := testservers.NewPKI(t)
+			srv := c.start(t, pki)
+			p := newProber(t, pki, func(m *probe.Module) { m.StartTLS.Protocol = c.protocol })
+			o := p.probe(t, srv.Addr)
+			o.expect(t, map[string]float64{success: 0}, has12, has13, sessionID, ticket12, psk)
+			if !c.failure.MatchString(o.result.Failure) {
+				t.Errorf("failure %q does not match %q", o.result.Failure, c.failure)
+			}
+			if t.Failed() {
+				t.Logf("%s logs:\n%s", srv.Name, srv.Logs())
+			}
+		})
+	}
+}

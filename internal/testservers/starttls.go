@@ -14,7 +14,8 @@ import (
 
 // startTLSReady is the readiness probe of a STARTTLS server: connect, run
 // the protocol's preamble, and complete a TLS handshake that verifies the
-// certificate against pki.
+// certificate against pki. A server that answers the preamble but refuses
+// STARTTLS is ready too: tests start such servers to see the refusal.
 func startTLSReady(ctx context.Context, addr string, p starttls.Protocol, pki *PKI) error {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
@@ -22,7 +23,13 @@ func startTLSReady(ctx context.Context, addr string, p starttls.Protocol, pki *P
 		return err
 	}
 	defer conn.Close()
-	if err := starttls.Negotiate(ctx, conn, p, starttls.Options{EHLOName: "localhost"}); err != nil {
+	cc := &countingConn{Conn: conn}
+	if err := starttls.Negotiate(ctx, cc, p, starttls.Options{EHLOName: "localhost"}); err != nil {
+		if cc.read > 0 && ctx.Err() == nil {
+			// The server is up and answers, but refuses STARTTLS: it
+			// is configured so, for a test of that refusal.
+			return nil
+		}
 		return err
 	}
 	if pki == nil {
@@ -33,6 +40,18 @@ func startTLSReady(ctx context.Context, addr string, p starttls.Protocol, pki *P
 		return fmt.Errorf("TLS handshake after %s STARTTLS: %w", p, err)
 	}
 	return tc.Close()
+}
+
+// countingConn counts the bytes read from a connection.
+type countingConn struct {
+	net.Conn
+	read int
+}
+
+func (c *countingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.read += n
+	return n, err
 }
 
 // serviceDir returns a fresh directory that the unprivileged users of
