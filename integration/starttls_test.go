@@ -148,6 +148,24 @@ func TestStartTLSServers(t *testing.T) {
 			logs:   regexp.MustCompile(`EXT oid=1\.3\.6\.1\.4\.1\.1466\.20037`),
 			noLogs: regexp.MustCompile(`BIND`),
 		},
+		{
+			// Prosody 0.12 (LuaSec on OpenSSL): TLS 1.2 sessions have an
+			// empty ID and no ticket; TLS 1.3 tickets (hint 7200, stateful:
+			// OpenSSL's with tickets off) come, two per handshake, and are
+			// never resumed. s_client -starttls xmpp -xmpphost localhost
+			// agrees.
+			name:     "prosody c2s",
+			protocol: starttls.XMPP,
+			start: func(t *testing.T, pki *testservers.PKI) *testservers.Server {
+				testservers.Require(t, "prosody")
+				return testservers.StartProsody(t, pki, "")
+			},
+			want:   with(both, map[string]float64{sessionID: 0, ticket12: 0, psk: 0, hint13: 7200, stateful13: 1}),
+			absent: []string{hint12, fingerprint},
+			issued: map[probe.Mechanism]bool{probe.MechanismSessionID: false, probe.MechanismSessionTicket: false, probe.MechanismPSK: true},
+			logs:   regexp.MustCompile(`info\tClient connected`),
+			noLogs: regexp.MustCompile(`(?i)authenticated|sasl`),
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

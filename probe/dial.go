@@ -83,7 +83,7 @@ func (h *handshaker) dial(ctx context.Context) (net.Conn, error) {
 	if err != nil || h.module.StartTLS.Protocol == starttls.None {
 		return conn, err
 	}
-	opts := starttls.Options{EHLOName: h.module.StartTLS.EHLOName}
+	opts := starttls.Options{EHLOName: h.module.StartTLS.EHLOName, ServerName: h.serverName}
 	if err := starttls.Negotiate(ctx, conn, h.module.StartTLS.Protocol, opts); err != nil {
 		conn.Close()
 		return nil, err

@@ -61,8 +61,8 @@ type TLSConfig struct {
 // file-transfer or database server that starts in plaintext and switches to
 // TLS on request. In YAML it is a mapping, or just the protocol's name.
 type StartTLSConfig struct {
-	// Protocol is smtp, imap, pop3, ftp, postgres or ldap; empty means
-	// none (the port speaks TLS at once).
+	// Protocol is smtp, imap, pop3, ftp, postgres, ldap or xmpp; empty
+	// means none (the port speaks TLS at once).
 	Protocol starttls.Protocol `yaml:"protocol,omitempty"`
 	// EHLOName is the name SMTP's EHLO announces; empty means this host's
 	// name (or "localhost" when it is not a valid one).

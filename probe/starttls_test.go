@@ -80,6 +80,28 @@ func smtpEHLO(ehloReply string) func(string) (string, bool) {
 	}
 }
 
+const xmppTLSFeature = "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>"
+
+// xmppServer answers the client's stream header with its own and features,
+// and the client's <starttls/> with answer.
+func xmppServer(features, answer string) func(net.Conn) {
+	return func(c net.Conn) {
+		buf := make([]byte, 4096)
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+		header := "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='1' from='localhost' version='1.0'>"
+		if _, err := c.Write([]byte(header + features)); err != nil {
+			return
+		}
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+		c.Write([]byte(answer))
+		drain(c)
+	}
+}
+
 // STARTTLS servers that refuse, break off or flood the preamble make the
 // probe fail with a reason naming the step, within the module's timeout.
 func TestRunStartTLSRefusedOrBroken(t *testing.T) {
@@ -189,6 +211,20 @@ func TestRunStartTLSRefusedOrBroken(t *testing.T) {
 		{"ldap: huge answer announced", starttls.LDAP,
 			func(c net.Conn) { c.Write([]byte{0x30, 0x84, 0x7f, 0xff, 0xff, 0xff}); drain(c) },
 			`LDAP server announced a 2147483647-byte answer to StartTLS, more than the 65536 allowed`},
+		{"xmpp: no starttls feature", starttls.XMPP,
+			xmppServer("<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>", ""),
+			`XMPP server did not offer STARTTLS \(stream features: "mechanisms"\)`},
+		{"xmpp: host-unknown", starttls.XMPP,
+			xmppServer("<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>", ""),
+			`XMPP server sent a stream error: "host-unknown"`},
+		{"xmpp: failure", starttls.XMPP,
+			xmppServer(xmppTLSFeature, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>"),
+			`XMPP server answered <failure/> to STARTTLS`},
+		{"xmpp: endless features", starttls.XMPP,
+			xmppServer("<stream:features>"+strings.Repeat("<x/>", 20000), ""),
+			`XMPP server sent more than 65536 bytes before the end of the stream features`},
+		{"xmpp: implicit-TLS server", starttls.XMPP, implicitTLS(t),
+			`XMPP server (closed the connection|answered with TLS records)`},
 		{"ldap: implicit-TLS server", starttls.LDAP, implicitTLS(t),
 			`LDAP server closed the connection before answering StartTLS`},
 	}

@@ -8,12 +8,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Debian packages the tests use: the TLS servers probed by the integration
-# tests (the STARTTLS ones too: Postfix, Dovecot, vsftpd, PostgreSQL, slapd;
-# and GnuTLS's gnutls-serv), promtool (prometheus) and amtool
+# tests (the STARTTLS ones too: Postfix, Dovecot, vsftpd, PostgreSQL, slapd,
+# Prosody; and GnuTLS's gnutls-serv), promtool (prometheus) and amtool
 # (prometheus-alertmanager) for the alert rules, jsonnet for the dashboards,
 # and the CA bundle.
 packages=(nginx apache2 haproxy openssl prometheus prometheus-alertmanager jsonnet ca-certificates
-	postfix dovecot-imapd dovecot-pop3d vsftpd postgresql slapd gnutls-bin)
+	postfix dovecot-imapd dovecot-pop3d vsftpd postgresql slapd prosody gnutls-bin)
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

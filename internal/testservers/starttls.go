@@ -24,7 +24,7 @@ func startTLSReady(ctx context.Context, addr string, p starttls.Protocol, pki *P
 	}
 	defer conn.Close()
 	cc := &countingConn{Conn: conn}
-	if err := starttls.Negotiate(ctx, cc, p, starttls.Options{EHLOName: "localhost"}); err != nil {
+	if err := starttls.Negotiate(ctx, cc, p, starttls.Options{EHLOName: "localhost", ServerName: ServerName}); err != nil {
 		if cc.read > 0 && ctx.Err() == nil {
 			// The server is up and answers, but refuses STARTTLS: it
 			// is configured so, for a test of that refusal.

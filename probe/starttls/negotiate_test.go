@@ -15,7 +15,7 @@ import (
 
 // A server side of a preamble: each step reads exactly what the client must
 // send and answers with the bytes given, shaped on what Postfix, Dovecot,
-// vsftpd, PostgreSQL and slapd send (see integration/starttls_test.go).
+// vsftpd, PostgreSQL, slapd and Prosody send (see integration/starttls_test.go).
 type step struct {
 	expect string // what the client must send, exactly
 	answer string
@@ -42,6 +42,13 @@ var conversations = map[starttls.Protocol]struct {
 		{"AUTH TLS\r\n", "234 Proceed with negotiation.\r\n"},
 	}},
 	starttls.Postgres: {"", []step{{"\x00\x00\x00\x08\x04\xd2\x16\x2f", "S"}}},
+	// Prosody 0.12's answers; the client speaks first.
+	starttls.XMPP: {"", []step{
+		{"<?xml version='1.0'?><stream:stream to='xmpp.test' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
+			"<?xml version='1.0'?><stream:stream xmlns='jabber:client' xml:lang='en' id='d1b0' from='xmpp.test' version='1.0' xmlns:stream='http://etherx.jabber.org/streams'>" +
+				"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>"},
+		{"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"},
+	}},
 	// slapd's answer: 30 0c 02 01 01 78 07 0a 01 00 04 00 04 00, here with
 	// the long-form lengths Active Directory uses and a responseName.
 	starttls.LDAP: {"", []step{{
@@ -95,7 +102,7 @@ func TestNegotiateThenHandshake(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			if err := starttls.Negotiate(ctx, conn, p, starttls.Options{EHLOName: "probe.test"}); err != nil {
+			if err := starttls.Negotiate(ctx, conn, p, starttls.Options{EHLOName: "probe.test", ServerName: "xmpp.test"}); err != nil {
 				t.Fatalf("Negotiate: %v", err)
 			}
 			tc := tls.Client(conn, &tls.Config{RootCAs: pki.Pool, ServerName: testservers.ServerName})

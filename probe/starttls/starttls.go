@@ -7,11 +7,13 @@
 // the whole exchange, stops at the connection's deadline, checks the status
 // codes and capabilities the protocol defines, and fails with an error that
 // names the step that went wrong. It never logs in: it sends only what the
-// protocol requires before STARTTLS (SMTP EHLO, IMAP CAPABILITY, POP3 CAPA).
+// protocol requires before STARTTLS (SMTP EHLO, IMAP CAPABILITY, POP3 CAPA,
+// XMPP's stream header).
 package starttls
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -32,11 +34,12 @@ const (
 	FTP      Protocol = "ftp"      // RFC 4217 §4
 	Postgres Protocol = "postgres" // PostgreSQL protocol, SSLRequest
 	LDAP     Protocol = "ldap"     // RFC 4511 §4.14
+	XMPP     Protocol = "xmpp"     // RFC 6120 §5.4, client to server
 )
 
 // Protocols lists every Protocol but None, in the order documentation shows
 // them.
-var Protocols = []Protocol{SMTP, IMAP, POP3, FTP, Postgres, LDAP}
+var Protocols = []Protocol{SMTP, IMAP, POP3, FTP, Postgres, LDAP, XMPP}
 
 // Validate reports whether p is a protocol Negotiate knows (None included).
 func (p Protocol) Validate() error {
@@ -55,7 +58,7 @@ func (p Protocol) Validate() error {
 // for error messages.
 func (p Protocol) String() string {
 	switch p {
-	case SMTP, IMAP, POP3, FTP, LDAP:
+	case SMTP, IMAP, POP3, FTP, LDAP, XMPP:
 		return upper(string(p))
 	case Postgres:
 		return "PostgreSQL"
@@ -90,6 +93,10 @@ type Options struct {
 	// EHLOName is the name SMTP's EHLO announces; empty means
 	// DefaultEHLOName().
 	EHLOName string
+	// ServerName is the name the server is known by: XMPP's stream header
+	// is addressed to it (the XMPP domain, which the certificate names).
+	// XMPP requires it.
+	ServerName string
 	// MaxLineBytes and MaxPreambleBytes bound one line and everything the
 	// server sends; zero means the defaults above.
 	MaxLineBytes     int
@@ -175,6 +182,11 @@ func Negotiate(ctx context.Context, conn net.Conn, p Protocol, opts Options) err
 		return postgres(conn)
 	case LDAP:
 		return ldap(conn, opts.MaxPreambleBytes)
+	case XMPP:
+		if opts.ServerName == "" {
+			return errors.New("XMPP STARTTLS needs the server's domain name")
+		}
+		return xmpp(newLineConn(conn, p, opts), opts.ServerName)
 	}
 	return nil
 }

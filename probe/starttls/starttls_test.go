@@ -53,12 +53,32 @@ func FuzzParseExtendedResponse(f *testing.F) {
 	})
 }
 
-func FuzzSMTPReplies(f *testing.F) {
-	f.Add("220 hi\r\n250-a\r\n250 STARTTLS\r\n220 go\r\n")
-	f.Add("220-\r\n220 \r\n250\r\n")
-	f.Fuzz(func(t *testing.T, server string) {
-		c := &lineConn{conn: discard{}, p: SMTP, br: bufio.NewReaderSize(strings.NewReader(server), 64), maxLine: 64, left: 1024, max: 1024}
-		smtp(c, "x") // must not panic, whatever the server sends
+// Whatever a server sends, the text preambles end without panicking.
+func FuzzPreambles(f *testing.F) {
+	f.Add(uint8(0), "220 hi\r\n250-a\r\n250 STARTTLS\r\n220 go\r\n")
+	f.Add(uint8(1), "* OK [CAPABILITY STARTTLS] hi\r\nb OK go\r\n")
+	f.Add(uint8(2), "+OK\r\n+OK\r\nSTLS\r\n.\r\n+OK\r\n")
+	f.Add(uint8(3), "220-a\r\nb\r\n220 c\r\n234 go\r\n")
+	f.Add(uint8(4), "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams'><stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features><proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+	f.Fuzz(func(t *testing.T, which uint8, server string) {
+		c := &lineConn{conn: discard{}, br: bufio.NewReaderSize(strings.NewReader(server), 64), maxLine: 64, left: 1024, max: 1024}
+		switch which % 5 {
+		case 0:
+			c.p = SMTP
+			smtp(c, "x")
+		case 1:
+			c.p = IMAP
+			imap(c)
+		case 2:
+			c.p = POP3
+			pop3(c)
+		case 3:
+			c.p = FTP
+			ftp(c)
+		case 4:
+			c.p = XMPP
+			xmpp(c, "x")
+		}
 	})
 }
 
@@ -74,8 +94,8 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%q: %v", p, err)
 		}
 	}
-	if err := Protocol("xmpp").Validate(); err == nil {
-		t.Error("xmpp validated")
+	if err := Protocol("smtps").Validate(); err == nil {
+		t.Error("smtps validated")
 	}
 	for name, ok := range map[string]bool{
 		"mx-probe.example.org": true, "[192.0.2.1]": true, "[IPv6:2001:db8::1]": true, "localhost": true,
