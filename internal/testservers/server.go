@@ -43,8 +43,9 @@ const (
 
 // Server is one running server process (with its workers) on 127.0.0.1.
 type Server struct {
-	// Name says which server this is: "nginx", "apache2", "haproxy" or
-	// "openssl s_server".
+	// Name says which server this is: "nginx", "apache2", "haproxy",
+	// "openssl s_server", "gnutls-serv", "postfix", "dovecot imap",
+	// "dovecot pop3", "vsftpd", "postgres", "slapd" or "prosody".
 	Name string
 	// Addr is "127.0.0.1:PORT", what a probe dials.
 	Addr string

@@ -1,7 +1,9 @@
 // Package testservers starts Debian's real TLS servers — nginx, Apache,
-// HAProxy and openssl s_server — on 127.0.0.1 for integration tests, each in
-// its own temporary directory with its own throwaway certificate, and stops
-// them (workers included) when the test ends.
+// HAProxy, openssl s_server and gnutls-serv, and the STARTTLS servers
+// Postfix, Dovecot, vsftpd, PostgreSQL, slapd and Prosody — on 127.0.0.1
+// for integration tests, each in its own temporary directory with its own
+// throwaway certificate, and stops them (workers included) when the test
+// ends.
 //
 // A test asks for the binaries it needs with Require, builds a PKI, starts a
 // server and probes Server.Addr. Servers are ready when Start returns: a
