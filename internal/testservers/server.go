@@ -57,7 +57,8 @@ type Server struct {
 	// temporary files.
 	Dir string
 	// ConfigFile is the configuration the server was started with; empty
-	// for openssl s_server, which takes everything on its command line.
+	// for openssl s_server and gnutls-serv, which take everything on their
+	// command line.
 	ConfigFile string
 
 	spec  *launchSpec

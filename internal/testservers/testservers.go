@@ -7,9 +7,11 @@
 //
 // A test asks for the binaries it needs with Require, builds a PKI, starts a
 // server and probes Server.Addr. Servers are ready when Start returns: a
-// crypto/tls client has completed a handshake with them, verifying the
-// certificate against PKI.Pool. Every failure message carries the server's
-// own logs.
+// crypto/tls client has completed a handshake with them (after the STARTTLS
+// preamble, for the servers that need one), verifying the certificate
+// against PKI.Pool; a STARTTLS server configured to refuse is ready once it
+// has answered the preamble. Every failure message carries the server's own
+// logs.
 //
 // Nothing here binds anything but 127.0.0.1.
 package testservers
