@@ -8,9 +8,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Debian packages the tests use: the TLS servers probed by the integration
-# tests, promtool (prometheus) and amtool (prometheus-alertmanager) for the
-# alert rules, jsonnet for the dashboards, and the CA bundle.
-packages=(nginx apache2 haproxy openssl prometheus prometheus-alertmanager jsonnet ca-certificates)
+# tests (the STARTTLS ones too: Postfix, Dovecot, vsftpd, PostgreSQL, slapd,
+# Prosody; and GnuTLS's gnutls-serv), promtool (prometheus) and amtool
+# (prometheus-alertmanager) for the alert rules, jsonnet for the dashboards,
+# and the CA bundle.
+packages=(nginx apache2 haproxy openssl prometheus prometheus-alertmanager jsonnet ca-certificates
+	postfix dovecot-imapd dovecot-pop3d vsftpd postgresql slapd prosody gnutls-bin)
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
@@ -34,6 +37,9 @@ if ((${#missing[@]} > 0)); then
 			chmod 755 /usr/sbin/policy-rc.d
 		fi
 		echo "test.sh: installing ${missing[*]}"
+		# Postfix's postinst asks what kind of mail system this is; the
+		# tests bring their own main.cf, so none.
+		echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 		apt-get update
 		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 	else
