@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/resumption-exporter/resumption_exporter/probe"
+	"github.com/resumption-exporter/resumption_exporter/probe/starttls"
 )
 
 func TestEmbeddedConfig(t *testing.T) {
@@ -35,6 +36,17 @@ func TestEmbeddedConfig(t *testing.T) {
 			t.Errorf("module %q: %d checks, %d versions, insecure %v; want %+v", name, len(m.Checks), len(m.Versions()), m.TLSConfig.InsecureSkipVerify, w)
 		}
 	}
+	for _, p := range starttls.Protocols {
+		name := string(p) + "_starttls"
+		m, ok := c.Modules[name]
+		if !ok {
+			t.Errorf("module %q missing", name)
+			continue
+		}
+		if m.StartTLS.Protocol != p || len(m.Checks) != 3 || len(m.Versions()) != 2 {
+			t.Errorf("module %q: starttls %q, %d checks, %d versions", name, m.StartTLS.Protocol, len(m.Checks), len(m.Versions()))
+		}
+	}
 	if d := c.Modules["default"]; d.Timeout != probe.DefaultModule.Timeout || d.TicketWait != time.Second {
 		t.Errorf("default module: timeout %s ticket_wait %s", d.Timeout, d.TicketWait)
 	}
@@ -43,7 +55,7 @@ func TestEmbeddedConfig(t *testing.T) {
 // TestParseConfigErrors: every error names the file, the module and the
 // setting as the file spells them, and the line; never a Go type.
 func TestParseConfigErrors(t *testing.T) {
-	const known = "known fields here: timeout, checks, preferred_ip_protocol, ip_protocol_fallback, ticket_wait, tls_config"
+	const known = "known fields here: timeout, checks, preferred_ip_protocol, ip_protocol_fallback, ticket_wait, tls_config, starttls"
 	const knownTLS = "known fields here: server_name, insecure_skip_verify, ca_file, cert_file, key_file, min_version, max_version"
 	tests := []struct{ name, yaml, want string }{
 		{"empty", "", `config.yml: empty configuration`},
@@ -73,6 +85,12 @@ func TestParseConfigErrors(t *testing.T) {
 		{"ticket_wait default above timeout", "modules:\n  m:\n    timeout: 1s\n", `config.yml: module "m": field "ticket_wait": 1s must be positive and below timeout 1s (line 2)`},
 		{"missing ca_file", "modules:\n  m:\n    tls_config:\n      ca_file: /nonexistent/ca.pem\n", `config.yml: module "m": field "tls_config.ca_file": open /nonexistent/ca.pem: no such file or directory (line 4)`},
 		{"cert without key", "modules:\n  m:\n    tls_config:\n      cert_file: /x.pem\n", `config.yml: module "m": field "tls_config.cert_file": cert_file and key_file go together (line 4)`},
+		{"unknown starttls protocol", "modules:\n  m:\n    starttls:\n      protocol: smtps\n", `config.yml: module "m": field "starttls.protocol": unknown STARTTLS protocol "smtps" (want one of [SMTP IMAP POP3 FTP PostgreSQL LDAP XMPP]) (line 4)`},
+		{"ehlo_name without smtp", "modules:\n  m:\n    starttls:\n      protocol: imap\n      ehlo_name: a.example\n", `config.yml: module "m": field "starttls.ehlo_name": ehlo_name is for protocol smtp, not "IMAP" (line 5)`},
+		{"ehlo_name with a space", "modules:\n  m:\n    starttls:\n      protocol: smtp\n      ehlo_name: a b\n", `config.yml: module "m": field "starttls.ehlo_name": EHLO name "a b": want letters, digits, '-' and '.' only, not ' ' (line 5)`},
+		{"starttls shorthand, unknown", "modules:\n  m:\n    starttls: smtps\n", `config.yml: module "m": field "starttls.protocol": unknown STARTTLS protocol "smtps" (want one of [SMTP IMAP POP3 FTP PostgreSQL LDAP XMPP]) (line 3)`},
+		{"starttls as a list", "modules:\n  m:\n    starttls: [smtp]\n", `config.yml: module "m": field "starttls": want a mapping of settings, found a list (line 3)`},
+		{"unknown starttls field", "modules:\n  m:\n    starttls:\n      protocol: smtp\n      helo: x\n", `config.yml: module "m": unknown field "starttls.helo" (line 5); known fields here: protocol, ehlo_name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,5 +127,19 @@ func TestLoadErrorNamesFile(t *testing.T) {
 	err := sc.Load(path)
 	if want := path + `: module "default": unknown field "timeot" (line 3)`; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("Load: %v, want %s…", err, want)
+	}
+}
+
+// starttls takes a mapping or, as a shorthand, the protocol alone.
+func TestParseConfigStartTLS(t *testing.T) {
+	c, err := parseConfig("config.yml", []byte("modules:\n  short:\n    starttls: imap\n  long:\n    starttls:\n      protocol: smtp\n      ehlo_name: probe.example.org\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Modules["short"].StartTLS; got != (probe.StartTLSConfig{Protocol: starttls.IMAP}) {
+		t.Errorf("short: %+v", got)
+	}
+	if got := c.Modules["long"].StartTLS; got != (probe.StartTLSConfig{Protocol: starttls.SMTP, EHLOName: "probe.example.org"}) {
+		t.Errorf("long: %+v", got)
 	}
 }

@@ -151,7 +151,7 @@ func checkFields(node *yaml.Node, t reflect.Type, prefix string) error {
 			return &configError{field: path, line: k.Line, msg: fmt.Sprintf("set twice, first at line %d", first)}
 		}
 		seen[k.Value] = k.Line
-		if f.Type.Kind() == reflect.Struct {
+		if f.Type.Kind() == reflect.Struct && !(v.Kind == yaml.ScalarNode && decodesItself(f.Type)) {
 			if err := checkFields(v, f.Type, path); err != nil {
 				return err
 			}
@@ -162,6 +162,15 @@ func checkFields(node *yaml.Node, t reflect.Type, prefix string) error {
 		}
 	}
 	return nil
+}
+
+// decodesItself reports whether a setting's type has its own YAML decoder,
+// which may take a shorthand: `starttls: smtp` for `starttls: {protocol:
+// smtp}`. A scalar is then the decoder's to judge, not a missing mapping.
+func decodesItself(t reflect.Type) bool {
+	return reflect.PointerTo(t).Implements(reflect.TypeFor[interface {
+		UnmarshalYAML(func(any) error) error
+	}]())
 }
 
 // yamlFields returns the settings a struct has, by the names yaml.v3 gives

@@ -73,6 +73,13 @@ func haproxy(bind string) func(*testing.T, *testservers.PKI) *testservers.Server
 	}
 }
 
+func gnutlsServer(args ...string) func(*testing.T, *testservers.PKI) *testservers.Server {
+	return func(t *testing.T, pki *testservers.PKI) *testservers.Server {
+		testservers.Require(t, "gnutls-serv")
+		return testservers.StartGnuTLS(t, pki, args...)
+	}
+}
+
 func TestRealServers(t *testing.T) {
 	cases := []serverCase{
 		{
@@ -156,6 +163,25 @@ func TestRealServers(t *testing.T) {
 			want:   with(both, map[string]float64{sessionID: 1, ticket12: 1, psk: 0, hint12: 7200, named12: 1}),
 			absent: []string{hint13},
 			issued: map[probe.Mechanism]bool{probe.MechanismPSK: false},
+		},
+		{
+			// GnuTLS 3.7's gnutls-serv: a session cache of its own and
+			// tickets (two per TLS 1.3 handshake) with a lifetime of
+			// 21600 s, as s_client -sess_out/-sess_in shows: all three
+			// mechanisms resume.
+			name:  "gnutls-serv defaults",
+			start: gnutlsServer(),
+			want:  with(both, map[string]float64{sessionID: 1, ticket12: 1, psk: 1, hint12: 21600, hint13: 21600, named12: 1, named13: 1}),
+		},
+		{
+			// --noticket: no ticket at either version (no TLS 1.3
+			// NewSessionTicket either), while the cache still resumes
+			// session IDs.
+			name:   "gnutls-serv --noticket",
+			start:  gnutlsServer("--noticket"),
+			want:   with(both, map[string]float64{sessionID: 1, ticket12: 0, psk: 0}),
+			absent: []string{hint12, hint13, fingerprint},
+			issued: map[probe.Mechanism]bool{probe.MechanismSessionTicket: false, probe.MechanismPSK: false},
 		},
 	}
 	for _, c := range cases {

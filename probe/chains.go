@@ -222,7 +222,7 @@ var errNotOffered = errors.New("crypto/tls did not offer the session")
 // any HelloRetryRequest) ServerHello carries pre_shared_key. The TCP
 // connection is then closed without close_notify or any alert.
 func (h *handshaker) resume13(ctx context.Context, cs *tls.ClientSessionState, receivedAt time.Time) (bool, time.Duration, error) {
-	conn, err := dial(ctx, h.addr)
+	conn, err := h.dial(ctx)
 	if err != nil {
 		return false, 0, fmt.Errorf("dial %s: %w", h.addr, err)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+
+	"github.com/resumption-exporter/resumption_exporter/probe/starttls"
 )
 
 // resolve picks the address every handshake of one probe dials, so that all
@@ -55,4 +57,21 @@ func dial(ctx context.Context, addr string) (net.Conn, error) {
 		conn.SetDeadline(dl)
 	}
 	return cs.meter(conn), nil
+}
+
+// dial opens one connection of the probe, ready for a ClientHello: for a
+// STARTTLS module it has run the protocol's preamble. Every connection a
+// probe makes comes from here, so full handshakes, offers and replays all
+// meet the server the same way.
+func (h *handshaker) dial(ctx context.Context) (net.Conn, error) {
+	conn, err := dial(ctx, h.addr)
+	if err != nil || h.module.StartTLS.Protocol == starttls.None {
+		return conn, err
+	}
+	opts := starttls.Options{EHLOName: h.module.StartTLS.EHLOName, ServerName: h.serverName}
+	if err := starttls.Negotiate(ctx, conn, h.module.StartTLS.Protocol, opts); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }

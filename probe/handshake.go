@@ -50,7 +50,7 @@ type handshaker struct {
 // Module.TicketWait for the server's NewSessionTickets. The connection is
 // closed before full returns.
 func (h *handshaker) full(ctx context.Context, version uint16, tickets bool) (*fullHandshake, error) {
-	conn, err := dial(ctx, h.addr)
+	conn, err := h.dial(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", h.addr, err)
 	}

@@ -2,7 +2,10 @@ package probe
 
 import (
 	"crypto/tls"
+	"fmt"
 	"time"
+
+	"github.com/resumption-exporter/resumption_exporter/probe/starttls"
 )
 
 // Protocol versions the exporter knows how to probe.
@@ -32,6 +35,9 @@ type Module struct {
 	// server's NewSessionTicket messages when none has arrived yet.
 	TicketWait time.Duration `yaml:"ticket_wait,omitempty"`
 	TLSConfig  TLSConfig     `yaml:"tls_config,omitempty"`
+	// StartTLS, when set, runs a protocol's plaintext preamble on every
+	// connection of the probe before its TLS handshake.
+	StartTLS StartTLSConfig `yaml:"starttls,omitempty"`
 
 	client *clientConfig // set by Compile
 }
@@ -48,6 +54,50 @@ type TLSConfig struct {
 	// protocol versions probed.
 	MinVersion string `yaml:"min_version,omitempty"`
 	MaxVersion string `yaml:"max_version,omitempty"`
+}
+
+// StartTLSConfig selects a STARTTLS preamble, for a mail, directory,
+// file-transfer or database server that starts in plaintext and switches to
+// TLS on request. In YAML it is a mapping, or just the protocol's name.
+type StartTLSConfig struct {
+	// Protocol is smtp, imap, pop3, ftp, postgres, ldap or xmpp; empty
+	// means none (the port speaks TLS at once).
+	Protocol starttls.Protocol `yaml:"protocol,omitempty"`
+	// EHLOName is the name SMTP's EHLO announces; empty means this host's
+	// name (or "localhost" when it is not a valid one).
+	EHLOName string `yaml:"ehlo_name,omitempty"`
+}
+
+// UnmarshalYAML accepts the protocol alone as a shorthand: `starttls: smtp`
+// is `starttls: {protocol: smtp}`.
+func (c *StartTLSConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	var p string
+	if err := unmarshal(&p); err == nil {
+		*c = StartTLSConfig{Protocol: starttls.Protocol(p)}
+		return nil
+	}
+	type plain StartTLSConfig
+	if err := unmarshal((*plain)(c)); err != nil {
+		return fmt.Errorf("starttls: want a protocol name or a mapping of protocol and ehlo_name: %w", err)
+	}
+	return nil
+}
+
+// validate reports the first thing wrong with the STARTTLS settings.
+func (c StartTLSConfig) validate() error {
+	if err := c.Protocol.Validate(); err != nil {
+		return &FieldError{Field: "starttls.protocol", Err: err}
+	}
+	if c.EHLOName == "" {
+		return nil
+	}
+	if c.Protocol != starttls.SMTP {
+		return fieldErr("starttls.ehlo_name", "ehlo_name is for protocol smtp, not %q", c.Protocol)
+	}
+	if err := starttls.ValidateEHLOName(c.EHLOName); err != nil {
+		return &FieldError{Field: "starttls.ehlo_name", Err: err}
+	}
+	return nil
 }
 
 // DefaultModule holds the values a module gets for fields it leaves out.
@@ -114,6 +164,9 @@ func (m *Module) Validate() error {
 	}
 	if (m.TLSConfig.CertFile == "") != (m.TLSConfig.KeyFile == "") {
 		return fieldErr("tls_config.cert_file", "cert_file and key_file go together")
+	}
+	if err := m.StartTLS.validate(); err != nil {
+		return err
 	}
 	seen := map[Mechanism]bool{}
 	for _, c := range m.Checks {

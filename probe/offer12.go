@@ -56,7 +56,7 @@ func (h *handshaker) offer12(ctx context.Context, s *session12) (resumed bool, f
 		return false, 0, fmt.Errorf("build ClientHello: %w", err)
 	}
 
-	conn, err := dial(ctx, h.addr)
+	conn, err := h.dial(ctx)
 	if err != nil {
 		return false, 0, fmt.Errorf("dial %s: %w", h.addr, err)
 	}

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"github.com/resumption-exporter/resumption_exporter/probe/starttls"
 )
 
 // A ReadyCheck says whether a started server serves yet: nil when it does,
@@ -68,4 +70,51 @@ func LogReady(text string) ReadyCheck {
 		}
 		return nil
 	}
+}
+
+// StartTLSReady is the check of a STARTTLS server: connect, run the
+// protocol's preamble, and complete a TLS handshake that verifies the
+// certificate for ServerName against pool (with pool nil, the preamble
+// alone). A server that answers the preamble but refuses STARTTLS is ready
+// too: tests start such servers to see the refusal.
+func StartTLSReady(p starttls.Protocol, pool *x509.CertPool) ReadyCheck {
+	return func(s *Server) error {
+		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+		defer cancel()
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", s.Addr)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		cc := &countingConn{Conn: conn}
+		if err := starttls.Negotiate(ctx, cc, p, starttls.Options{EHLOName: "localhost", ServerName: ServerName}); err != nil {
+			if cc.read > 0 && ctx.Err() == nil {
+				// The server is up and answers, but refuses STARTTLS:
+				// it is configured so, for a test of that refusal.
+				return nil
+			}
+			return err
+		}
+		if pool == nil {
+			return nil
+		}
+		tc := tls.Client(conn, &tls.Config{RootCAs: pool, ServerName: ServerName})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fmt.Errorf("TLS handshake after %s STARTTLS: %w", p, err)
+		}
+		return tc.Close()
+	}
+}
+
+// countingConn counts the bytes read from a connection.
+type countingConn struct {
+	net.Conn
+	read int
+}
+
+func (c *countingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.read += n
+	return n, err
 }

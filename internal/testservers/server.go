@@ -39,8 +39,9 @@ const (
 
 // Server is one running server process (with its workers) on 127.0.0.1.
 type Server struct {
-	// Name says which server this is: "nginx", "apache2", "haproxy" or
-	// "openssl s_server".
+	// Name says which server this is: "nginx", "apache2", "haproxy",
+	// "openssl s_server", "gnutls-serv", "postfix", "dovecot imap",
+	// "dovecot pop3", "vsftpd", "postgres", "slapd" or "prosody".
 	Name string
 	// Addr is "127.0.0.1:PORT", what a probe dials.
 	Addr string
@@ -53,7 +54,7 @@ type Server struct {
 	Dir string
 	// ConfigFile is the configuration the server was started with; empty
 	// for programs that take everything on their command line (openssl
-	// s_server, the exporter).
+	// s_server, gnutls-serv, the exporter).
 	ConfigFile string
 
 	spec  Spec
@@ -93,6 +94,15 @@ type Spec struct {
 	// the test has failed by the time it ends, for programs whose trouble
 	// shows in later assertions rather than in Start.
 	LogsOnFailure bool
+	// Setsid says the program makes itself a session leader (Postfix's
+	// master). setsid(2) fails for a process-group leader, so such a
+	// program starts without a group of its own; the session it creates is
+	// one (its process group ID is its PID).
+	Setsid bool
+	// Started, when set, learns the PID of each master as soon as it runs,
+	// before the Ready checks (for a relay into the master's network
+	// namespace, say).
+	Started func(pid int)
 }
 
 // outputLog receives every server's stdout and stderr.
@@ -183,7 +193,7 @@ func (s *Server) launch(port int) error {
 	// keep their ports. The signal follows the death of the OS thread that
 	// started the server, which the Go runtime only ends for goroutines
 	// that exit while locked to their thread; test goroutines are not.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: !s.spec.Setsid, Pdeathsig: syscall.SIGTERM}
 	fmt.Fprintf(out, "== testservers: %s\n", strings.Join(cmd.Args, " "))
 	if err := cmd.Start(); err != nil {
 		return err
@@ -195,6 +205,9 @@ func (s *Server) launch(port int) error {
 	}()
 	s.proc = p
 	s.PID = p.pid
+	if s.spec.Started != nil {
+		s.spec.Started(p.pid)
+	}
 	s.Port = port
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	s.ConfigFile = cfg

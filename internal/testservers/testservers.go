@@ -1,16 +1,19 @@
 // Package testservers starts the real programs the tests run against, on
-// 127.0.0.1: Debian's TLS servers — nginx, Apache, HAProxy and openssl
-// s_server — each in its own temporary directory with its own throwaway
-// certificate (PKI), and the exporter itself (built once per test binary),
-// Prometheus and Alertmanager. One launcher (Spec, Start) starts them all,
-// waits until they serve, keeps their logs and stops them (workers
-// included) by PID when the test ends; a starter for another server is a
-// Spec.
+// 127.0.0.1: Debian's TLS servers — nginx, Apache, HAProxy, openssl
+// s_server and gnutls-serv, and the STARTTLS servers Postfix, Dovecot,
+// vsftpd, PostgreSQL, slapd and Prosody — each in its own temporary
+// directory with its own throwaway certificate (PKI), and the exporter
+// itself (built once per test binary), Prometheus and Alertmanager. One
+// launcher (Spec, Start) starts them all, waits until they serve, keeps
+// their logs and stops them (workers included) by PID when the test ends; a
+// starter for another server is a Spec.
 //
 // A test asks for the programs it needs with Require (or LookPath), starts a
 // server and uses Server.Addr. TLS servers are ready when their Start
-// returns: a crypto/tls client has completed a handshake with them,
-// verifying the certificate against PKI.Pool. Every failure message carries
+// returns: a crypto/tls client has completed a handshake with them (after
+// the STARTTLS preamble, for the servers that need one), verifying the
+// certificate against PKI.Pool; a STARTTLS server configured to refuse is
+// ready once it has answered the preamble. Every failure message carries
 // the server's own logs.
 //
 // Nothing here binds anything but 127.0.0.1.
@@ -121,3 +124,17 @@ func freePort() (int, error) {
 // isRoot reports whether servers start as root and so must be told which
 // user their workers run as.
 func isRoot() bool { return os.Geteuid() == 0 }
+
+// requireRoot is Require for servers that only start as root (they drop to
+// users of their own, or need a network namespace): it fails the test under
+// CI=true and skips it otherwise.
+func requireRoot(t testing.TB, server string) {
+	t.Helper()
+	if isRoot() {
+		return
+	}
+	if inCI() {
+		t.Fatalf("testservers: %s must be started as root, and CI=true requires every server", server)
+	}
+	t.Skipf("testservers: %s must be started as root", server)
+}

@@ -17,8 +17,9 @@ import (
 //
 //	go test ./probe/internal/wire -run TestRecordCaptures -args -update
 //
-// (the gnutls-serv cases need a private network namespace: see
-// testdata/README.md).
+// (the gnutls-serv cases need root: testservers.StartGnuTLS runs
+// gnutls-serv, which listens on every interface, in a network namespace of
+// its own and relays 127.0.0.1 to it).
 var update = flag.Bool("update", false, "record testdata/ captures from real servers (TestRecordCaptures)")
 
 // captureKind is what one recorded connection shows.
@@ -74,7 +75,7 @@ var captureCases = []captureCase{
 	{"apache-tls13-tickets", "Apache as above at TLS 1.3", full13, apacheServer},
 	{"haproxy-tls12-ticket", "HAProxy (testservers.StartHAProxy, defaults), TLS 1.2 with a session cache", full12, haproxyServer},
 	{"haproxy-tls13-tickets", "HAProxy as above at TLS 1.3", full13, haproxyServer},
-	{"gnutls-tls12-ticket", "gnutls-serv --http (testservers.StartGnuTLS, inside `unshare -n`), TLS 1.2 with a session cache", full12, gnutlsServer},
+	{"gnutls-tls12-ticket", "gnutls-serv --http (testservers.StartGnuTLS, in its own network namespace), TLS 1.2 with a session cache", full12, gnutlsServer},
 	{"gnutls-tls12-resumed", "gnutls-serv as above, the second connection resuming the first one's ticket", resumed12, gnutlsServer},
 	{"gnutls-tls13-tickets", "gnutls-serv as above at TLS 1.3", full13, gnutlsServer},
 	{"openssl-tls12-ticket", "openssl s_server -www, TLS 1.2 with a session cache", full12, sServer()},
@@ -117,9 +118,8 @@ func TestRecordCaptures(t *testing.T) {
 		"Per connection: `NAME.server` (every byte the server sent until the client's first read of\n" +
 		"application data), `NAME.client` (every byte the client sent) and `NAME.keylog` (the NSS key\n" +
 		"log of the connection, with a comment naming the cipher suite), so the TLS 1.3 records can be\n" +
-		"decrypted. gnutls-serv listens on every interface, so its cases record only inside a private\n" +
-		"network namespace (they skip elsewhere):\n" +
-		"`go test -c -o /tmp/wire.test ./probe/internal/wire && cd probe/internal/wire && unshare -n sh -c 'ip link set lo up && /tmp/wire.test -test.run TestRecordCaptures/gnutls -update'`.\n\n")
+		"decrypted. gnutls-serv listens on every interface, so testservers.StartGnuTLS runs it in a\n" +
+		"network namespace of its own behind a relay on 127.0.0.1; its cases record only as root.\n\n")
 	for _, c := range captureCases {
 		t.Run(c.name, func(t *testing.T) {
 			pki := testservers.NewPKI(t)
