@@ -18,6 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/resumption-exporter/resumption_exporter/collector/findings"
 	"github.com/resumption-exporter/resumption_exporter/internal/mixintest"
 	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 	"github.com/resumption-exporter/resumption_exporter/mixin"
@@ -226,28 +227,14 @@ func TestEveryAlertIsTestedBothWays(t *testing.T) {
 	}
 }
 
-// githubAnchor is the fragment GitHub gives a Markdown heading.
-func githubAnchor(heading string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
-		switch {
-		case r == ' ':
-			b.WriteRune('-')
-		case r == '-' || r == '_' || ('a' <= r && r <= 'z') || ('0' <= r && r <= '9'):
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
 func TestGithubAnchor(t *testing.T) {
 	for _, tc := range []struct{ heading, want string }{
 		{"TLSSessionTicketKeyNotRotated", "tlssessionticketkeynotrotated"},
 		{"Stateful TLS 1.3 tickets", "stateful-tls-13-tickets"},
 		{"Apache httpd (mod_ssl)", "apache-httpd-mod_ssl"},
 	} {
-		if got := githubAnchor(tc.heading); got != tc.want {
-			t.Errorf("githubAnchor(%q) = %q, want %q", tc.heading, got, tc.want)
+		if got := findings.GitHubAnchor(tc.heading); got != tc.want {
+			t.Errorf("findings.GitHubAnchor(%q) = %q, want %q", tc.heading, got, tc.want)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/resumption-exporter/resumption_exporter/collector/findings"
 )
 
 // modulePath reads the module path from the repository's go.mod: the
@@ -35,7 +37,7 @@ func runbookAnchors(t *testing.T) map[string]bool {
 	}
 	anchors := map[string]bool{}
 	for _, m := range heading.FindAllSubmatch(runbook, -1) {
-		anchors[githubAnchor(string(m[1]))] = true
+		anchors[findings.GitHubAnchor(string(m[1]))] = true
 	}
 	return anchors
 }
@@ -56,8 +58,8 @@ func TestRunbookURLs(t *testing.T) {
 		if base != want {
 			t.Errorf("%s: runbook_url base %q, want %q", r.Alert, base, want)
 		}
-		if anchor != githubAnchor(r.Alert) || !anchors[anchor] {
-			t.Errorf("%s: runbook_url anchor #%s: want #%s, a heading of runbook.md", r.Alert, anchor, githubAnchor(r.Alert))
+		if anchor != findings.GitHubAnchor(r.Alert) || !anchors[anchor] {
+			t.Errorf("%s: runbook_url anchor #%s: want #%s, a heading of runbook.md", r.Alert, anchor, findings.GitHubAnchor(r.Alert))
 		}
 	}
 }

@@ -59,9 +59,13 @@ type Definition struct {
 }
 
 // Anchor is GitHub's fragment for the runbook section.
-func (d Definition) Anchor() string {
+func (d Definition) Anchor() string { return GitHubAnchor(d.Section) }
+
+// GitHubAnchor is the fragment GitHub gives a Markdown heading: lower case,
+// spaces as '-', punctuation other than '-' and '_' dropped.
+func GitHubAnchor(heading string) string {
 	var b strings.Builder
-	for _, r := range strings.ToLower(d.Section) {
+	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
 		switch {
 		case r == ' ':
 			b.WriteRune('-')
