@@ -16,8 +16,11 @@ import (
 )
 
 // fileVersion is the version of the history file format written by
-// WriteFile. ReadFile rejects any other.
-const fileVersion = 1
+// WriteFile. ReadFile reads it and version 1, which had no journal_seq.
+const (
+	fileVersion       = 2
+	oldestFileVersion = 1
+)
 
 // maxFingerprint bounds a key fingerprint: 48 bits (see probe.Fingerprint).
 const maxFingerprint = 1<<48 - 1
@@ -25,7 +28,11 @@ const maxFingerprint = 1<<48 - 1
 // historyFile is the saved form of a KeyHistory. It holds fingerprints and
 // timestamps only: never tickets, secrets or raw key names.
 type historyFile struct {
-	Version   int           `json:"version"`
+	Version int `json:"version"`
+	// JournalSeq is the number of the last journal event the file holds;
+	// reading replays only the later ones.
+	JournalSeq uint64 `json:"journal_seq"`
+	// Histories, the least recently successful first.
 	Histories []fileHistory `json:"histories"`
 }
 
@@ -45,25 +52,35 @@ type fileKey struct {
 	LastSeen    time.Time `json:"last_seen"`
 }
 
-// Changed returns a channel that receives a value, without blocking the
-// history and coalesced (capacity 1), whenever a history is created, a key is
-// first seen or a rotation is confirmed: the events that would be lost by a
-// restart, so the owner can save at once rather than on a timer only.
-func (h *KeyHistory) Changed() <-chan struct{} { return h.changed }
-
 // WriteFile saves the histories to path atomically: it writes a temporary
 // file in the same directory with mode 0600, syncs it, renames it over path
 // and syncs the directory, so a crash leaves either the old file or the new
-// one. Observe may run meanwhile; the file holds a consistent snapshot.
+// one. Observe may run meanwhile; the file holds a consistent snapshot. It
+// writes no journal: see Open for a history that keeps one.
 func (h *KeyHistory) WriteFile(path string) error {
-	data, err := json.Marshal(h.snapshot())
-	if err != nil {
-		return fmt.Errorf("encoding key history for %s: %w", path, err)
+	return h.writeSnapshot(path, h.snapshot())
+}
+
+func (h *KeyHistory) writeSnapshot(path string, f historyFile) error {
+	data, err := json.Marshal(f)
+	if err == nil {
+		_, err = replaceFile(path, data, false)
 	}
+	if err != nil {
+		h.writeFailures.Add(1)
+		return fmt.Errorf("saving key history %s: %w", path, err)
+	}
+	return nil
+}
+
+// replaceFile writes data to a temporary file beside path with mode 0600,
+// syncs it, renames it over path and syncs the directory. With keepOpen it
+// returns the file, open for reading and writing; else nil.
+func replaceFile(path string, data []byte, keepOpen bool) (*os.File, error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("saving key history: %w", err)
+		return nil, err
 	}
 	committed := false
 	defer func() {
@@ -75,39 +92,56 @@ func (h *KeyHistory) WriteFile(path string) error {
 	// CreateTemp already uses 0600; say so explicitly, the file describes
 	// which servers are watched.
 	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("saving key history: %w", err)
+		return nil, err
 	}
 	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("saving key history: %w", err)
+		return nil, err
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("saving key history: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("saving key history: %w", err)
+		return nil, err
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("saving key history: %w", err)
+		return nil, err
 	}
 	committed = true
+	if err := syncDir(dir); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if keepOpen {
+		return tmp, nil
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("saving key history: syncing directory: %w", err)
+		return fmt.Errorf("syncing directory: %w", err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("saving key history: syncing directory %s: %w", dir, err)
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
 	}
 	return nil
 }
 
-// snapshot copies the histories under the lock, least recently observed
-// first, so that ReadFile rebuilds the same recency order.
+// snapshot copies the histories under the lock.
 func (h *KeyHistory) snapshot() historyFile {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	f := historyFile{Version: fileVersion, Histories: make([]fileHistory, 0, h.recency.Len())}
-	for e := h.recency.Back(); e != nil; e = e.Prev() {
+	return h.snapshotLocked()
+}
+
+// snapshotLocked lists the histories least recently successful first, so
+// that ReadFile rebuilds the same eviction order.
+func (h *KeyHistory) snapshotLocked() historyFile {
+	f := historyFile{Version: fileVersion, JournalSeq: h.seq, Histories: make([]fileHistory, 0, len(h.byKey))}
+	for e := h.bySuccess.Back(); e != nil; e = e.Prev() {
 		hist := e.Value.(*targetHistory)
 		fh := fileHistory{
 			Target:                      hist.key.target,
@@ -126,50 +160,101 @@ func (h *KeyHistory) snapshot() historyFile {
 	return f
 }
 
-// ReadFile replaces the histories with those saved in path. A missing file
-// is a fresh start, not an error. A file that cannot be used (unreadable,
-// truncated, corrupt, another format version) yields an error naming the
-// path and leaves the history empty, so the caller can log it and carry on
-// without trusting half of it.
+// ReadFile replaces the histories with those saved in path and its journal
+// (PATH.journal, replayed after the snapshot; see journal.go). A missing
+// file is a fresh start, not an error. A file that cannot be used
+// (unreadable, truncated, corrupt, another format version) yields an error
+// naming the path and leaves the history empty, so the caller can log it and
+// carry on without trusting half of it. A journal whose last line was torn
+// by a crash is used up to that line.
 //
 // The bounds of the options apply to what is read: histories older than
-// Retention are dropped, at most MaxTargets of the most recently observed are
-// kept, and each keeps at most MaxKeysPerTarget keys. Rotations not yet
-// confirmed when the file was written are confirmed by the next Observe, as
-// they would have been without the restart.
+// Retention are dropped, at most MaxTargets of the most recently successful
+// are kept, and each keeps at most MaxKeysPerTarget keys. Histories without
+// a key (which version 1 kept for failed probes) are dropped. Rotations not
+// yet confirmed when the file was written are confirmed by the next Observe,
+// as they would have been without the restart.
 func (h *KeyHistory) ReadFile(path string) error {
-	hists, err := readHistoryFile(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		err = fmt.Errorf("reading key history %s: %w", path, err)
-	} else {
-		err = nil
-	}
+	hists, seq, err := h.readFiles(path)
 	now := h.now()
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.byKey = make(map[historyKey]*list.Element, len(hists))
-	h.recency = list.New()
+	h.byKey = make(map[historyKey]*targetHistory, len(hists))
+	h.byProbe, h.bySuccess = list.New(), list.New()
 	if err != nil {
 		return err
 	}
-	// Oldest first, so that PushFront leaves the newest at the front.
-	slices.SortStableFunc(hists, func(a, b *targetHistory) int { return a.lastProbe.Compare(b.lastProbe) })
+	h.seq = max(h.seq, seq)
 	for _, hist := range hists {
 		hist.restoreDecisions(h.opts.ActiveWindow)
 		hist.prune(h.opts.MaxKeysPerTarget)
-		h.byKey[hist.key] = h.recency.PushFront(hist)
+		h.byKey[hist.key] = hist
+	}
+	// Oldest first, so that PushFront leaves the newest at the front. The
+	// sorts are stable: histories last seen together keep the file's order.
+	slices.SortStableFunc(hists, func(a, b *targetHistory) int { return a.lastSuccess().Compare(b.lastSuccess()) })
+	for _, hist := range hists {
+		hist.successElem = h.bySuccess.PushFront(hist)
+	}
+	slices.SortStableFunc(hists, func(a, b *targetHistory) int { return a.lastProbe.Compare(b.lastProbe) })
+	for _, hist := range hists {
+		hist.probeElem = h.byProbe.PushFront(hist)
 	}
 	h.expireLocked(now)
 	h.evictLocked()
 	return nil
 }
 
+// readFiles reads the snapshot at path and replays its journal, and returns
+// the histories (those with keys, in the snapshot's order, then those the
+// journal created) and the number of the last event they hold.
+func (h *KeyHistory) readFiles(path string) ([]*targetHistory, uint64, error) {
+	f, err := readHistoryFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, fmt.Errorf("reading key history %s: %w", path, err)
+	}
+	byKey := make(map[historyKey]*targetHistory, len(f.hists))
+	for _, hist := range f.hists {
+		byKey[hist.key] = hist
+	}
+	order := f.hists
+	seq, err := replayJournal(path+journalSuffix, byKey, &order, f.seq, h.opts.Logger)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading key history %s: %w", path, err)
+	}
+	hists := make([]*targetHistory, 0, len(byKey))
+	for _, hist := range order {
+		if byKey[hist.key] == hist && len(hist.keys) > 0 {
+			slices.SortStableFunc(hist.keys, func(a, b keyRecord) int { return a.firstSeen.Compare(b.firstSeen) })
+			hists = append(hists, hist)
+		}
+	}
+	return hists, seq, nil
+}
+
+// lastSuccess is when a key was last seen.
+func (hist *targetHistory) lastSuccess() time.Time {
+	var t time.Time
+	for _, k := range hist.keys {
+		if k.lastSeen.After(t) {
+			t = k.lastSeen
+		}
+	}
+	return t
+}
+
+// snapshotFile is a decoded history file.
+type snapshotFile struct {
+	hists []*targetHistory
+	seq   uint64
+}
+
 // readHistoryFile decodes and checks a history file.
-func readHistoryFile(path string) ([]*targetHistory, error) {
+func readHistoryFile(path string) (snapshotFile, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return snapshotFile{}, err
 	}
 	// Read the version alone first, so that a file from another version is
 	// reported as such rather than as whatever field it does not share.
@@ -177,37 +262,37 @@ func readHistoryFile(path string) ([]*targetHistory, error) {
 		Version *int `json:"version"`
 	}
 	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&v); err != nil {
-		return nil, fmt.Errorf("not a key history file: %w", err)
+		return snapshotFile{}, fmt.Errorf("not a key history file: %w", err)
 	}
 	if v.Version == nil {
-		return nil, errors.New("not a key history file: no version")
+		return snapshotFile{}, errors.New("not a key history file: no version")
 	}
-	if *v.Version != fileVersion {
-		return nil, fmt.Errorf("unsupported format version %d (want %d)", *v.Version, fileVersion)
+	if *v.Version < oldestFileVersion || *v.Version > fileVersion {
+		return snapshotFile{}, fmt.Errorf("unsupported format version %d (want %d to %d)", *v.Version, oldestFileVersion, fileVersion)
 	}
 	var f historyFile
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("corrupt key history: %w", err)
+		return snapshotFile{}, fmt.Errorf("corrupt key history: %w", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("corrupt key history: data after the end")
+		return snapshotFile{}, errors.New("corrupt key history: data after the end")
 	}
 	seen := make(map[historyKey]bool, len(f.Histories))
 	hists := make([]*targetHistory, 0, len(f.Histories))
 	for i, fh := range f.Histories {
 		hist, err := fh.decode()
 		if err != nil {
-			return nil, fmt.Errorf("history %d (target %q, module %q): %w", i, fh.Target, fh.Module, err)
+			return snapshotFile{}, fmt.Errorf("history %d (target %q, module %q): %w", i, fh.Target, fh.Module, err)
 		}
 		if seen[hist.key] {
-			return nil, fmt.Errorf("history %d: target %q, module %q listed twice", i, fh.Target, fh.Module)
+			return snapshotFile{}, fmt.Errorf("history %d: target %q, module %q listed twice", i, fh.Target, fh.Module)
 		}
 		seen[hist.key] = true
 		hists = append(hists, hist)
 	}
-	return hists, nil
+	return snapshotFile{hists: hists, seq: f.JournalSeq}, nil
 }
 
 // decode checks one saved history for what Observe could never have
