@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -476,7 +477,7 @@ func benchHistory(b *testing.B, path string, n int) (*KeyHistory, []string) {
 // them.
 func BenchmarkObserveDurableNewKey(b *testing.B) {
 	h, names := benchHistory(b, filepath.Join(b.TempDir(), "history.json"), 100_000)
-	defer h.Close()
+	defer func() { b.StopTimer(); h.Close() }()
 	b.SetParallelism(16)
 	before := h.journal.syncs.Load()
 	var mu sync.Mutex
@@ -501,7 +502,7 @@ func BenchmarkObserveDurableNewKey(b *testing.B) {
 // 100 000 histories: nothing to journal, no wait.
 func BenchmarkObserveDurableKnownKey(b *testing.B) {
 	h, names := benchHistory(b, filepath.Join(b.TempDir(), "history.json"), 100_000)
-	defer h.Close()
+	defer func() { b.StopTimer(); h.Close() }()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
@@ -544,6 +545,10 @@ func BenchmarkOpen100k(b *testing.B) {
 		if r.Len() != 100_000 {
 			b.Fatalf("Len %d", r.Len())
 		}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapAlloc)/1e6, "heap-MB")
 		r.Close()
 		b.StartTimer()
 	}

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -471,5 +472,33 @@ func TestWriteFileDuringObserve(t *testing.T) {
 			return
 		default:
 		}
+	}
+}
+
+// The snapshot's hand-written encoder writes what json.Marshal would: the
+// same document once decoded, for any target string.
+func TestSnapshotEncodingMatchesJSON(t *testing.T) {
+	clock := newTestClock()
+	h := New(Options{Now: clock.Now})
+	for i, target := range []string{"a:443", `q"uote\:443`, "<html>&:443", "ünï\u2028cödé:443", "tab\there:1", ""} {
+		clock.Set(clock.Now().Add(time.Duration(i)*time.Minute + 123456789))
+		h.Observe(target, "mod\"ule", keys(target+"1", target+"2"))
+	}
+	f := h.snapshot()
+	f.Histories[0].Rotations, f.Histories[0].LastRotationIntervalSeconds = 3, 1234.000000001
+	f.Histories[1].LastRotationIntervalSeconds = 1e-9
+	std, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want historyFile
+	if err := json.Unmarshal(f.appendJSON(nil), &got); err != nil {
+		t.Fatalf("appendJSON wrote invalid JSON: %v\n%s", err, f.appendJSON(nil))
+	}
+	if err := json.Unmarshal(std, &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("appendJSON decodes to\n%+v\nwant\n%+v", got, want)
 	}
 }
