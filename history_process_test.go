@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"net"
@@ -156,6 +157,13 @@ func TestHistoryCrashRightAfterFirstSighting(t *testing.T) {
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("stale temporary file not removed at start: %v", err)
 	}
+	// A second exporter on the same history refuses to start.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a hang bound
+	defer cancel()
+	out, err := exec.CommandContext(ctx, testservers.BuildExporter(t), append(args, "--web.listen-address=127.0.0.1:0")...).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "another process") {
+		t.Errorf("second exporter on %s: %v, want exit 1 saying the history is in use:\n%s", state, err, out)
+	}
 	p.Stop()
 }
 
@@ -244,29 +252,21 @@ func TestHistoryPathUnusable(t *testing.T) {
 	bin := testservers.BuildExporter(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd := exec.Command(bin, "--history.path="+tt.path, "--web.listen-address=127.0.0.1:0")
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a hang bound: it must exit, not serve
+			defer cancel()
+			path := tt.path
+			cmd := exec.CommandContext(ctx, bin)
 			if tt.asNobody {
-				cmd, tt.path = unprivileged(t, bin)
-				cmd.Args = append(cmd.Args, "--history.path="+tt.path, "--web.listen-address=127.0.0.1:0")
+				cmd, path = unprivileged(ctx, t, bin)
 			}
-			done := make(chan struct{})
-			defer close(done)
-			go func() { // a hang bound: it must exit, not serve
-				select {
-				case <-done:
-				case <-time.After(20 * time.Second):
-					if cmd.Process != nil {
-						cmd.Process.Kill()
-					}
-				}
-			}()
+			cmd.Args = append(cmd.Args, "--history.path="+path, "--web.listen-address=127.0.0.1:0")
 			out, err := cmd.CombinedOutput()
 			code := 0
 			if ee, ok := err.(*exec.ExitError); ok {
 				code = ee.ExitCode()
 			}
-			if code != 1 || !strings.Contains(string(out), tt.path) || !strings.Contains(string(out), tt.reason) {
-				t.Errorf("exit %d, want 1 with a message naming %s and saying %q:\n%s", code, tt.path, tt.reason, out)
+			if code != 1 || !strings.Contains(string(out), path) || !strings.Contains(string(out), tt.reason) {
+				t.Errorf("exit %d, want 1 with a message naming %s and saying %q:\n%s", code, path, tt.reason, out)
 			}
 		})
 	}
@@ -275,7 +275,7 @@ func TestHistoryPathUnusable(t *testing.T) {
 // unprivileged returns a command running the exporter so that it cannot
 // write in a directory, and a history path in that directory. As root,
 // which writes anywhere, it runs a copy of the binary as nobody.
-func unprivileged(t *testing.T, bin string) (*exec.Cmd, string) {
+func unprivileged(ctx context.Context, t *testing.T, bin string) (*exec.Cmd, string) {
 	t.Helper()
 	dir := t.TempDir()
 	ro := filepath.Join(dir, "read-only")
@@ -284,7 +284,7 @@ func unprivileged(t *testing.T, bin string) (*exec.Cmd, string) {
 	}
 	path := filepath.Join(ro, "history.json")
 	if os.Geteuid() != 0 {
-		return exec.Command(bin), path
+		return exec.CommandContext(ctx, bin), path
 	}
 	for _, d := range []string{filepath.Dir(dir), dir} {
 		if err := os.Chmod(d, 0o755); err != nil {
@@ -299,7 +299,7 @@ func unprivileged(t *testing.T, bin string) (*exec.Cmd, string) {
 	if err := os.WriteFile(copied, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(copied)
+	cmd := exec.CommandContext(ctx, copied)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	return cmd, path
 }

@@ -376,11 +376,11 @@ func TestOpenRemovesStaleTemps(t *testing.T) {
 	for _, e := range entries {
 		got = append(got, e.Name())
 	}
-	want := slices.Sorted(slices.Values(append(slices.Clone(kept), "history.json", "history.json.journal")))
+	want := slices.Sorted(slices.Values(append(slices.Clone(kept), "history.json", "history.json.journal", "history.json.lock")))
 	if !slices.Equal(got, want) {
 		t.Errorf("directory holds %v, want %v", got, want)
 	}
-	for _, name := range []string{"history.json", "history.json.journal"} {
+	for _, name := range []string{"history.json", "history.json.journal", "history.json.lock"} {
 		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v, mode %v, want 0600", name, err, fi.Mode().Perm())
 		}
@@ -429,6 +429,26 @@ func TestOpenRejectsUnusablePath(t *testing.T) {
 			}
 		})
 	}
+}
+
+// While one history is open on a path, a second Open of it fails; once it
+// is closed, or its process died, Open succeeds.
+func TestOpenLocksThePath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.json")
+	h, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second, err := Open(path, Options{}); err == nil {
+		second.Close()
+		t.Fatal("a second Open of a history in use succeeded")
+	} else if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "another process") {
+		t.Errorf("error %q does not name %s and say it is in use", err, path)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	openHistory(t, path, Options{})
 }
 
 // Files Open cannot read are kept aside and the history starts empty.
@@ -526,7 +546,8 @@ func BenchmarkOpen100k(b *testing.B) {
 	// Keep the files as a crash leaves them: no Close.
 	h.mu.Lock()
 	h.journal.close()
-	h.journal = nil
+	h.lock.Close() // as the crash would
+	h.journal, h.lock = nil, nil
 	h.mu.Unlock()
 	snap, _ := os.ReadFile(path)
 	journal, _ := os.ReadFile(path + journalSuffix)

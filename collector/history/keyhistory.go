@@ -8,6 +8,7 @@ import (
 	"container/list"
 	"context"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,7 +99,8 @@ type KeyHistory struct {
 	writeFailures atomic.Uint64
 	// saving serialises Save and Close.
 	saving sync.Mutex
-	path   string // of the snapshot Save writes, set by Open
+	path   string   // of the snapshot Save writes, set by Open
+	lock   *os.File // held from Open to Close
 }
 
 type historyKey struct{ target, module string }

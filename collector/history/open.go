@@ -13,7 +13,8 @@ import (
 // PATH.journal, so that nothing a probe answered with is lost by a crash:
 //
 //   - It checks that path can be used: its directory exists and path, when
-//     it exists, is a regular file.
+//     it exists, is a regular file; and it locks PATH.lock, so that a second
+//     process cannot open the same history while this one holds it.
 //   - It removes temporary files an interrupted save left beside path.
 //   - It reads path and replays the journal (see ReadFile). Files it cannot
 //     use are renamed to PATH.bad-UNIXTIME and PATH.journal.bad-UNIXTIME,
@@ -29,6 +30,16 @@ func Open(path string, o Options) (*KeyHistory, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
+	lock, err := lockPath(path + lockSuffix)
+	if err != nil {
+		return nil, fmt.Errorf("key history %s: %w", path, err)
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			lock.Close()
+		}
+	}()
 	h.removeStaleTemps(path)
 	if err := h.ReadFile(path); err != nil {
 		kept := keepAside(path)
@@ -43,10 +54,14 @@ func Open(path string, o Options) (*KeyHistory, error) {
 		return nil, fmt.Errorf("cannot write key history: %w", err)
 	}
 	h.mu.Lock()
-	h.journal = j
+	h.journal, h.lock = j, lock
 	h.mu.Unlock()
+	opened = true
 	return h, nil
 }
+
+// lockSuffix makes the lock file's path from the snapshot's.
+const lockSuffix = ".lock"
 
 // checkPath reports why path cannot hold a key history.
 func checkPath(path string) error {
@@ -58,7 +73,7 @@ func checkPath(path string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("key history %s: %s is not a directory", path, dir)
 	}
-	for _, p := range []string{path, path + journalSuffix} {
+	for _, p := range []string{path, path + journalSuffix, path + lockSuffix} {
 		if fi, err := os.Stat(p); err == nil && !fi.Mode().IsRegular() {
 			return fmt.Errorf("key history %s: %s is not a regular file", path, p)
 		}
@@ -134,12 +149,13 @@ func (h *KeyHistory) Close() error {
 	h.saving.Lock()
 	defer h.saving.Unlock()
 	h.mu.Lock()
-	j, snap := h.journal, h.snapshotLocked()
-	h.journal = nil
+	j, lock, snap := h.journal, h.lock, h.snapshotLocked()
+	h.journal, h.lock = nil, nil
 	h.mu.Unlock()
 	if j == nil {
 		return nil
 	}
+	defer lock.Close() // last: the files are whole
 	defer j.close()
 	if err := h.writeSnapshot(h.path, snap); err != nil {
 		return err
