@@ -33,7 +33,11 @@ func newTestExporter(t *testing.T, o options) (*exporter, *httptest.Server) {
 	if o.timeoutOffset == 0 {
 		o.timeoutOffset = 500 * time.Millisecond
 	}
-	e := newExporter(sc, o, slog.New(slog.DiscardHandler))
+	e, err := newExporter(sc, o, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.closeHistory)
 	srv := httptest.NewServer(e.mux())
 	t.Cleanup(srv.Close)
 	return e, srv

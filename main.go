@@ -87,11 +87,11 @@ func run(args []string) int {
 	app.Flag("config.file", "Configuration file. Default: the config.yml built into the binary.").StringVar(&o.configFile)
 	app.Flag("config.check", "Validate the configuration and exit.").BoolVar(&o.configCheck)
 	app.Flag("timeout-offset", "Subtracted from Prometheus' scrape timeout to get the probe timeout.").Default("0.5s").DurationVar(&o.timeoutOffset)
-	app.Flag("history.path", "File that keeps the ticket-key history across restarts. Without it the \"not rotated within a day\" alert is blind for a day after every restart.").StringVar(&o.historyPath)
+	app.Flag("history.path", "File that keeps the ticket-key history across restarts, with its journal PATH.journal beside it; its directory must exist and be writable. Without it the \"not rotated within a day\" alert is blind for a day after every restart.").StringVar(&o.historyPath)
 	app.Flag("history.active-window", "A ticket key is active while seen within this window; a few scrape intervals.").Default("15m").DurationVar(&o.activeWindow)
 	app.Flag("history.retention", "Forget a target's key history when it has not been probed for this long.").Default("168h").DurationVar(&o.retention)
-	app.Flag("history.max-targets", "Most (target, module) histories and session stores kept in memory; the least recently probed go first.").Default("10000").IntVar(&o.maxTargets)
-	app.Flag("history.save-interval", "How often --history.path is rewritten when only last-seen times changed.").Default("1m").DurationVar(&o.saveInterval)
+	app.Flag("history.max-targets", "Most (target, module) histories and session stores kept in memory; the one least recently seen with a ticket key (or a session) goes first. Probes that saw none add nothing.").Default("10000").IntVar(&o.maxTargets)
+	app.Flag("history.save-interval", "How often --history.path is rewritten, with the last-seen times, and its journal emptied. First sightings and rotations are journaled at once.").Default("1m").DurationVar(&o.saveInterval)
 	app.Flag("probe.allowed-targets", "Targets that may be probed, repeatable: ADDRESS-OR-CIDR[:PORT[-PORT]] (IPv6 in brackets), checked against the address dialed, or HOSTNAME-GLOB[:PORT[-PORT]], checked against the target's name. Applies together with allowed_targets in the configuration file: a probe must pass both. None: every target may be probed.").PlaceHolder("ENTRY").StringsVar(&o.allowedTargets)
 	app.Flag("probe.max-concurrent", "Most probes running at once; more are refused with 503. 0: half the file descriptors above 64, at 4 per probe, at most 1000.").Default("0").IntVar(&o.maxConcurrent)
 	app.Flag("probe.max-concurrent-per-target", "Most probes of one target (host:port) running at once; more are refused with 503.").Default("4").IntVar(&o.maxPerTarget)
@@ -134,7 +134,12 @@ func run(args []string) int {
 	logger.Info("Starting "+exporterName, "version", version.Info(), "config", describe(o.configFile))
 	logger.Info("Build context", "build_context", version.BuildContext())
 
-	e := newExporter(sc, o, logger)
+	e, err := newExporter(sc, o, logger)
+	if err != nil {
+		logger.Error("Cannot keep the key history in --history.path", "path", o.historyPath, "err", err)
+		return 1
+	}
+	defer e.closeHistory()
 	e.admission.logPolicy()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -170,7 +175,6 @@ type exporter struct {
 	logger    *slog.Logger
 	registry  *prometheus.Registry
 	history   *history.KeyHistory
-	hmetrics  *collector.HistoryMetrics
 	prober    *probeHandler
 	admission *admission
 	reloads   chan chan error
@@ -180,27 +184,17 @@ type exporter struct {
 	reloadTime prometheus.Gauge
 }
 
-func newExporter(sc *SafeConfig, o options, logger *slog.Logger) *exporter {
+func newExporter(sc *SafeConfig, o options, logger *slog.Logger) (*exporter, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(versioncollector.NewCollector(exporterName))
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	keys := history.New(history.Options{
-		ActiveWindow: o.activeWindow, MaxTargets: o.maxTargets, Retention: o.retention,
-	})
-	if o.historyPath != "" {
-		if err := keys.ReadFile(o.historyPath); err != nil {
-			// Keep the unreadable file for a post-mortem (or a newer
-			// exporter after a downgrade) instead of overwriting it.
-			kept := fmt.Sprintf("%s.bad-%d", o.historyPath, time.Now().Unix())
-			if rerr := os.Rename(o.historyPath, kept); rerr != nil {
-				kept = "(could not keep it: " + rerr.Error() + ")"
-			}
-			logger.Error("Cannot read key history; starting with an empty one", "path", o.historyPath, "kept_as", kept, "err", err)
-		}
+	keys, err := openHistory(o, logger)
+	if err != nil {
+		return nil, err
 	}
+	collector.NewHistoryMetrics(reg, keys)
 	e := &exporter{
 		opts: o, config: sc, logger: logger, registry: reg, history: keys,
-		hmetrics: collector.NewHistoryMetrics(reg, keys),
 		reloads:  make(chan chan error),
 		stopping: make(chan struct{}),
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -225,7 +219,30 @@ func newExporter(sc *SafeConfig, o options, logger *slog.Logger) *exporter {
 		prober: prober.New(probe.NewSessions(probe.SessionsOptions{MaxTargets: o.maxTargets}), keys, logger),
 	}
 	e.admission = newAdmission(reg, o.allowList, sc, sizeLimiter(o, logger), logger)
-	return e
+	return e, nil
+}
+
+// openHistory returns the key history: in memory only without
+// --history.path, else kept in that file and its journal (an error when it
+// cannot be written).
+func openHistory(o options, logger *slog.Logger) (*history.KeyHistory, error) {
+	opts := history.Options{
+		ActiveWindow: o.activeWindow, MaxTargets: o.maxTargets, Retention: o.retention, Logger: logger,
+	}
+	if o.historyPath == "" {
+		return history.New(opts), nil
+	}
+	return history.Open(o.historyPath, opts)
+}
+
+// closeHistory saves the key history a last time, once no probe runs.
+func (e *exporter) closeHistory() {
+	if e.opts.historyPath == "" {
+		return
+	}
+	if err := e.history.Close(); err != nil {
+		e.logger.Error("Cannot save key history", "path", e.opts.historyPath, "err", err)
+	}
 }
 
 // reload re-reads the configuration; a bad file keeps the old one.
@@ -258,9 +275,9 @@ func (e *exporter) watchReloads(ctx context.Context, hup chan os.Signal) {
 	}
 }
 
-// saveLoop writes the key history at once when a key appears or rotates, so
-// that a crash loses no first-seen time, and otherwise every save interval;
-// and a last time at shutdown.
+// saveLoop compacts the key history every save interval: the file gets the
+// last-seen times, and the journal (which already holds every first
+// sighting and rotation) is emptied. The last save is closeHistory's.
 func (e *exporter) saveLoop(ctx context.Context) {
 	if e.opts.historyPath == "" {
 		<-ctx.Done()
@@ -271,30 +288,13 @@ func (e *exporter) saveLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			e.save()
 			return
-		case <-e.history.Changed():
-			// Coalesce a burst (many new targets at once) into one
-			// write a second; Changed stays pending meanwhile.
-			select {
-			case <-time.After(saveCoalesce):
-			case <-ctx.Done():
-			}
-			e.save()
 		case <-tick.C:
 			e.history.Expire()
-			e.save()
+			if err := e.history.Save(); err != nil {
+				e.logger.Error("Cannot save key history", "path", e.opts.historyPath, "err", err)
+			}
 		}
-	}
-}
-
-// saveCoalesce is the shortest gap between two saves triggered by new keys.
-const saveCoalesce = time.Second
-
-func (e *exporter) save() {
-	if err := e.history.WriteFile(e.opts.historyPath); err != nil {
-		e.hmetrics.SaveFailed()
-		e.logger.Error("Cannot save key history", "path", e.opts.historyPath, "err", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -242,16 +243,20 @@ func TestKeyFingerprintIsExact(t *testing.T) {
 }
 
 func TestHistoryMetrics(t *testing.T) {
-	h := history.New(history.Options{})
+	const maxTargets = 2
+	h := history.New(history.Options{MaxTargets: maxTargets})
 	reg := prometheus.NewPedanticRegistry()
-	m := NewHistoryMetrics(reg, h)
+	NewHistoryMetrics(reg, h)
 	targets := []string{"a:443", "b:443", "c:443"}
 	for _, target := range targets {
-		h.Observe(target, "tls", nil)
+		h.Observe(target, "tls", []probe.KeyName{{Fingerprint: 1, Tickets: 1}})
 	}
+	h.Observe("down:443", "tls", nil) // no key: no history
 	const failures = 2
 	for range failures {
-		m.SaveFailed()
+		if err := h.WriteFile(filepath.Join(t.TempDir(), "missing", "history.json")); err == nil {
+			t.Fatal("WriteFile into a missing directory succeeded")
+		}
 	}
 	want := fmt.Sprintf(`# HELP resumption_exporter_history_save_failures_total Failed writes of the key history file (--history.path).
 # TYPE resumption_exporter_history_save_failures_total counter
@@ -259,7 +264,10 @@ resumption_exporter_history_save_failures_total %d
 # HELP resumption_exporter_key_histories (target, module) ticket-key histories held in memory.
 # TYPE resumption_exporter_key_histories gauge
 resumption_exporter_key_histories %d
-`, failures, len(targets))
+# HELP resumption_exporter_key_histories_evicted_total Ticket-key histories dropped to stay within --history.max-targets, the least recently seen with a key first.
+# TYPE resumption_exporter_key_histories_evicted_total counter
+resumption_exporter_key_histories_evicted_total %d
+`, failures, maxTargets, len(targets)-maxTargets)
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
 		t.Error(err)
 	}
@@ -323,8 +331,8 @@ func TestMetricsMatchREADME(t *testing.T) {
 	for _, mf := range mfs {
 		exporterDescs[mf.GetName()] = descInfo{name: mf.GetName()}
 	}
-	if len(exporterDescs) != 2 {
-		t.Errorf("NewHistoryMetrics registered %d metrics, want 2", len(exporterDescs))
+	if len(exporterDescs) != 3 {
+		t.Errorf("NewHistoryMetrics registered %d metrics, want 3", len(exporterDescs))
 	}
 
 	for _, set := range []struct {

@@ -78,7 +78,7 @@ func TestRealPath(t *testing.T) {
 	// directory so that the example's own rule_files entry,
 	// ../alerts/resumption-alerts.yml, names them.
 	rendered := filepath.Join(work, "mixin")
-	renderCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	renderCtx, cancel := context.WithTimeout(context.Background(), mixin.RenderTimeout)
 	defer cancel()
 	if err := mixin.Render(renderCtx, jsonnet, rendered, mixin.FastTiming); err != nil {
 		t.Fatal(err)

@@ -20,13 +20,16 @@ type Sessions struct {
 	maxTargets int
 	maxAge     time.Duration
 	perKind    int
-	lru        *list.List // of *targetSessions, most recent first
-	byKey      map[string]*list.Element
+	// lru holds the targets, the one that last obtained a session first.
+	// Only add inserts or moves one: looking up a target (every probe
+	// does, failed ones too) never evicts another.
+	lru   *list.List // of *targetSessions
+	byKey map[string]*list.Element
 }
 
 // SessionsOptions bound a Sessions store.
 type SessionsOptions struct {
-	MaxTargets int           // LRU bound on targets (default 10000)
+	MaxTargets int           // bound on targets, the least recently added to go first (default 10000)
 	MaxAge     time.Duration // sessions older than this are dropped (default 8 days)
 	PerKind    int           // sessions kept per target and mechanism (default 8)
 	Now        func() time.Time
@@ -82,6 +85,16 @@ func (s *Sessions) Len() int {
 	return s.lru.Len()
 }
 
+// lookup returns the sessions kept for key, nil when there are none.
+func (s *Sessions) lookup(key string) *targetSessions {
+	if e, ok := s.byKey[key]; ok {
+		return e.Value.(*targetSessions)
+	}
+	return nil
+}
+
+// target returns the sessions kept for key, creating them, and makes key
+// the most recent, evicting the least recent target beyond MaxTargets.
 func (s *Sessions) target(key string) *targetSessions {
 	if e, ok := s.byKey[key]; ok {
 		s.lru.MoveToFront(e)
@@ -105,7 +118,10 @@ func (s *Sessions) oldest(key string, m Mechanism) []*stored {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ts := s.target(key)
+	ts := s.lookup(key)
+	if ts == nil {
+		return nil
+	}
 	cutoff := s.now().Add(-s.maxAge)
 	kept := ts.kinds[m][:0]
 	for _, st := range ts.kinds[m] {
@@ -125,7 +141,10 @@ func (s *Sessions) forget(key string, m Mechanism, st *stored) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ts := s.target(key)
+	ts := s.lookup(key)
+	if ts == nil {
+		return
+	}
 	for i, x := range ts.kinds[m] {
 		if x == st {
 			ts.kinds[m] = append(ts.kinds[m][:i:i], ts.kinds[m][i+1:]...)

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -56,5 +57,30 @@ func TestSessionsBounds(t *testing.T) {
 	s.forget("c", MechanismSessionID, first)
 	if got := s.oldest("c", MechanismSessionID); len(got) != 0 {
 		t.Errorf("forgotten session still offered")
+	}
+}
+
+// Only a probe that obtained a session adds a target: looking up and
+// forgetting sessions of 10 000 other targets (what failed probes do) evicts
+// none, and the target least recently added to goes first.
+func TestSessionsAdmitOnlyObtained(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	s := NewSessions(SessionsOptions{MaxTargets: 2, Now: func() time.Time { return now }})
+	s.add("a", MechanismPSK, &stored{obtained: now})
+	s.add("b", MechanismPSK, &stored{obtained: now})
+	for i := range 10000 {
+		key := fmt.Sprintf("[::1]:%d", i+1)
+		if got := s.oldest(key, MechanismPSK); got != nil {
+			t.Fatalf("%s: %d sessions never added", key, len(got))
+		}
+		s.forget(key, MechanismPSK, &stored{})
+	}
+	s.oldest("a", MechanismPSK) // a lookup does not make a recent
+	if s.Len() != 2 || len(s.oldest("a", MechanismPSK)) != 1 || len(s.oldest("b", MechanismPSK)) != 1 {
+		t.Fatalf("lookups evicted a target with sessions: %d targets", s.Len())
+	}
+	s.add("c", MechanismPSK, &stored{obtained: now})
+	if len(s.oldest("a", MechanismPSK)) != 0 || len(s.oldest("b", MechanismPSK)) != 1 || len(s.oldest("c", MechanismPSK)) != 1 {
+		t.Error("adding c did not evict a, the target least recently added to")
 	}
 }

@@ -6,7 +6,11 @@ package history
 
 import (
 	"container/list"
+	"context"
+	"log/slog"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/resumption-exporter/resumption_exporter/probe"
@@ -26,8 +30,10 @@ type Options struct {
 	// ago. It must exceed the probe interval, or a key reads as gone between
 	// two probes.
 	ActiveWindow time.Duration
-	// MaxTargets bounds the number of (target, module) histories; the least
-	// recently observed one is dropped to make room.
+	// MaxTargets bounds the number of (target, module) histories; the one
+	// whose keys were seen least recently is dropped to make room. Only a
+	// probe that saw a ticket key creates a history or counts as recent, so
+	// failed probes of made-up targets cannot push a real one out.
 	MaxTargets int
 	// Retention drops histories not observed for this long.
 	Retention time.Duration
@@ -37,6 +43,9 @@ type Options struct {
 	// Now is the clock. Only its wall-clock reading is used, so that two
 	// exporters probing the same target publish the same timestamps.
 	Now func() time.Time
+	// Logger receives what reading and writing the history file has to
+	// say (a torn journal line, a stale temporary file removed). Nil: none.
+	Logger *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -55,6 +64,9 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	return o
 }
 
@@ -64,14 +76,31 @@ func (o Options) withDefaults() Options {
 // it holds and the current time, never of how often it was asked, and what
 // it holds can be saved and restored across restarts (see persist.go).
 //
+// A history exists only for a (target, module) whose probes saw a ticket
+// key: a failed probe, or one that saw no key name, creates none.
+//
 // KeyHistory is safe for concurrent use.
 type KeyHistory struct {
-	opts    Options
-	changed chan struct{}
+	opts Options
 
-	mu      sync.Mutex
-	byKey   map[historyKey]*list.Element // of *targetHistory
-	recency *list.List                   // front: most recently observed
+	mu    sync.Mutex
+	byKey map[historyKey]*targetHistory
+	// byProbe orders the histories by last probe, for Retention; bySuccess
+	// by the last probe that saw a key, for MaxTargets. Front: most recent.
+	byProbe, bySuccess *list.List
+	// seq numbers the journal's events; it is the last one assigned.
+	seq uint64
+	// journal, when set (see Open), receives every event a restart must not
+	// lose.
+	journal *journal
+	evicted uint64
+
+	// writeFailures counts failed writes of the snapshot and the journal.
+	writeFailures atomic.Uint64
+	// saving serialises Save and Close.
+	saving sync.Mutex
+	path   string   // of the snapshot Save writes, set by Open
+	lock   *os.File // held from Open to Close
 }
 
 type historyKey struct{ target, module string }
@@ -79,8 +108,11 @@ type historyKey struct{ target, module string }
 // targetHistory is what one (target, module) has shown so far.
 type targetHistory struct {
 	key historyKey
-	// since is when this history started: the first Observe, or the one
-	// restored from file.
+	// probeElem and successElem are its places in KeyHistory.byProbe and
+	// KeyHistory.bySuccess.
+	probeElem, successElem *list.Element
+	// since is when this history started: the first Observe that saw a
+	// key, or the one restored from file.
 	since time.Time
 	// lastProbe is the time of the last Observe.
 	lastProbe time.Time
@@ -106,7 +138,8 @@ type keyRecord struct {
 // KeyState is what a KeyHistory publishes for one (target, module) after an
 // Observe; collector.NewProbeCollector turns it into the key-history gauges.
 type KeyState struct {
-	// Since is when this history started watching the target.
+	// Since is when this history started watching the target; zero when
+	// the target has no history (no probe saw a key yet).
 	Since time.Time
 	// HasKeys is true once any named key was seen (and is still held). When
 	// false, only Since is published.
@@ -128,10 +161,10 @@ type KeyState struct {
 // New returns an empty history.
 func New(o Options) *KeyHistory {
 	return &KeyHistory{
-		opts:    o.withDefaults(),
-		changed: make(chan struct{}, 1),
-		byKey:   make(map[historyKey]*list.Element),
-		recency: list.New(),
+		opts:      o.withDefaults(),
+		byKey:     make(map[historyKey]*targetHistory),
+		byProbe:   list.New(),
+		bySuccess: list.New(),
 	}
 }
 
@@ -142,25 +175,50 @@ func (h *KeyHistory) now() time.Time { return h.opts.Now().Round(0) }
 // Observe records the key names seen by one probe of target with module and
 // returns the state to publish. keys may be empty: the target issued no
 // tickets with a key name in this probe (unnamed or stateful tickets, none at
-// all, or a failed probe — the caller decides whether failed probes are
-// observed; they only move lastProbe and never erase what was seen).
+// all, or a failed probe). Such a probe creates no history; of an existing
+// one it only moves the last-probe time, never erasing what was seen.
+//
+// Observe does not wait for the journal; see ObserveDurable.
 func (h *KeyHistory) Observe(target, module string, keys []probe.KeyName) KeyState {
+	st, _ := h.observe(target, module, keys)
+	return st
+}
+
+// ObserveDurable is Observe for a caller about to publish the state: when the
+// history is journaled (see Open) and this probe saw a key for the first time
+// or confirmed a rotation, it returns once that is on disk, so that no
+// published first sighting is lost by a crash. Concurrent probes share one
+// write and one fsync. An error says the journal write failed or ctx ended
+// first; the state is returned either way.
+func (h *KeyHistory) ObserveDurable(ctx context.Context, target, module string, keys []probe.KeyName) (KeyState, error) {
+	st, c := h.observe(target, module, keys)
+	if c == nil {
+		return st, nil
+	}
+	return st, c.wait(ctx)
+}
+
+// observe is Observe, returning the journal commit to wait for (nil when
+// nothing needs to be durable).
+func (h *KeyHistory) observe(target, module string, keys []probe.KeyName) (KeyState, *commit) {
 	now := h.now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 
 	h.expireLocked(now)
 	k := historyKey{target, module}
-	var hist *targetHistory
-	changed := false
-	if e, ok := h.byKey[k]; ok {
-		h.recency.MoveToFront(e)
-		hist = e.Value.(*targetHistory)
-	} else {
+	hist, ok := h.byKey[k]
+	if !ok {
+		if len(keys) == 0 {
+			return KeyState{}, nil // no fact to keep: no history
+		}
 		hist = &targetHistory{key: k, since: now}
-		h.byKey[k] = h.recency.PushFront(hist)
+		h.insertLocked(hist)
 		h.evictLocked()
-		changed = true
+	}
+	h.byProbe.MoveToFront(hist.probeElem)
+	if len(keys) > 0 {
+		h.bySuccess.MoveToFront(hist.successElem)
 	}
 	// Keep each history's timestamps in order if the wall clock steps back:
 	// until it catches up, the history sees time stand still.
@@ -168,19 +226,16 @@ func (h *KeyHistory) Observe(target, module string, keys []probe.KeyName) KeySta
 		now = hist.lastProbe
 	}
 
+	var c *commit
 	if hist.record(keys, now) {
-		changed = true
+		c = h.emitLocked(keysEvent(hist, keys, now))
 	}
 	if hist.confirmRotations(now, h.opts.ActiveWindow) {
-		changed = true
+		c = h.emitLocked(rotationEvent(hist, now))
 	}
 	hist.lastProbe = now
 	hist.prune(h.opts.MaxKeysPerTarget)
-
-	if changed {
-		h.notify()
-	}
-	return hist.state(now, h.opts.ActiveWindow)
+	return hist.state(now, h.opts.ActiveWindow), c
 }
 
 // record notes the keys seen by one probe and reports whether any is new.
@@ -319,8 +374,20 @@ func (hist *targetHistory) state(now time.Time, window time.Duration) KeyState {
 func (h *KeyHistory) Len() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.recency.Len()
+	return len(h.byKey)
 }
+
+// Evicted returns how many histories were dropped to stay within
+// MaxTargets (not those past Retention).
+func (h *KeyHistory) Evicted() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.evicted
+}
+
+// WriteFailures returns how many writes of the history file or its journal
+// failed.
+func (h *KeyHistory) WriteFailures() uint64 { return h.writeFailures.Load() }
 
 // Expire drops the histories not observed for Retention. Observe does the
 // same, so calling Expire only matters when Observe is rare.
@@ -331,37 +398,40 @@ func (h *KeyHistory) Expire() {
 	h.expireLocked(now)
 }
 
-// expireLocked walks from the least recently observed history. The recency
-// list is ordered by lastProbe as long as the clock does not step back; if
-// it does, an expired history may wait behind a newer one until it comes
-// round, which delays its removal but never removes a live one.
+// expireLocked walks from the least recently probed history. The list is
+// ordered by lastProbe as long as the clock does not step back; if it does,
+// an expired history may wait behind a newer one until it comes round, which
+// delays its removal but never removes a live one.
 func (h *KeyHistory) expireLocked(now time.Time) {
-	for e := h.recency.Back(); e != nil; e = h.recency.Back() {
+	for e := h.byProbe.Back(); e != nil; e = h.byProbe.Back() {
 		hist := e.Value.(*targetHistory)
 		if now.Sub(hist.lastProbe) < h.opts.Retention {
 			return
 		}
-		h.removeLocked(e)
+		h.removeLocked(hist, now)
 	}
 }
 
-// evictLocked drops the least recently observed histories beyond MaxTargets.
+// evictLocked drops, beyond MaxTargets, the histories whose keys were seen
+// least recently.
 func (h *KeyHistory) evictLocked() {
-	for h.recency.Len() > h.opts.MaxTargets {
-		h.removeLocked(h.recency.Back())
+	for h.bySuccess.Len() > h.opts.MaxTargets {
+		hist := h.bySuccess.Back().Value.(*targetHistory)
+		h.removeLocked(hist, hist.lastProbe)
+		h.evicted++
 	}
 }
 
-func (h *KeyHistory) removeLocked(e *list.Element) {
-	delete(h.byKey, e.Value.(*targetHistory).key)
-	h.recency.Remove(e)
+// insertLocked adds hist as the most recent in both orders.
+func (h *KeyHistory) insertLocked(hist *targetHistory) {
+	h.byKey[hist.key] = hist
+	hist.probeElem = h.byProbe.PushFront(hist)
+	hist.successElem = h.bySuccess.PushFront(hist)
 }
 
-// notify tells the owner, without blocking, that something worth saving
-// happened; several notifications before the owner looks coalesce into one.
-func (h *KeyHistory) notify() {
-	select {
-	case h.changed <- struct{}{}:
-	default:
-	}
+func (h *KeyHistory) removeLocked(hist *targetHistory, now time.Time) {
+	delete(h.byKey, hist.key)
+	h.byProbe.Remove(hist.probeElem)
+	h.bySuccess.Remove(hist.successElem)
+	h.emitLocked(removeEvent(hist, now))
 }

@@ -1,7 +1,10 @@
 package history
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -60,11 +63,17 @@ func runScenario(t *testing.T, opts Options, steps []step) {
 	start := clock.Now()
 	opts.Now = clock.Now
 	h := New(opts)
+	seenKey := false
 	for i, s := range steps {
 		clock.Set(start.Add(s.at))
 		got := h.Observe("example.com:443", "tls", s.keys)
 		want := s.want
-		want.Since = start
+		// The history starts with the first probe that sees a key; the
+		// scenarios that have keys show them from the start.
+		seenKey = seenKey || len(s.keys) > 0
+		if seenKey {
+			want.Since = start
+		}
 		if got != want {
 			t.Fatalf("step %d at +%s, keys %v:\n got %+v\nwant %+v", i, s.at, s.keys, got, want)
 		}
@@ -438,6 +447,112 @@ func TestKeyHistoryBoundsHistories(t *testing.T) {
 	}
 }
 
+// probeStep is one probe of target: with a ticket key, or failed (or
+// showing no key name).
+type probeStep struct {
+	target string
+	keyed  bool
+}
+
+// spellings returns n failed probes of distinct targets, as an attacker
+// spelling [::1] many ways would send.
+func spellings(n int) []probeStep {
+	ps := make([]probeStep, n)
+	for i := range ps {
+		ps[i] = probeStep{target: fmt.Sprintf("[0:0:0:0:0:0:0:%x]:%d", 1, 1+i)}
+	}
+	return ps
+}
+
+// Only probes that saw a key create a history or make one recent, so no
+// number of failed probes evicts one with keys; under pressure the least
+// recently successful goes.
+func TestKeyHistoryAdmissionAndEviction(t *testing.T) {
+	tests := []struct {
+		name       string
+		maxTargets int
+		probes     []probeStep // one a second
+		held       []string
+		evicted    uint64
+	}{
+		{
+			name:       "10000 failed probes of distinct targets evict nothing",
+			maxTargets: 2,
+			probes:     slices.Concat([]probeStep{{"real:443", true}}, spellings(10000)),
+			held:       []string{"real:443"},
+		},
+		{
+			name:       "failed probes do not evict a full store",
+			maxTargets: 2,
+			probes:     slices.Concat([]probeStep{{"a", true}, {"b", true}}, spellings(10000)),
+			held:       []string{"a", "b"},
+		},
+		{
+			name:       "N+1 keyed targets: the least recently successful goes",
+			maxTargets: 3,
+			probes:     []probeStep{{"a", true}, {"b", true}, {"c", true}, {"a", true}, {"d", true}},
+			held:       []string{"a", "c", "d"},
+			evicted:    1,
+		},
+		{
+			name:       "a failing target is not recent",
+			maxTargets: 2,
+			probes:     []probeStep{{"a", true}, {"b", true}, {"a", false}, {"a", false}, {"c", true}},
+			held:       []string{"b", "c"},
+			evicted:    1,
+		},
+		{
+			name:       "each keyed newcomer evicts one",
+			maxTargets: 1,
+			probes:     []probeStep{{"a", true}, {"b", true}, {"c", true}, {"x", false}},
+			held:       []string{"c"},
+			evicted:    2,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newTestClock()
+			start := clock.Now()
+			h := New(Options{MaxTargets: tt.maxTargets, Now: clock.Now})
+			for i, p := range tt.probes {
+				clock.Set(start.Add(time.Duration(i) * time.Second))
+				var ks []probe.KeyName
+				if p.keyed {
+					ks = keys("key of " + p.target)
+				}
+				h.Observe(p.target, "tls", ks)
+			}
+			if held := heldTargets(h); !slices.Equal(held, tt.held) {
+				t.Errorf("held %v, want %v", held, tt.held)
+			}
+			if got := h.Evicted(); got != tt.evicted {
+				t.Errorf("Evicted() = %d, want %d", got, tt.evicted)
+			}
+		})
+	}
+}
+
+// heldTargets lists, sorted, the targets h holds a history of.
+func heldTargets(h *KeyHistory) []string {
+	var held []string
+	for _, fh := range h.snapshot().Histories {
+		held = append(held, fh.Target)
+	}
+	slices.Sort(held)
+	return held
+}
+
+// A target with no history publishes nothing of one.
+func TestKeyHistoryNoKeyNoState(t *testing.T) {
+	h := New(Options{})
+	if st := h.Observe("down:443", "tls", nil); st != (KeyState{}) {
+		t.Errorf("state %+v for a target never seen with a key, want none", st)
+	}
+	if h.Len() != 0 {
+		t.Errorf("Len() = %d, want 0", h.Len())
+	}
+}
+
 func TestKeyHistorySeparatesModules(t *testing.T) {
 	clock := newTestClock()
 	h := New(Options{Now: clock.Now})
@@ -464,47 +579,51 @@ func TestKeyHistoryClockSteppingBack(t *testing.T) {
 	}
 }
 
-func TestKeyHistoryChanged(t *testing.T) {
+// Only first sightings and confirmed rotations are journaled, and an
+// ObserveDurable that journaled one returns once it is in the file.
+func TestKeyHistoryJournalsEvents(t *testing.T) {
 	tests := []struct {
-		name    string
-		at      time.Duration
-		target  string
-		keys    []probe.KeyName
-		changed bool
+		name   string
+		at     time.Duration
+		target string
+		keys   []probe.KeyName
+		want   []eventOp
 	}{
-		{"new history", 0, "t", keys("A"), true},
-		{"same key again", time.Minute, "t", keys("A"), false},
-		{"no key", 2 * time.Minute, "t", nil, false},
-		{"new key", 3 * time.Minute, "t", keys("B"), true},
-		{"old key inactive, rotation confirmed", 20 * time.Minute, "t", keys("B"), true},
-		{"nothing new", 21 * time.Minute, "t", keys("B"), false},
-		{"another target", 22 * time.Minute, "u", nil, true},
+		{"new history", 0, "t", keys("A"), []eventOp{opKeys}},
+		{"same key again", time.Minute, "t", keys("A"), nil},
+		{"no key", 2 * time.Minute, "t", nil, nil},
+		{"new key", 3 * time.Minute, "t", keys("B"), []eventOp{opKeys}},
+		{"old key inactive, rotation confirmed", 20 * time.Minute, "t", keys("B"), []eventOp{opRotation}},
+		{"nothing new", 21 * time.Minute, "t", keys("B"), nil},
+		{"failed probe of another target", 22 * time.Minute, "u", nil, nil},
+		{"another target with a key", 23 * time.Minute, "u", keys("C"), []eventOp{opKeys}},
 	}
 	clock := newTestClock()
 	start := clock.Now()
-	h := New(Options{ActiveWindow: 5 * time.Minute, Now: clock.Now})
+	path := filepath.Join(t.TempDir(), "history.json")
+	h, err := Open(path, Options{ActiveWindow: 5 * time.Minute, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	done := 0
 	for _, tt := range tests {
 		clock.Set(start.Add(tt.at))
-		h.Observe(tt.target, "tls", tt.keys)
-		got := false
-		select {
-		case <-h.Changed():
-			got = true
-		default:
+		if _, err := h.ObserveDurable(context.Background(), tt.target, "tls", tt.keys); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
 		}
-		if got != tt.changed {
-			t.Errorf("%s: changed = %v, want %v", tt.name, got, tt.changed)
+		evs := journalEvents(t, path)
+		var got []eventOp
+		for _, ev := range evs[done:] {
+			got = append(got, ev.Op)
+			if ev.Target != tt.target || !ev.At.Equal(clock.Now()) {
+				t.Errorf("%s: event %+v is not of target %s at %s", tt.name, ev, tt.target, clock.Now())
+			}
 		}
-	}
-	// Notifications coalesce rather than block Observe.
-	for i := range 5 {
-		h.Observe(fmt.Sprint("new-", i), "tls", nil)
-	}
-	<-h.Changed()
-	select {
-	case <-h.Changed():
-		t.Error("five changes left more than one notification")
-	default:
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: journaled %v, want %v", tt.name, got, tt.want)
+		}
+		done = len(evs)
 	}
 }
 

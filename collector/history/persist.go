@@ -12,12 +12,16 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 )
 
 // fileVersion is the version of the history file format written by
-// WriteFile. ReadFile rejects any other.
-const fileVersion = 1
+// WriteFile. ReadFile reads it and version 1, which had no journal_seq.
+const (
+	fileVersion       = 2
+	oldestFileVersion = 1
+)
 
 // maxFingerprint bounds a key fingerprint: 48 bits (see probe.Fingerprint).
 const maxFingerprint = 1<<48 - 1
@@ -25,7 +29,11 @@ const maxFingerprint = 1<<48 - 1
 // historyFile is the saved form of a KeyHistory. It holds fingerprints and
 // timestamps only: never tickets, secrets or raw key names.
 type historyFile struct {
-	Version   int           `json:"version"`
+	Version int `json:"version"`
+	// JournalSeq is the number of the last journal event the file holds;
+	// reading replays only the later ones.
+	JournalSeq uint64 `json:"journal_seq"`
+	// Histories, the least recently successful first.
 	Histories []fileHistory `json:"histories"`
 }
 
@@ -45,25 +53,91 @@ type fileKey struct {
 	LastSeen    time.Time `json:"last_seen"`
 }
 
-// Changed returns a channel that receives a value, without blocking the
-// history and coalesced (capacity 1), whenever a history is created, a key is
-// first seen or a rotation is confirmed: the events that would be lost by a
-// restart, so the owner can save at once rather than on a timer only.
-func (h *KeyHistory) Changed() <-chan struct{} { return h.changed }
-
 // WriteFile saves the histories to path atomically: it writes a temporary
 // file in the same directory with mode 0600, syncs it, renames it over path
 // and syncs the directory, so a crash leaves either the old file or the new
-// one. Observe may run meanwhile; the file holds a consistent snapshot.
+// one. Observe may run meanwhile; the file holds a consistent snapshot. It
+// writes no journal: see Open for a history that keeps one.
 func (h *KeyHistory) WriteFile(path string) error {
-	data, err := json.Marshal(h.snapshot())
+	return h.writeSnapshot(path, h.snapshot())
+}
+
+func (h *KeyHistory) writeSnapshot(path string, f historyFile) error {
+	_, err := replaceFile(path, f.appendJSON(make([]byte, 0, f.sizeHint())), false)
 	if err != nil {
-		return fmt.Errorf("encoding key history for %s: %w", path, err)
+		h.writeFailures.Add(1)
+		return fmt.Errorf("saving key history %s: %w", path, err)
 	}
+	return nil
+}
+
+// appendJSON appends f as JSON, as json.Marshal would write it but several
+// times faster: encoding/json re-validates every timestamp time.Time
+// marshals, which dominates writing 100 000 histories.
+func (f historyFile) appendJSON(b []byte) []byte {
+	b = fmt.Appendf(b, `{"version":%d,"journal_seq":%d,"histories":[`, f.Version, f.JournalSeq)
+	for i, fh := range f.Histories {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"target":`...)
+		b = appendJSONString(b, fh.Target)
+		b = append(b, `,"module":`...)
+		b = appendJSONString(b, fh.Module)
+		b = appendJSONTime(append(b, `,"since":`...), fh.Since)
+		b = appendJSONTime(append(b, `,"last_probe":`...), fh.LastProbe)
+		b = strconv.AppendInt(append(b, `,"rotations":`...), int64(fh.Rotations), 10)
+		b = strconv.AppendFloat(append(b, `,"last_rotation_interval_seconds":`...), fh.LastRotationIntervalSeconds, 'f', -1, 64)
+		b = append(b, `,"keys":[`...)
+		for j, k := range fh.Keys {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendUint(append(b, `{"fingerprint":`...), k.Fingerprint, 10)
+			b = appendJSONTime(append(b, `,"first_seen":`...), k.FirstSeen)
+			b = appendJSONTime(append(b, `,"last_seen":`...), k.LastSeen)
+			b = append(b, '}')
+		}
+		b = append(b, "]}"...)
+	}
+	return append(b, "]}"...)
+}
+
+// sizeHint is about the length of f's JSON, so that appendJSON writes into
+// one buffer instead of growing it: 100 000 histories take tens of MB.
+func (f historyFile) sizeHint() int {
+	n := 64
+	for _, fh := range f.Histories {
+		n += 200 + len(fh.Target) + len(fh.Module) + 100*len(fh.Keys)
+	}
+	return n
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	q, err := json.Marshal(s) // a string always marshals
+	if err != nil {
+		panic(err)
+	}
+	return append(b, q...)
+}
+
+// appendJSONTime appends t as time.Time's MarshalJSON does (RFC 3339 with
+// nanoseconds, quoted). Saved times are wall-clock times of this century.
+func appendJSONTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+// replaceFile writes data to a temporary file beside path with mode 0600,
+// syncs it, renames it over path and syncs the directory. With keepOpen it
+// returns the file, open for reading and writing; else nil.
+func replaceFile(path string, data []byte, keepOpen bool) (*os.File, error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("saving key history: %w", err)
+		return nil, err
 	}
 	committed := false
 	defer func() {
@@ -75,39 +149,56 @@ func (h *KeyHistory) WriteFile(path string) error {
 	// CreateTemp already uses 0600; say so explicitly, the file describes
 	// which servers are watched.
 	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("saving key history: %w", err)
+		return nil, err
 	}
 	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("saving key history: %w", err)
+		return nil, err
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("saving key history: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("saving key history: %w", err)
+		return nil, err
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("saving key history: %w", err)
+		return nil, err
 	}
 	committed = true
+	if err := syncDir(dir); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if keepOpen {
+		return tmp, nil
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("saving key history: syncing directory: %w", err)
+		return fmt.Errorf("syncing directory: %w", err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("saving key history: syncing directory %s: %w", dir, err)
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
 	}
 	return nil
 }
 
-// snapshot copies the histories under the lock, least recently observed
-// first, so that ReadFile rebuilds the same recency order.
+// snapshot copies the histories under the lock.
 func (h *KeyHistory) snapshot() historyFile {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	f := historyFile{Version: fileVersion, Histories: make([]fileHistory, 0, h.recency.Len())}
-	for e := h.recency.Back(); e != nil; e = e.Prev() {
+	return h.snapshotLocked()
+}
+
+// snapshotLocked lists the histories least recently successful first, so
+// that ReadFile rebuilds the same eviction order.
+func (h *KeyHistory) snapshotLocked() historyFile {
+	f := historyFile{Version: fileVersion, JournalSeq: h.seq, Histories: make([]fileHistory, 0, len(h.byKey))}
+	for e := h.bySuccess.Back(); e != nil; e = e.Prev() {
 		hist := e.Value.(*targetHistory)
 		fh := fileHistory{
 			Target:                      hist.key.target,
@@ -126,88 +217,161 @@ func (h *KeyHistory) snapshot() historyFile {
 	return f
 }
 
-// ReadFile replaces the histories with those saved in path. A missing file
-// is a fresh start, not an error. A file that cannot be used (unreadable,
-// truncated, corrupt, another format version) yields an error naming the
-// path and leaves the history empty, so the caller can log it and carry on
-// without trusting half of it.
+// ReadFile replaces the histories with those saved in path and its journal
+// (PATH.journal, replayed after the snapshot; see journal.go). A missing
+// file is a fresh start, not an error. A file that cannot be used
+// (unreadable, truncated, corrupt, another format version) yields an error
+// naming the path and leaves the history empty, so the caller can log it and
+// carry on without trusting half of it. A journal whose last line was torn
+// by a crash is used up to that line.
 //
 // The bounds of the options apply to what is read: histories older than
-// Retention are dropped, at most MaxTargets of the most recently observed are
-// kept, and each keeps at most MaxKeysPerTarget keys. Rotations not yet
-// confirmed when the file was written are confirmed by the next Observe, as
-// they would have been without the restart.
+// Retention are dropped, at most MaxTargets of the most recently successful
+// are kept, and each keeps at most MaxKeysPerTarget keys. Histories without
+// a key (which version 1 kept for failed probes) are dropped. Rotations not
+// yet confirmed when the file was written are confirmed by the next Observe,
+// as they would have been without the restart.
 func (h *KeyHistory) ReadFile(path string) error {
-	hists, err := readHistoryFile(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		err = fmt.Errorf("reading key history %s: %w", path, err)
-	} else {
-		err = nil
-	}
+	hists, seq, err := h.readFiles(path)
 	now := h.now()
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.byKey = make(map[historyKey]*list.Element, len(hists))
-	h.recency = list.New()
+	h.byKey = make(map[historyKey]*targetHistory, len(hists))
+	h.byProbe, h.bySuccess = list.New(), list.New()
 	if err != nil {
 		return err
 	}
-	// Oldest first, so that PushFront leaves the newest at the front.
-	slices.SortStableFunc(hists, func(a, b *targetHistory) int { return a.lastProbe.Compare(b.lastProbe) })
+	h.seq = max(h.seq, seq)
 	for _, hist := range hists {
 		hist.restoreDecisions(h.opts.ActiveWindow)
 		hist.prune(h.opts.MaxKeysPerTarget)
-		h.byKey[hist.key] = h.recency.PushFront(hist)
+		h.byKey[hist.key] = hist
+	}
+	// Oldest first, so that PushFront leaves the newest at the front. The
+	// sorts are stable: histories last seen together keep the file's order.
+	slices.SortStableFunc(hists, func(a, b *targetHistory) int { return a.lastSuccess().Compare(b.lastSuccess()) })
+	for _, hist := range hists {
+		hist.successElem = h.bySuccess.PushFront(hist)
+	}
+	slices.SortStableFunc(hists, func(a, b *targetHistory) int { return a.lastProbe.Compare(b.lastProbe) })
+	for _, hist := range hists {
+		hist.probeElem = h.byProbe.PushFront(hist)
 	}
 	h.expireLocked(now)
 	h.evictLocked()
 	return nil
 }
 
-// readHistoryFile decodes and checks a history file.
-func readHistoryFile(path string) ([]*targetHistory, error) {
-	data, err := os.ReadFile(path)
+// readFiles reads the snapshot at path and replays its journal, and returns
+// the histories (those with keys, in the snapshot's order, then those the
+// journal created) and the number of the last event they hold.
+func (h *KeyHistory) readFiles(path string) ([]*targetHistory, uint64, error) {
+	f, err := readHistoryFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, fmt.Errorf("reading key history %s: %w", path, err)
+	}
+	byKey := make(map[historyKey]*targetHistory, len(f.hists))
+	for _, hist := range f.hists {
+		byKey[hist.key] = hist
+	}
+	order := f.hists
+	seq, err := replayJournal(path+journalSuffix, byKey, &order, f.seq, h.opts.Logger)
 	if err != nil {
-		return nil, err
+		return nil, 0, fmt.Errorf("reading key history %s: %w", path, err)
 	}
-	// Read the version alone first, so that a file from another version is
-	// reported as such rather than as whatever field it does not share.
-	var v struct {
-		Version *int `json:"version"`
+	hists := make([]*targetHistory, 0, len(byKey))
+	for _, hist := range order {
+		if byKey[hist.key] == hist && len(hist.keys) > 0 {
+			slices.SortStableFunc(hist.keys, func(a, b keyRecord) int { return a.firstSeen.Compare(b.firstSeen) })
+			hists = append(hists, hist)
+		}
 	}
-	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&v); err != nil {
-		return nil, fmt.Errorf("not a key history file: %w", err)
+	return hists, seq, nil
+}
+
+// lastSuccess is when a key was last seen.
+func (hist *targetHistory) lastSuccess() time.Time {
+	var t time.Time
+	for _, k := range hist.keys {
+		if k.lastSeen.After(t) {
+			t = k.lastSeen
+		}
 	}
-	if v.Version == nil {
-		return nil, errors.New("not a key history file: no version")
+	return t
+}
+
+// snapshotFile is a decoded history file.
+type snapshotFile struct {
+	hists []*targetHistory
+	seq   uint64
+}
+
+// readHistoryFile decodes and checks a history file.
+func readHistoryFile(path string) (snapshotFile, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return snapshotFile{}, err
 	}
-	if *v.Version != fileVersion {
-		return nil, fmt.Errorf("unsupported format version %d (want %d)", *v.Version, fileVersion)
-	}
+	defer file.Close()
+	// Decoded from the file: no copy of the whole file besides the
+	// decoder's.
 	var f historyFile
-	dec := json.NewDecoder(bytes.NewReader(data))
+	dec := json.NewDecoder(file)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("corrupt key history: %w", err)
+	err = dec.Decode(&f)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("data after the end")
+		}
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("corrupt key history: data after the end")
+	if err != nil || f.Version != fileVersion {
+		// Only now read the version alone, so that a file from another
+		// version is reported as such rather than as whatever field it
+		// does not share.
+		data, rerr := os.ReadFile(path)
+		if rerr != nil {
+			return snapshotFile{}, rerr
+		}
+		if verr := checkFileVersion(data); verr != nil {
+			return snapshotFile{}, verr
+		}
+	}
+	if err != nil {
+		return snapshotFile{}, fmt.Errorf("corrupt key history: %w", err)
 	}
 	seen := make(map[historyKey]bool, len(f.Histories))
 	hists := make([]*targetHistory, 0, len(f.Histories))
 	for i, fh := range f.Histories {
 		hist, err := fh.decode()
 		if err != nil {
-			return nil, fmt.Errorf("history %d (target %q, module %q): %w", i, fh.Target, fh.Module, err)
+			return snapshotFile{}, fmt.Errorf("history %d (target %q, module %q): %w", i, fh.Target, fh.Module, err)
 		}
 		if seen[hist.key] {
-			return nil, fmt.Errorf("history %d: target %q, module %q listed twice", i, fh.Target, fh.Module)
+			return snapshotFile{}, fmt.Errorf("history %d: target %q, module %q listed twice", i, fh.Target, fh.Module)
 		}
 		seen[hist.key] = true
 		hists = append(hists, hist)
 	}
-	return hists, nil
+	return snapshotFile{hists: hists, seq: f.JournalSeq}, nil
+}
+
+// checkFileVersion says why data is not a history file of a version
+// ReadFile reads, if it is not.
+func checkFileVersion(data []byte) error {
+	var v struct {
+		Version *int `json:"version"`
+	}
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&v); err != nil {
+		return fmt.Errorf("not a key history file: %w", err)
+	}
+	if v.Version == nil {
+		return errors.New("not a key history file: no version")
+	}
+	if *v.Version < oldestFileVersion || *v.Version > fileVersion {
+		return fmt.Errorf("unsupported format version %d (want %d to %d)", *v.Version, oldestFileVersion, fileVersion)
+	}
+	return nil
 }
 
 // decode checks one saved history for what Observe could never have

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -167,7 +168,7 @@ func writeSample(t *testing.T, path string) []byte {
 	for _, o := range byTime(
 		every("a:443", 0, time.Hour, time.Minute, rotating(20*time.Minute)),
 		every("b:443", 0, time.Hour, 5*time.Minute, constantKeys("B1", "B2")),
-		every("c:443", 0, time.Hour, 10*time.Minute, constantKeys()),
+		every("c:443", 0, time.Hour, 10*time.Minute, constantKeys("C1")),
 	) {
 		clock.Set(start.Add(o.at))
 		h.Observe(o.target, "tls", o.keys)
@@ -210,8 +211,8 @@ func TestWriteFileFormat(t *testing.T) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.Version != 1 {
-		t.Errorf("version %d, want 1", doc.Version)
+	if doc.Version != 2 {
+		t.Errorf("version %d, want 2", doc.Version)
 	}
 	if len(doc.Histories) != 3 {
 		t.Fatalf("%d histories, want 3", len(doc.Histories))
@@ -219,7 +220,7 @@ func TestWriteFileFormat(t *testing.T) {
 	historyFields := []string{"keys", "last_probe", "last_rotation_interval_seconds", "module", "rotations", "since", "target"}
 	keyFields := []string{"fingerprint", "first_seen", "last_seen"}
 	wantFPs := map[float64]bool{}
-	for _, n := range []string{"K0", "K1", "K2", "B1", "B2"} {
+	for _, n := range []string{"K0", "K1", "K2", "B1", "B2", "C1"} {
 		wantFPs[float64(probe.Fingerprint([]byte(n)))] = true
 	}
 	for _, hist := range doc.Histories {
@@ -316,7 +317,7 @@ func TestReadFileRejects(t *testing.T) {
 	tests := []struct {
 		name, content, wantErr string
 	}{
-		{"unknown version", `{"version":2,"histories":[]}`, "unsupported format version 2"},
+		{"unknown version", `{"version":3,"histories":[]}`, "unsupported format version 3"},
 		{"no version", `{"histories":[]}`, "no version"},
 		{"not JSON", "history", "not a key history file"},
 		{"empty", "", "not a key history file"},
@@ -342,6 +343,27 @@ func TestReadFileRejects(t *testing.T) {
 			h.Observe("before", "m", keys("Z"))
 			requireUnusable(t, h, path, h.ReadFile(path), tt.wantErr)
 		})
+	}
+}
+
+// A file of version 1 (no journal_seq; histories of targets that never
+// showed a key) is read, without those.
+func TestReadFileVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.json")
+	const v1 = `{"version":1,"histories":[` +
+		`{"target":"down:443","module":"tls","since":"2025-03-01T11:00:00Z","last_probe":"2025-03-01T11:50:00Z","rotations":0,"last_rotation_interval_seconds":0,"keys":[]},` +
+		`{"target":"up:443","module":"tls","since":"2025-03-01T11:00:00Z","last_probe":"2025-03-01T11:50:00Z","rotations":1,"last_rotation_interval_seconds":600,` +
+		`"keys":[{"fingerprint":7,"first_seen":"2025-03-01T11:10:00Z","last_seen":"2025-03-01T11:50:00Z"}]}]}`
+	if err := os.WriteFile(path, []byte(v1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := New(Options{Now: newTestClock().Now})
+	if err := h.ReadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	snap := h.snapshot()
+	if len(snap.Histories) != 1 || snap.Histories[0].Target != "up:443" || snap.Histories[0].Rotations != 1 {
+		t.Errorf("read %+v, want only up:443 with its rotation", snap.Histories)
 	}
 }
 
@@ -450,5 +472,33 @@ func TestWriteFileDuringObserve(t *testing.T) {
 			return
 		default:
 		}
+	}
+}
+
+// The snapshot's hand-written encoder writes what json.Marshal would: the
+// same document once decoded, for any target string.
+func TestSnapshotEncodingMatchesJSON(t *testing.T) {
+	clock := newTestClock()
+	h := New(Options{Now: clock.Now})
+	for i, target := range []string{"a:443", `q"uote\:443`, "<html>&:443", "ünï\u2028cödé:443", "tab\there:1", ""} {
+		clock.Set(clock.Now().Add(time.Duration(i)*time.Minute + 123456789))
+		h.Observe(target, "mod\"ule", keys(target+"1", target+"2"))
+	}
+	f := h.snapshot()
+	f.Histories[0].Rotations, f.Histories[0].LastRotationIntervalSeconds = 3, 1234.000000001
+	f.Histories[1].LastRotationIntervalSeconds = 1e-9
+	std, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want historyFile
+	if err := json.Unmarshal(f.appendJSON(nil), &got); err != nil {
+		t.Fatalf("appendJSON wrote invalid JSON: %v\n%s", err, f.appendJSON(nil))
+	}
+	if err := json.Unmarshal(std, &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("appendJSON decodes to\n%+v\nwant\n%+v", got, want)
 	}
 }

@@ -53,8 +53,11 @@ type Outcome struct {
 }
 
 // Probe probes target with m, named moduleName, records the ticket keys it
-// saw and builds its metrics. Every probe is recorded in the key history,
-// failed ones too: they move its last-probe time and never erase a key. The
+// saw and builds its metrics. Only a probe that saw a ticket key creates a
+// key history; a failed one moves an existing history's last-probe time and
+// never erases a key. When the probe saw a key for the first time or
+// confirmed a rotation, Probe returns once the history's journal holds it,
+// so that a crash after the answer loses nothing the answer showed. The
 // probe's log lines are debug records with the attributes target and
 // module; with keepLog they are also returned in Outcome.Log.
 func (p *Prober) Probe(ctx context.Context, target, moduleName string, m probe.Module, keepLog bool) *Outcome {
@@ -73,7 +76,12 @@ func (p *Prober) Probe(ctx context.Context, target, moduleName string, m probe.M
 		// the caller answers the request with the refusal instead.
 		return o
 	}
-	o.Keys = p.keys.Observe(target, moduleName, o.Result.KeyNames)
+	var err error
+	if o.Keys, err = p.keys.ObserveDurable(ctx, target, moduleName, o.Result.KeyNames); err != nil {
+		// The journal counted and logged a failed write; the answer is
+		// still the probe's.
+		logger.Debug("Key history not saved before answering", "err", err)
+	}
 	o.Registry = prometheus.NewRegistry()
 	o.Registry.MustRegister(collector.NewProbeCollector(&o.Result, &o.Keys))
 	if kept != nil {

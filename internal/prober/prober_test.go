@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -50,9 +52,10 @@ func gauge(t *testing.T, o *Outcome, name string) (float64, bool) {
 	return 0, false
 }
 
-// Probe runs the whole pipeline: the probe, the key history (which
-// remembers the target across probes), the metrics, and the sessions that
-// the next probe offers again.
+// Probe runs the whole pipeline: the probe, the key history, the metrics,
+// and the sessions that the next probe offers again. A crypto/tls server's
+// tickets name no key, so the target gets no key history and no history
+// gauge (TestProbeKeyHistory has one that names its key).
 func TestProbePipeline(t *testing.T) {
 	pki := testservers.NewPKI(t)
 	addr := testservers.ServeTLS(t, pki, nil)
@@ -66,22 +69,58 @@ func TestProbePipeline(t *testing.T) {
 	if v, _ := gauge(t, first, "probe_success"); v != 1 {
 		t.Errorf("probe_success = %v, want 1", v)
 	}
-	if first.Keys.Since.IsZero() {
-		t.Error("the key history did not record the probe")
+	if first.Keys != (history.KeyState{}) {
+		t.Errorf("a target showing no key name got a key history: %+v", first.Keys)
 	}
-	if v, ok := gauge(t, first, "tls_session_ticket_history_since_timestamp_seconds"); !ok || v != float64(first.Keys.Since.UnixNano())/1e9 {
-		t.Errorf("history since = %v (present %v), want the history's %s", v, ok, first.Keys.Since)
+	if v, ok := gauge(t, first, "tls_session_ticket_history_since_timestamp_seconds"); ok {
+		t.Errorf("history since = %v for a target with no key history", v)
 	}
 	if first.Log != nil {
 		t.Errorf("log kept without being asked for:\n%s", first.Log)
 	}
 
 	second := p.Probe(context.Background(), addr, "tls", m, false)
-	if !second.Keys.Since.Equal(first.Keys.Since) {
-		t.Errorf("second probe: history since %s, want the first probe's %s", second.Keys.Since, first.Keys.Since)
-	}
 	if age, ok := second.Result.AcceptedMaxAge[probe.MechanismPSK]; !ok || age <= 0 {
 		t.Errorf("second probe: PSK accepted age %v (present %v); the first probe's session was not offered", age, ok)
+	}
+}
+
+// A target whose tickets name their key (nginx with a key file) gets a key
+// history that the next probe continues, and Probe returns only once the
+// key's first sighting is in the journal.
+func TestProbeKeyHistory(t *testing.T) {
+	testservers.Require(t, "nginx")
+	pki := testservers.NewPKI(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "ticket.key")
+	key := bytes.Repeat([]byte{7}, 80)
+	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := testservers.StartNginx(t, pki, "ssl_protocols TLSv1.2 TLSv1.3; ssl_session_ticket_key "+keyFile+";")
+	path := filepath.Join(dir, "history.json")
+	keys, err := history.Open(path, history.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keys.Close()
+	p := New(probe.NewSessions(probe.SessionsOptions{}), keys, nil)
+	m := testModule(t, pki)
+
+	first := p.Probe(context.Background(), srv.Addr, "tls", m, false)
+	if !first.Result.Success || first.Keys.Since.IsZero() {
+		t.Fatalf("probe of nginx: success %v (%s), key history %+v", first.Result.Success, first.Result.Failure, first.Keys)
+	}
+	journal, err := os.ReadFile(path + ".journal")
+	if err != nil || !bytes.Contains(journal, []byte(fmt.Sprint(probe.Fingerprint(key[:16])))) {
+		t.Errorf("Probe answered before the key's first sighting was journaled (%v):\n%s", err, journal)
+	}
+	if v, ok := gauge(t, first, "tls_session_ticket_history_since_timestamp_seconds"); !ok || v != float64(first.Keys.Since.UnixNano())/1e9 {
+		t.Errorf("history since = %v (present %v), want the history's %s", v, ok, first.Keys.Since)
+	}
+	second := p.Probe(context.Background(), srv.Addr, "tls", m, false)
+	if !second.Keys.Since.Equal(first.Keys.Since) || !second.Keys.NewestActiveFirstSeen.Equal(first.Keys.NewestActiveFirstSeen) {
+		t.Errorf("second probe: key history %+v, want the first probe's %+v", second.Keys, first.Keys)
 	}
 }
 
