@@ -242,7 +242,7 @@ func (h *handshaker) resume13(ctx context.Context, cs *tls.ClientSessionState, r
 	tc := tls.Client(t, cfg)
 	herr := tc.HandshakeContext(ctx)
 	if herr == nil {
-		closeGracefully(ctx, tc) // so the server keeps the session
+		h.end(ctx, tc) // so the server keeps the session
 	}
 	if ch, err := wire.ReadClientHello(t.sent()); err == nil && len(ch.PSKIdentities) == 0 {
 		return false, 0, fmt.Errorf("%w to %s (expired certificate?)", errNotOffered, h.addr)
