@@ -42,6 +42,9 @@ type handshaker struct {
 	serverName string
 	log        *slog.Logger
 	now        func() time.Time
+	// ending counts connections still being ended in the background;
+	// the probe waits for them before it returns.
+	ending sync.WaitGroup
 }
 
 // full runs one complete handshake at version. With tickets, the client
@@ -108,6 +111,15 @@ func (h *handshaker) end(ctx context.Context, tc *tls.Conn) {
 	// Ends at the server's close_notify (io.EOF), its TCP close, an
 	// error, the deadline or maxCapture bytes; the tap has them all.
 	io.Copy(io.Discard, io.LimitReader(tc, maxCapture))
+}
+
+// endInBackground ends tc like end, without holding up the caller: for a
+// connection whose verdict is already read, so that waiting for the server's
+// close takes no round trip on the probe's critical path. The server sees
+// exactly what end would show it. Run waits for every such end before it
+// returns.
+func (h *handshaker) endInBackground(ctx context.Context, tc *tls.Conn) {
+	h.ending.Go(func() { h.end(ctx, tc) })
 }
 
 // classify turns a failed handshake into either errVersionRefused, when the

@@ -49,6 +49,7 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 	outs := h.runChains(ctx, m, sessions, key)
 	r.collect(outs, logger)
 	h.settleKeyNames(ctx, &r, outs)
+	h.ending.Wait() // no connection outlives the probe
 	r.judge()
 	if r.Failure != "" {
 		logger.Debug("Probe failed", "reason", r.Failure, "duration_seconds", time.Since(start).Seconds())
