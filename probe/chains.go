@@ -219,15 +219,16 @@ var errNotOffered = errors.New("crypto/tls did not offer the session")
 
 // resume13 lets crypto/tls offer cs, psk_dhe_ke as every browser does, and
 // reads the verdict off the wire: the server accepted when its (last, after
-// any HelloRetryRequest) ServerHello carries pre_shared_key. The TCP
-// connection is then closed without close_notify or any alert.
+// any HelloRetryRequest) ServerHello carries pre_shared_key. A completed
+// handshake is then ended in the background (see endInBackground): the
+// verdict is in, and the server's close is only awaited so that it keeps
+// the session. A failed one is closed without close_notify or any alert.
 func (h *handshaker) resume13(ctx context.Context, cs *tls.ClientSessionState, receivedAt time.Time) (bool, time.Duration, error) {
 	conn, err := h.dial(ctx)
 	if err != nil {
 		return false, 0, fmt.Errorf("dial %s: %w", h.addr, err)
 	}
 	t := newTap(conn)
-	defer t.Close()
 	cfg := h.module.tlsConfig(h.serverName, VersionTLS13)
 	cfg.ClientSessionCache = &captureCache{offer: cs}
 	if !receivedAt.IsZero() {
@@ -241,13 +242,16 @@ func (h *handshaker) resume13(ctx context.Context, cs *tls.ClientSessionState, r
 	}
 	tc := tls.Client(t, cfg)
 	herr := tc.HandshakeContext(ctx)
+	sent, rx := t.sent(), t.received()
 	if herr == nil {
-		closeGracefully(ctx, tc) // so the server keeps the session
+		h.endInBackground(ctx, tc) // so the server keeps the session
+	} else {
+		t.Close()
 	}
-	if ch, err := wire.ReadClientHello(t.sent()); err == nil && len(ch.PSKIdentities) == 0 {
+	if ch, err := wire.ReadClientHello(sent); err == nil && len(ch.PSKIdentities) == 0 {
 		return false, 0, fmt.Errorf("%w to %s (expired certificate?)", errNotOffered, h.addr)
 	}
-	sh := lastServerHello(t.received())
+	sh := lastServerHello(rx)
 	if sh == nil {
 		if herr == nil {
 			herr = errors.New("no ServerHello seen")

@@ -42,13 +42,16 @@ type handshaker struct {
 	serverName string
 	log        *slog.Logger
 	now        func() time.Time
+	// ending counts connections still being ended in the background;
+	// the probe waits for them before it returns.
+	ending sync.WaitGroup
 }
 
 // full runs one complete handshake at version. With tickets, the client
 // advertises session_ticket and psk_key_exchange_modes (crypto/tls sends both
-// only when it has a session cache) and, for TLS 1.3, waits up to
-// Module.TicketWait for the server's NewSessionTickets. The connection is
-// closed before full returns.
+// only when it has a session cache). The connection is then ended by
+// h.end, which also collects the server's TLS 1.3 NewSessionTickets, and
+// is closed before full returns.
 func (h *handshaker) full(ctx context.Context, version uint16, tickets bool) (*fullHandshake, error) {
 	conn, err := h.dial(ctx)
 	if err != nil {
@@ -70,10 +73,7 @@ func (h *handshaker) full(ctx context.Context, version uint16, tickets bool) (*f
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, h.classify(version, t.received(), err)
 	}
-	defer closeGracefully(ctx, tc)
-	if tickets && version == VersionTLS13 {
-		h.awaitTickets(ctx, tc, cache)
-	}
+	h.end(ctx, tc)
 	return &fullHandshake{
 		state:    tc.ConnectionState(),
 		tap:      t,
@@ -83,53 +83,43 @@ func (h *handshaker) full(ctx context.Context, version uint16, tickets bool) (*f
 	}, nil
 }
 
-// closeWait bounds how long a completed connection waits for the server's
-// side of the close.
-const closeWait = 500 * time.Millisecond
-
-// closeGracefully ends a completed connection with close_notify and waits,
-// briefly, for the server to close its side. The close_notify matters
-// because OpenSSL without SSL_OP_IGNORE_UNEXPECTED_EOF (s_server, many
-// applications) treats a bare TCP close as fatal and drops the session just
-// issued. The wait matters because a server may store the session only
-// after its last flight went out (Apache's shmcb cache): an offer sent at
-// once could reach another worker before the session is there.
-func closeGracefully(ctx context.Context, tc *tls.Conn) {
+// end finishes a completed connection on an event rather than a clock: it
+// sends close_notify at once and reads until the server's own close, at
+// most Module.TicketWait (and never past the probe's deadline), then closes
+// the socket.
+//
+// Reading to the server's close is what collects TLS 1.3 tickets: a server
+// sends its NewSessionTickets right after the handshake and so before it
+// answers the close_notify, and crypto/tls processes them only inside Read.
+// The close_notify itself matters because OpenSSL without
+// SSL_OP_IGNORE_UNEXPECTED_EOF (s_server, many applications) treats a bare
+// TCP close as fatal and drops the session just issued. Waiting for the
+// server's close matters because a server may store the session only after
+// its last flight went out (Apache's shmcb cache): an offer sent at once
+// could reach another worker before the session is there. TicketWait only
+// bounds the wait for servers that never answer a close_notify.
+func (h *handshaker) end(ctx context.Context, tc *tls.Conn) {
 	defer tc.Close()
 	if tc.CloseWrite() != nil {
 		return
 	}
-	deadline := time.Now().Add(closeWait)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
-	tc.SetReadDeadline(deadline)
-	io.Copy(io.Discard, io.LimitReader(tc, maxCapture))
-}
-
-// ticketGrace is how long to keep reading after a TLS 1.3 ticket arrived:
-// servers send their tickets back to back (OpenSSL two, GnuTLS two, Go one).
-const ticketGrace = 150 * time.Millisecond
-
-// awaitTickets reads from the connection so that crypto/tls processes the
-// post-handshake NewSessionTicket messages; it only does so inside Read. It
-// stops at the first application data, TicketWait after the handshake when no
-// ticket comes, or ticketGrace after the last ticket.
-func (h *handshaker) awaitTickets(ctx context.Context, tc *tls.Conn, cache *captureCache) {
 	deadline := time.Now().Add(h.module.TicketWait)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
 	tc.SetReadDeadline(deadline)
-	cache.onPut = func() {
-		next := time.Now().Add(ticketGrace)
-		if next.After(deadline) {
-			next = deadline // never past the probe's deadline, however many tickets come
-		}
-		tc.SetReadDeadline(next)
-	}
-	var buf [512]byte
-	tc.Read(buf[:]) // ends by deadline, data, or error; the tap has the bytes either way
+	// Ends at the server's close_notify (io.EOF), its TCP close, an
+	// error, the deadline or maxCapture bytes; the tap has them all.
+	io.Copy(io.Discard, io.LimitReader(tc, maxCapture))
+}
+
+// endInBackground ends tc like end, without holding up the caller: for a
+// connection whose verdict is already read, so that waiting for the server's
+// close takes no round trip on the probe's critical path. The server sees
+// exactly what end would show it. Run waits for every such end before it
+// returns.
+func (h *handshaker) endInBackground(ctx context.Context, tc *tls.Conn) {
+	h.ending.Go(func() { h.end(ctx, tc) })
 }
 
 // classify turns a failed handshake into either errVersionRefused, when the
@@ -186,7 +176,6 @@ type captureCache struct {
 	mu    sync.Mutex
 	got   []*tls.ClientSessionState
 	offer *tls.ClientSessionState
-	onPut func()
 }
 
 func (c *captureCache) Get(string) (*tls.ClientSessionState, bool) {
@@ -201,11 +190,7 @@ func (c *captureCache) Put(_ string, cs *tls.ClientSessionState) {
 	}
 	c.mu.Lock()
 	c.got = append(c.got, cs)
-	f := c.onPut
 	c.mu.Unlock()
-	if f != nil {
-		f()
-	}
 }
 
 func (c *captureCache) all() []*tls.ClientSessionState {

@@ -31,8 +31,10 @@ type Module struct {
 	// other family is used when the preferred one has no address.
 	PreferredIPProtocol string `yaml:"preferred_ip_protocol,omitempty"`
 	IPProtocolFallback  bool   `yaml:"ip_protocol_fallback,omitempty"`
-	// TicketWait is how long to wait after a TLS 1.3 handshake for the
-	// server's NewSessionTicket messages when none has arrived yet.
+	// TicketWait bounds how long a completed handshake waits, after the
+	// client's close_notify, for the server's close, which is what brings
+	// its TLS 1.3 NewSessionTickets. Servers that answer a close_notify
+	// end the wait at once; it only runs out on servers that never do.
 	TicketWait time.Duration `yaml:"ticket_wait,omitempty"`
 	TLSConfig  TLSConfig     `yaml:"tls_config,omitempty"`
 	// StartTLS, when set, runs a protocol's plaintext preamble on every

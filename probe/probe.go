@@ -59,6 +59,7 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 	outs := h.runChains(ctx, m, sessions, key)
 	r.collect(outs, logger)
 	h.settleKeyNames(ctx, &r, outs)
+	h.ending.Wait() // no connection outlives the probe
 	if r.refuse(cs.guard.Refused()) {
 		r.Checks, r.Versions, r.Tickets, r.KeyNames, r.AcceptedMaxAge = nil, map[uint16]bool{}, nil, nil, nil
 		logger.Debug("Probe refused", "reason", r.Failure)

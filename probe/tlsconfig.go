@@ -9,16 +9,18 @@ import (
 )
 
 // clientConfig is the part of a crypto/tls client configuration that does not
-// change from probe to probe: trust roots and client certificate. It is built
-// once when the configuration is loaded, not on every probe.
+// change from probe to probe: trust roots, client certificate, and from them
+// one configuration per protocol version, cloned for each handshake. It is
+// built once when the configuration is loaded, not on every probe.
 type clientConfig struct {
 	roots *x509.CertPool
 	certs []tls.Certificate
+	base  map[uint16]*tls.Config // by version; ServerName left empty
 }
 
 // Compile reads the files a module names (CA bundle, client certificate) so
 // that a missing or broken file is reported when the configuration loads and
-// probes do no file I/O.
+// probes do no file I/O, and builds the module's TLS configurations.
 func (m *Module) Compile() error {
 	cc := &clientConfig{}
 	if f := m.TLSConfig.CAFile; f != "" {
@@ -38,19 +40,30 @@ func (m *Module) Compile() error {
 		}
 		cc.certs = []tls.Certificate{cert}
 	}
+	cc.base = map[uint16]*tls.Config{}
+	for _, v := range []uint16{VersionTLS12, VersionTLS13} {
+		cc.base[v] = m.baseConfig(cc, v)
+	}
 	m.client = cc
 	return nil
 }
 
-// tlsConfig returns a fresh crypto/tls client configuration for one handshake
-// at exactly one protocol version. serverName is the SNI and the name the
-// certificate must match.
-func (m *Module) tlsConfig(serverName string, version uint16) *tls.Config {
+// classicGroups are the key-exchange groups offered: crypto/tls's defaults
+// without the post-quantum hybrid X25519MLKEM768. Which group a handshake
+// uses says nothing about resumption, and the hybrid's key generation is
+// the largest single cost of a TLS 1.3 ClientHello, paid on every full and
+// resumed handshake, while OpenSSL 3.0 servers (Debian bookworm) cannot
+// even choose it. X25519 first, so one key share is sent.
+var classicGroups = []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384, tls.CurveP521}
+
+// baseConfig builds the configuration every handshake at one version
+// starts from.
+func (m *Module) baseConfig(cc *clientConfig, version uint16) *tls.Config {
 	cfg := &tls.Config{
-		ServerName:         serverName,
 		InsecureSkipVerify: m.TLSConfig.InsecureSkipVerify,
 		MinVersion:         version,
 		MaxVersion:         version,
+		CurvePreferences:   classicGroups,
 	}
 	if version == VersionTLS12 {
 		// Only the AEAD suites a resumed handshake can be finished with
@@ -60,9 +73,30 @@ func (m *Module) tlsConfig(serverName string, version uint16) *tls.Config {
 		// evicting it.
 		cfg.CipherSuites = wire.FinishableSuites12()
 	}
-	if m.client != nil {
-		cfg.RootCAs = m.client.roots
-		cfg.Certificates = m.client.certs
+	if cc != nil {
+		cfg.RootCAs = cc.roots
+		cfg.Certificates = cc.certs
 	}
 	return cfg
+}
+
+// tlsConfig returns a crypto/tls client configuration of its own for one
+// handshake at exactly one protocol version, cloned from the one Compile
+// built. serverName is the SNI and the name the certificate must match.
+func (m *Module) tlsConfig(serverName string, version uint16) *tls.Config {
+	var cfg *tls.Config
+	if base := m.client.baseFor(version); base != nil {
+		cfg = base.Clone()
+	} else {
+		cfg = m.baseConfig(m.client, version) // a module used without Compile
+	}
+	cfg.ServerName = serverName
+	return cfg
+}
+
+func (cc *clientConfig) baseFor(version uint16) *tls.Config {
+	if cc == nil {
+		return nil
+	}
+	return cc.base[version]
 }

@@ -54,6 +54,11 @@ if [[ -n $unformatted ]]; then
 	exit 1
 fi
 
+echo "test.sh: bash -n bench/run"
+# The benchmark script is not run here (it takes minutes); its Go parts are
+# compiled and its proxy tested by go test below.
+bash -n bench/run
+
 # The race detector needs cgo (and so a C compiler).
 race=(-race)
 if [[ $(go env CGO_ENABLED) != 1 ]] || ! command -v "$(go env CC)" >/dev/null; then
