@@ -58,15 +58,16 @@ func addExtensions(b *cryptobyte.Builder, msg string, order []uint16, other []Ex
 			}
 			b.AddUint16(typ)
 			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
-				if add(b, typ) {
+				// An extension kept verbatim is one the typed fields
+				// could not express (a renegotiation_info that is not
+				// empty, say): its bytes win over the typed form.
+				if i := slices.IndexFunc(other, func(e Extension) bool { return e.Type == typ }); i >= 0 {
+					b.AddBytes(other[i].Data)
 					return
 				}
-				i := slices.IndexFunc(other, func(e Extension) bool { return e.Type == typ })
-				if i < 0 {
+				if !add(b, typ) {
 					b.SetError(fmt.Errorf("%s: extension %d listed without contents", msg, typ))
-					return
 				}
-				b.AddBytes(other[i].Data)
 			})
 		}
 	})
