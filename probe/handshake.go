@@ -42,6 +42,7 @@ type handshaker struct {
 	serverName string
 	log        *slog.Logger
 	now        func() time.Time
+	risks      *riskSink // what the risk checks need from the chains
 }
 
 // full runs one complete handshake at version. With tickets, the client

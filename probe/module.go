@@ -33,7 +33,13 @@ type Module struct {
 	// TicketWait is how long to wait after a TLS 1.3 handshake for the
 	// server's NewSessionTicket messages when none has arrived yet.
 	TicketWait time.Duration `yaml:"ticket_wait,omitempty"`
-	TLSConfig  TLSConfig     `yaml:"tls_config,omitempty"`
+	// Risks lists the risk checks to run (see Risk); DefaultRisks when
+	// left out, none when empty.
+	Risks []Risk `yaml:"risks"`
+	// EarlyDataPayload is the application data the early_data check
+	// sends as 0-RTT data, twice.
+	EarlyDataPayload string    `yaml:"early_data_payload"`
+	TLSConfig        TLSConfig `yaml:"tls_config,omitempty"`
 
 	client *clientConfig // set by Compile
 }
@@ -59,6 +65,8 @@ var DefaultModule = Module{
 	PreferredIPProtocol: "ip6",
 	IPProtocolFallback:  true,
 	TicketWait:          time.Second,
+	Risks:               DefaultRisks,
+	EarlyDataPayload:    DefaultEarlyDataPayload,
 	TLSConfig: TLSConfig{
 		MinVersion: "TLS12",
 		MaxVersion: "TLS13",
@@ -69,6 +77,7 @@ var DefaultModule = Module{
 func (m *Module) UnmarshalYAML(unmarshal func(any) error) error {
 	*m = DefaultModule
 	m.Checks = append([]Mechanism(nil), DefaultModule.Checks...)
+	m.Risks = append([]Risk(nil), DefaultModule.Risks...)
 	type plain Module
 	if err := unmarshal((*plain)(m)); err != nil {
 		return err
@@ -126,7 +135,10 @@ func (m *Module) Validate() error {
 		}
 		seen[c] = true
 	}
-	return nil
+	if len(m.EarlyDataPayload) > maxEarlyDataPayload {
+		return fmt.Errorf("early_data_payload: %d bytes, at most %d", len(m.EarlyDataPayload), maxEarlyDataPayload)
+	}
+	return validateRisks(m.Risks)
 }
 
 // WithTimeout returns m with its timeout set to t, such as a scrape timeout
