@@ -52,6 +52,8 @@ func keystreamReused(a, b ticketSecret) bool {
 	return bytes.Contains(got, want)
 }
 
+func inClear(t ticketSecret) bool { return bytes.Contains(t.raw, t.secret) }
+
 func xorBytes(a, b []byte) []byte {
 	out := make([]byte, min(len(a), len(b)))
 	for i := range out {
@@ -76,12 +78,14 @@ func (s *riskSink) weaknesses() []TicketWeakness {
 	found := map[key]bool{}
 	judge := func(v uint16, w Weakness, ok bool) { found[key{v, w}] = found[key{v, w}] || ok }
 	for i, t := range s.tickets {
-		judge(t.version, WeaknessSecretInClear, bytes.Contains(t.raw, t.secret))
+		judge(t.version, WeaknessSecretInClear, inClear(t))
 		if opensslFormat(t.raw) {
 			judge(t.version, WeaknessZeroKey, zeroKeyMAC(t.raw))
 		}
 		for j, u := range s.tickets {
-			if i != j && !bytes.Equal(t.raw, u.raw) {
+			// A ticket in clear would match too (its keystream is all
+			// zeros): that is secret_in_clear's verdict, not this one's.
+			if i != j && !bytes.Equal(t.raw, u.raw) && !inClear(t) && !inClear(u) {
 				judge(t.version, WeaknessKeystreamReuse, keystreamReused(t, u))
 			}
 		}
