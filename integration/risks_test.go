@@ -112,3 +112,52 @@ func TestRiskChecksOff(t *testing.T) {
 	o := newRunner(t, pki, func(m *probe.Module) { m.Risks = []probe.Risk{} }).probe(t, srv.Addr)
 	o.expect(t, map[string]float64{success: 1, psk: 1}, pskNoDHE, ticketbleed, weakness, earlyAccepted, earlyReplay)
 }
+
+// TestEarlyData runs the early_data check, which modules must ask for:
+// openssl s_server -early_data accepts 0-RTT and, with its default
+// anti-replay (single-use tickets), refuses the replay; -no_anti_replay
+// accepts it again; nginx without ssl_early_data issues tickets that
+// allow no early data, so nothing is sent; nginx 1.22 with ssl_early_data
+// on (stateless tickets, no session cache) accepts the replay.
+func TestEarlyData(t *testing.T) {
+	quiet := func(args ...string) func(*testing.T, *testservers.PKI) *testservers.Server {
+		return func(t *testing.T, pki *testservers.PKI) *testservers.Server {
+			testservers.Require(t, "openssl")
+			return testservers.StartOpenSSLQuiet(t, pki, args...)
+		}
+	}
+	cases := []serverCase{
+		{
+			name:  "openssl s_server -early_data",
+			start: quiet("-early_data"),
+			want:  map[string]float64{success: 1, earlyAccepted: 1, earlyReplay: 0},
+		},
+		{
+			name:  "openssl s_server -early_data -no_anti_replay",
+			start: quiet("-early_data", "-no_anti_replay"),
+			want:  map[string]float64{success: 1, earlyAccepted: 1, earlyReplay: 1},
+		},
+		{
+			name:   "nginx without ssl_early_data",
+			start:  nginx("ssl_protocols TLSv1.2 TLSv1.3;"),
+			want:   map[string]float64{success: 1, earlyAccepted: 0},
+			absent: []string{earlyReplay},
+		},
+		{
+			name:  "nginx ssl_early_data on",
+			start: nginx("ssl_protocols TLSv1.2 TLSv1.3;\nssl_early_data on;"),
+			want:  map[string]float64{success: 1, earlyAccepted: 1, earlyReplay: 1},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pki := testservers.NewPKI(t)
+			srv := c.start(t, pki)
+			o := newRunner(t, pki, func(m *probe.Module) { m.Risks = []probe.Risk{probe.RiskEarlyData} }).probe(t, srv.Addr)
+			o.expect(t, c.want, c.absent...)
+			if t.Failed() {
+				t.Logf("%s logs:\n%s", srv.Name, srv.Logs())
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -119,7 +120,6 @@ type riskSink struct {
 	tickets []ticketSecret
 	psk     *pskOffer
 	bleed   bleedObservations
-	group13 uint16
 }
 
 // ticketSecret is a ticket with the secret of the session it carries.
@@ -146,28 +146,54 @@ func (s *riskSink) saw12(fh *fullHandshake, ts []ticketSeen) {
 }
 
 // saw13 records the tickets of a TLS 1.3 full handshake with the PSK of
-// each (from crypto/tls's sessions) and keeps the last one, with its
-// age_add from the decrypted NewSessionTicket, for the psk_ke offer.
+// each and keeps the last one for the psk_ke offer.
 func (s *riskSink) saw13(fh *fullHandshake, nsts []wire.NewSessionTicket13) {
 	if s == nil || fh == nil {
 		return
 	}
+	offers := pskOffersOf(fh, nsts)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.group13 = uint16(fh.state.CurveID)
+	for _, o := range offers {
+		s.tickets = append(s.tickets, ticketSecret{version: VersionTLS13, raw: o.secret.ticket, secret: o.secret.secret})
+		s.psk = o
+	}
+}
+
+// pskOffersOf pairs the sessions crypto/tls kept from a TLS 1.3 full
+// handshake (PSK, ticket) with the NewSessionTickets read off the wire
+// (age_add, max_early_data), in the order received. A session whose state
+// cannot be read is left out.
+func pskOffersOf(fh *fullHandshake, nsts []wire.NewSessionTicket13) []*pskOffer {
+	var out []*pskOffer
 	for _, cs := range fh.sessions {
 		sec, err := secretOf(cs)
 		if err != nil || sec.version != VersionTLS13 {
 			continue
 		}
-		s.tickets = append(s.tickets, ticketSecret{version: VersionTLS13, raw: sec.ticket, secret: sec.secret})
 		for _, n := range nsts {
 			if string(n.Ticket) == string(sec.ticket) {
-				s.psk = &pskOffer{secret: sec, ageAdd: n.AgeAdd, received: fh.received, group: s.group13,
-					maxEarlyData: n.MaxEarlyData}
+				out = append(out, &pskOffer{secret: sec, ageAdd: n.AgeAdd, received: fh.received,
+					group: uint16(fh.state.CurveID), maxEarlyData: n.MaxEarlyData})
+				break
 			}
 		}
 	}
+	return out
+}
+
+// pskOffers reads the NewSessionTickets of a TLS 1.3 full handshake and
+// returns its sessions as offers.
+func pskOffers(fh *fullHandshake) ([]*pskOffer, error) {
+	secret := wire.ParseKeyLog(fh.keyLog)[wire.LabelServerTrafficSecret0]
+	if secret == nil {
+		return nil, errors.New("crypto/tls logged no SERVER_TRAFFIC_SECRET_0")
+	}
+	f, err := wire.ParseFlight13(fh.tap.received(), fh.state.CipherSuite, secret)
+	if err != nil {
+		return nil, err
+	}
+	return pskOffersOf(fh, f.Tickets), nil
 }
 
 func (s *riskSink) lastPSK() *pskOffer {

@@ -98,3 +98,48 @@ func fmtBool(b *bool) string {
 	}
 	return "false"
 }
+
+// Go's crypto/tls servers never accept 0-RTT over TCP: their tickets carry
+// no early_data extension, so the check decides without sending any.
+func TestEarlyDataGoServer(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	addr := startGoServer(t, pki, nil)
+	m := testModule(t, pki, func(m *Module) { m.Risks = []Risk{RiskEarlyData} })
+	r := Run(context.Background(), addr, "test", m, nil, testLogger(t))
+	if !r.Success {
+		t.Fatal(r.Failure)
+	}
+	if got := r.Risks.EarlyDataAccepted; got == nil || *got {
+		t.Errorf("early data accepted = %s, want false", fmtBool(got))
+	}
+	if r.Risks.EarlyDataReplayAccepted != nil {
+		t.Errorf("replay verdict %s without an accepted first attempt", fmtBool(r.Risks.EarlyDataReplayAccepted))
+	}
+	if r.Risks.PSKWithoutDHE != nil || r.Risks.Ticketbleed != nil || r.Risks.TicketWeaknesses != nil {
+		t.Errorf("risk checks the module did not list ran: %+v", r.Risks)
+	}
+}
+
+func TestModuleRisks(t *testing.T) {
+	for _, tc := range []struct {
+		risks   []Risk
+		payload string
+		ok      bool
+	}{
+		{DefaultRisks, DefaultEarlyDataPayload, true},
+		{[]Risk{}, "", true},
+		{Risks, "x", true},
+		{[]Risk{"heartbleed"}, "", false},
+		{[]Risk{RiskTicketbleed, RiskTicketbleed}, "", false},
+		{nil, string(make([]byte, maxEarlyDataPayload+1)), false},
+	} {
+		m := DefaultModule
+		m.Risks, m.EarlyDataPayload = tc.risks, tc.payload
+		if err := m.Validate(); (err == nil) != tc.ok {
+			t.Errorf("risks %v, %d-byte payload: err %v, want ok %v", tc.risks, len(tc.payload), err, tc.ok)
+		}
+	}
+	if DefaultModule.HasRisk(RiskEarlyData) {
+		t.Error("early_data is on by default; it sends application data")
+	}
+}
