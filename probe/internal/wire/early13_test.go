@@ -54,3 +54,26 @@ func TestEncryptedExtensionsRoundTrip(t *testing.T) {
 		t.Error("truncated extension accepted")
 	}
 }
+
+func FuzzParseEncryptedExtensions(f *testing.F) {
+	for _, ee := range []*EncryptedExtensions{{EarlyData: true}, {}, {Other: []Extension{{Type: extALPN, Data: []byte{0, 3, 2, 'h', '2'}}}}} {
+		msg, err := ee.Marshal()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(msg[handshakeHeaderLen:])
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ee, err := ParseEncryptedExtensions(body)
+		if err != nil {
+			return
+		}
+		msg, err := ee.Marshal()
+		if err != nil {
+			t.Fatalf("parsed %+v does not marshal: %v", ee, err)
+		}
+		if !bytes.Equal(msg[handshakeHeaderLen:], body) {
+			t.Fatalf("round trip changed %x to %x", body, msg[handshakeHeaderLen:])
+		}
+	})
+}
