@@ -3,6 +3,7 @@ package integration
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
@@ -155,6 +156,13 @@ func TestEarlyData(t *testing.T) {
 			srv := c.start(t, pki)
 			o := newRunner(t, pki, func(m *probe.Module) { m.Risks = []probe.Risk{probe.RiskEarlyData} }).probe(t, srv.Addr)
 			o.expect(t, c.want, c.absent...)
+			// s_server prints the early data it decrypted: proof that
+			// the probe's client_early_traffic_secret is right, which
+			// the server's acceptance alone (decided before it reads
+			// the data) is not.
+			if srv.Name == "openssl s_server" && !strings.Contains(srv.Logs(), strings.TrimSpace(probe.DefaultEarlyDataPayload)) {
+				t.Errorf("s_server did not print the early data %q", probe.DefaultEarlyDataPayload)
+			}
 			if t.Failed() {
 				t.Logf("%s logs:\n%s", srv.Name, srv.Logs())
 			}
