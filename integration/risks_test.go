@@ -47,6 +47,13 @@ func TestRiskChecks(t *testing.T) {
 				zeroKey12: 0, zeroKey13: 0, inClear12: 0, inClear13: 0, keystream12: 0, keystream13: 0},
 		},
 		{
+			// The runbook's OpenSSL option, the wrong way round: nginx
+			// then resumes without DHE too.
+			name:  "nginx ssl_conf_command Options AllowNoDHEKEX",
+			start: nginx("ssl_protocols TLSv1.2 TLSv1.3;\nssl_conf_command Options AllowNoDHEKEX;"),
+			want:  map[string]float64{success: 1, psk: 1, pskNoDHE: 1},
+		},
+		{
 			name:  "openssl s_server",
 			start: opensslServer(),
 			want:  map[string]float64{success: 1, psk: 1, pskNoDHE: 0, ticketbleed: 0},
