@@ -126,7 +126,8 @@ func TestRiskChecksOff(t *testing.T) {
 // anti-replay (single-use tickets), refuses the replay; -no_anti_replay
 // accepts it again; nginx without ssl_early_data issues tickets that
 // allow no early data, so nothing is sent; nginx 1.22 with ssl_early_data
-// on (stateless tickets, no session cache) accepts the replay.
+// on (stateless tickets, no session cache) and HAProxy 2.6 with allow-0rtt
+// accept the replay.
 func TestEarlyData(t *testing.T) {
 	quiet := func(args ...string) func(*testing.T, *testservers.PKI) *testservers.Server {
 		return func(t *testing.T, pki *testservers.PKI) *testservers.Server {
@@ -148,6 +149,19 @@ func TestEarlyData(t *testing.T) {
 		{
 			name:   "nginx without ssl_early_data",
 			start:  nginx("ssl_protocols TLSv1.2 TLSv1.3;"),
+			want:   map[string]float64{success: 1, earlyAccepted: 0},
+			absent: []string{earlyReplay},
+		},
+		{
+			// HAProxy 2.6 with allow-0rtt leaves OpenSSL's anti-replay
+			// off: the replay is accepted too.
+			name:  "haproxy allow-0rtt",
+			start: haproxy("allow-0rtt"),
+			want:  map[string]float64{success: 1, earlyAccepted: 1, earlyReplay: 1},
+		},
+		{
+			name:   "haproxy defaults",
+			start:  haproxy(""),
 			want:   map[string]float64{success: 1, earlyAccepted: 0},
 			absent: []string{earlyReplay},
 		},
