@@ -204,6 +204,9 @@ func (s *riskSink) lastPSK() *pskOffer {
 
 // runRisks runs the risk checks after the chains, on what they gathered.
 func (h *handshaker) runRisks(ctx context.Context, r *Result) {
+	if h.risks == nil {
+		return // a handshaker made without a sink gathered nothing to judge
+	}
 	m := h.module
 	if m.HasRisk(RiskPSKWithoutDHE) {
 		r.Risks.PSKWithoutDHE = h.pskWithoutDHE(ctx)
