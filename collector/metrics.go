@@ -23,6 +23,9 @@ type probeDescs struct {
 	rotationInterval, rotations            *prometheus.Desc
 	keysActive, historySince               *prometheus.Desc
 	ticketAcceptedMaxAge, idAcceptedMaxAge *prometheus.Desc
+	pskWithoutDHE, ticketbleed             *prometheus.Desc
+	earlyData, earlyDataReplay             *prometheus.Desc
+	ticketWeakness                         *prometheus.Desc
 }
 
 func newProbeDescs() *probeDescs {
@@ -68,6 +71,16 @@ func newProbeDescs() *probeDescs {
 			"Age in seconds of the oldest earlier ticket the server still resumed in this probe.", "version"),
 		idAcceptedMaxAge: d("tls_session_id_accepted_max_age_seconds",
 			"Age in seconds of the oldest earlier session ID the server still resumed in this probe."),
+		pskWithoutDHE: d("tls_resumption_psk_without_dhe_accepted",
+			"1 when the server resumed a TLS 1.3 PSK offered with psk_ke alone (no (EC)DHE, no forward secrecy), 0 when it insisted on DHE or did a full handshake."),
+		ticketbleed: d("tls_ticketbleed_vulnerable",
+			"1 when the server, resuming a TLS 1.2 ticket, echoed a session ID longer than the client's that starts with it (CVE-2016-9244), twice; 0 when it echoed it exactly."),
+		earlyData: d("tls_early_data_accepted",
+			"1 when the server accepted TLS 1.3 0-RTT early data, 0 when it declined it."),
+		earlyDataReplay: d("tls_early_data_replay_accepted",
+			"1 when the server accepted the same 0-RTT first flight a second time (no anti-replay), 0 when it declined the replay."),
+		ticketWeakness: d("tls_session_ticket_weakness",
+			"1 when the server's tickets of this version show the weakness (secret_in_clear, zero_key, keystream_reuse), 0 when they do not; absent when it cannot be judged.", "version", "weakness"),
 	}
 }
 
@@ -82,6 +95,7 @@ var allDescs = []*prometheus.Desc{
 	descs.ticketInfo, descs.keyFingerprint, descs.handshakeDuration,
 	descs.keyFirstSeen, descs.keyOldestActive, descs.rotationInterval, descs.rotations,
 	descs.keysActive, descs.historySince, descs.ticketAcceptedMaxAge, descs.idAcceptedMaxAge,
+	descs.pskWithoutDHE, descs.ticketbleed, descs.earlyData, descs.earlyDataReplay, descs.ticketWeakness,
 }
 
 // probeCollector publishes one probe's result.
@@ -113,6 +127,7 @@ func (c *probeCollector) Collect(ch chan<- prometheus.Metric) {
 	g.mechanisms(c.result.Checks)
 	g.tickets(c.result)
 	g.acceptedAges(c.result.AcceptedMaxAge)
+	g.risks(&c.result.Risks)
 	if c.keys != nil {
 		g.keyHistory(c.keys)
 	}
@@ -188,6 +203,26 @@ func (g gauges) acceptedAges(ages map[probe.Mechanism]time.Duration) {
 		case probe.MechanismSessionTicket, probe.MechanismPSK:
 			g.emit(descs.ticketAcceptedMaxAge, age.Seconds(), probe.VersionName(m.Version()))
 		}
+	}
+}
+
+// risks emits the verdicts of the risk checks that ran and applied.
+func (g gauges) risks(r *probe.RiskResult) {
+	for _, v := range []struct {
+		desc    *prometheus.Desc
+		verdict *bool
+	}{
+		{descs.pskWithoutDHE, r.PSKWithoutDHE},
+		{descs.ticketbleed, r.Ticketbleed},
+		{descs.earlyData, r.EarlyDataAccepted},
+		{descs.earlyDataReplay, r.EarlyDataReplayAccepted},
+	} {
+		if v.verdict != nil {
+			g.emit(v.desc, boolValue(*v.verdict))
+		}
+	}
+	for _, w := range r.TicketWeaknesses {
+		g.emit(descs.ticketWeakness, boolValue(w.Found), probe.VersionName(w.Version), string(w.Weakness))
 	}
 }
 

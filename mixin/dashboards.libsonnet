@@ -306,6 +306,23 @@
     ),
   ],
 
+  // The risk checks, a band of counts under the table: targets whose last
+  // verdict found the risk (see the TLS* risk alerts).
+  local riskStat(i, title, description, metric) = stat(
+    title,
+    description,
+    'none',
+    { h: 4, w: w, x: i * w, y: 18 },
+    'count(max by (job, instance) (%s) == 1) or vector(0)' % m(metric),
+    redAbove(1),
+  ),
+  local riskStats = [
+    riskStat(0, 'Risk: resumption without DHE', 'Targets that resumed a TLS 1.3 PSK offered with psk_ke alone: no forward secrecy (TLSResumptionWithoutForwardSecrecy).', 'tls_resumption_psk_without_dhe_accepted'),
+    riskStat(1, 'Risk: Ticketbleed', 'Targets that echo a longer session ID than the client sent with its ticket, CVE-2016-9244 (TLSTicketbleedVulnerable).', 'tls_ticketbleed_vulnerable'),
+    riskStat(2, 'Risk: weak ticket protection', 'Targets whose tickets hold the secret in clear, authenticate under an all-zero key or reuse a keystream (TLSSessionTicketWeakProtection).', 'tls_session_ticket_weakness'),
+    riskStat(3, 'Risk: 0-RTT replay', 'Targets that accepted the same 0-RTT first flight twice; only probed by modules with the early_data risk check (TLSEarlyDataReplayAccepted).', 'tls_early_data_replay_accepted'),
+  ],
+
   local legend = '{{instance}}',
   local detailPanels = [
     timeseries(
@@ -451,7 +468,7 @@
       'TLS resumption / Overview',
       'Session-resumption posture of every target resumption_exporter probes.',
       true,
-      overviewStats + [overviewTable],
+      overviewStats + [overviewTable] + riskStats,
     ),
     'resumption-target.json': dashboard(
       'resumption-target',

@@ -13,6 +13,7 @@
 // The checked-in alerts/ and dashboards/ files are rendered from this by
 // mixin/generate.sh; a Go test keeps them in step.
 (import 'alerts.libsonnet') +
+(import 'alerts-risks.libsonnet') +
 (import 'dashboards.libsonnet') +
 {
   _config+:: {

@@ -91,6 +91,7 @@ func (h *handshaker) ticketHandshake12(ctx context.Context) (fh *fullHandshake, 
 			ts = append(ts, ticketSeen{version: VersionTLS12, raw: t.Ticket, lifetime: t.LifetimeHint})
 		}
 	}
+	h.risks.saw12(fh, ts)
 	if len(ts) > 0 {
 		s = &session12{ticket: ts[0].raw, suite: fh.state.CipherSuite, ems: f.ServerHello.ExtendedMasterSecret,
 			master: fh.masterSecret()}
@@ -210,6 +211,7 @@ func (h *handshaker) ticketHandshake13(ctx context.Context) (*fullHandshake, []t
 	for _, t := range f.Tickets {
 		ts = append(ts, ticketSeen{version: VersionTLS13, raw: t.Ticket, lifetime: t.Lifetime, maxEarlyData: t.MaxEarlyData})
 	}
+	h.risks.saw13(fh, f.Tickets)
 	return fh, ts, nil
 }
 

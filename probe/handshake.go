@@ -42,6 +42,7 @@ type handshaker struct {
 	serverName string
 	log        *slog.Logger
 	now        func() time.Time
+	risks      *riskSink // what the risk checks need from the chains
 	// ending counts connections still being ended in the background;
 	// the probe waits for them before it returns.
 	ending sync.WaitGroup

@@ -36,7 +36,13 @@ type Module struct {
 	// its TLS 1.3 NewSessionTickets. Servers that answer a close_notify
 	// end the wait at once; it only runs out on servers that never do.
 	TicketWait time.Duration `yaml:"ticket_wait,omitempty"`
-	TLSConfig  TLSConfig     `yaml:"tls_config,omitempty"`
+	// Risks lists the risk checks to run (see Risk); DefaultRisks when
+	// left out, none when empty.
+	Risks []Risk `yaml:"risks"`
+	// EarlyDataPayload is the application data the early_data check
+	// sends as 0-RTT data, twice.
+	EarlyDataPayload string    `yaml:"early_data_payload"`
+	TLSConfig        TLSConfig `yaml:"tls_config,omitempty"`
 	// StartTLS, when set, runs a protocol's plaintext preamble on every
 	// connection of the probe before its TLS handshake.
 	StartTLS StartTLSConfig `yaml:"starttls,omitempty"`
@@ -109,6 +115,8 @@ var DefaultModule = Module{
 	PreferredIPProtocol: "ip6",
 	IPProtocolFallback:  true,
 	TicketWait:          time.Second,
+	Risks:               DefaultRisks,
+	EarlyDataPayload:    DefaultEarlyDataPayload,
 	TLSConfig: TLSConfig{
 		MinVersion: "TLS12",
 		MaxVersion: "TLS13",
@@ -119,6 +127,7 @@ var DefaultModule = Module{
 func (m *Module) UnmarshalYAML(unmarshal func(any) error) error {
 	*m = DefaultModule
 	m.Checks = append([]Mechanism(nil), DefaultModule.Checks...)
+	m.Risks = append([]Risk(nil), DefaultModule.Risks...)
 	type plain Module
 	if err := unmarshal((*plain)(m)); err != nil {
 		return err
@@ -182,7 +191,10 @@ func (m *Module) Validate() error {
 		}
 		seen[c] = true
 	}
-	return nil
+	if len(m.EarlyDataPayload) > maxEarlyDataPayload {
+		return fmt.Errorf("early_data_payload: %d bytes, at most %d", len(m.EarlyDataPayload), maxEarlyDataPayload)
+	}
+	return validateRisks(m.Risks)
 }
 
 // WithTimeout returns m with its timeout set to t, such as a scrape timeout

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -35,50 +36,76 @@ func (s *session12) mechanism() Mechanism {
 // session on any fatal alert, sent or received, and the probe would destroy
 // what it measures.
 func (h *handshaker) offer12(ctx context.Context, s *session12) (resumed bool, firstFlight time.Duration, err error) {
+	o, err := h.offer12Echo(ctx, s)
+	if err == nil && s.ticket != nil {
+		h.risks.sawTicketOffer(s, o)
+	}
+	return o.resumed, o.firstFlight, err
+}
+
+// offer12Outcome is what the ServerHello said of a TLS 1.2 offer.
+type offer12Outcome struct {
+	resumed     bool
+	firstFlight time.Duration
+	// bled: a ticket offer was answered with a session ID longer than
+	// ours that starts with ours, Ticketbleed's signature (CVE-2016-9244):
+	// the rest is the server's memory. The server did resume.
+	bled bool
+}
+
+// ticketOfferIDLen is the session ID length of a ticket offer. Any 1–32
+// bytes do (RFC 5077 §3.4); fewer than 32 let an echo that is longer than
+// ours show, as F5's Ticketbleed did, memory the server should not send.
+const ticketOfferIDLen = 16
+
+func (h *handshaker) offer12Echo(ctx context.Context, s *session12) (offer12Outcome, error) {
+	var o offer12Outcome
 	hello := wire.NewClientHello12(h.serverName, []uint16{s.suite})
 	hello.ExtendedMasterSecret = s.ems
 	if _, err := rand.Read(hello.Random[:]); err != nil {
-		return false, 0, err
+		return o, err
 	}
 	want := s.sessionID
 	if s.ticket != nil {
 		// RFC 5077 §3.4: a server accepting the ticket echoes the
 		// client's session ID, so the client picks one to recognise.
-		want = make([]byte, 32)
+		want = make([]byte, ticketOfferIDLen)
 		if _, err := rand.Read(want); err != nil {
-			return false, 0, err
+			return o, err
 		}
 		hello.TicketSupported, hello.SessionTicket = true, s.ticket
 	}
 	hello.SessionID = want
 	msg, err := hello.Marshal()
 	if err != nil {
-		return false, 0, fmt.Errorf("build ClientHello: %w", err)
+		return o, fmt.Errorf("build ClientHello: %w", err)
 	}
 
 	conn, err := h.dial(ctx)
 	if err != nil {
-		return false, 0, fmt.Errorf("dial %s: %w", h.addr, err)
+		return o, fmt.Errorf("dial %s: %w", h.addr, err)
 	}
 	t := newTap(conn)
 	defer t.Close() // a TCP close, never an alert
 	// The first record says TLS 1.0, as clients send for old servers.
 	if _, err := t.Write(wire.AppendRecords(nil, wire.RecordHandshake, wire.VersionTLS10, msg)); err != nil {
-		return false, 0, fmt.Errorf("send ClientHello to %s: %w", h.addr, err)
+		return o, fmt.Errorf("send ClientHello to %s: %w", h.addr, err)
 	}
 	flight := newServerFlight(t)
 	sh, err := flight.serverHello()
 	if err != nil {
-		return false, 0, fmt.Errorf("resumption offer to %s: %w", h.addr, err)
+		return o, fmt.Errorf("resumption offer to %s: %w", h.addr, err)
 	}
-	resumed = string(sh.SessionID) == string(want)
-	if resumed && s.master != nil && wire.SupportsFinish12(s.suite) {
+	o.bled = s.ticket != nil && len(sh.SessionID) > len(want) && bytes.HasPrefix(sh.SessionID, want)
+	o.resumed = string(sh.SessionID) == string(want) || o.bled
+	if o.resumed && !o.bled && s.master != nil && wire.SupportsFinish12(s.suite) {
 		if err := finish12(flight, msg, hello.Random[:], s, sh); err != nil {
 			h.log.Debug("Resumed handshake not finished; connection dropped instead",
 				"mechanism", s.mechanism(), "step", "offer", "addr", h.addr, "err", err)
 		}
 	}
-	return resumed, t.firstFlight(), nil
+	o.firstFlight = t.firstFlight()
+	return o, nil
 }
 
 // finish12 completes an abbreviated TLS 1.2 handshake the server accepted:

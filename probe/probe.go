@@ -49,7 +49,7 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 	// The address is checked by the dialer, on every connection and only
 	// there: one place that no code path can go around.
 	ap := netip.AddrPortFrom(ip, t.Port)
-	h := &handshaker{module: m, addr: ap.String(), serverName: t.Host, log: logger, now: sessions.clock()}
+	h := &handshaker{module: m, addr: ap.String(), serverName: t.Host, log: logger, now: sessions.clock(), risks: &riskSink{}}
 	if m.TLSConfig.ServerName != "" {
 		h.serverName = m.TLSConfig.ServerName
 	}
@@ -59,9 +59,11 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 	outs := h.runChains(ctx, m, sessions, key)
 	r.collect(outs, logger)
 	h.settleKeyNames(ctx, &r, outs)
+	h.runRisks(ctx, &r)
 	h.ending.Wait() // no connection outlives the probe
 	if r.refuse(cs.guard.Refused()) {
 		r.Checks, r.Versions, r.Tickets, r.KeyNames, r.AcceptedMaxAge = nil, map[uint16]bool{}, nil, nil, nil
+		r.Risks = RiskResult{}
 		logger.Debug("Probe refused", "reason", r.Failure)
 		return r
 	}

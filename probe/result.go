@@ -79,6 +79,8 @@ type Result struct {
 	// session the server still resumed in this probe (see Sessions). Absent
 	// when no earlier session was offered or none was accepted.
 	AcceptedMaxAge map[Mechanism]time.Duration
+	// Risks holds the verdicts of the module's risk checks.
+	Risks RiskResult
 }
 
 // HighestVersion returns the highest version the server completed a

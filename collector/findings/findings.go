@@ -90,6 +90,12 @@ func alerted(id string, s Severity, alert string) Definition {
 
 // The definitions, most severe first within each group.
 var (
+	// The risk checks' findings (probe.RiskResult), one alert each.
+	ResumptionWithoutDHE    = alerted("psk_without_dhe_accepted", Critical, "TLSResumptionWithoutForwardSecrecy")
+	Ticketbleed             = alerted("ticketbleed_vulnerable", Critical, "TLSTicketbleedVulnerable")
+	TicketWeakProtection    = alerted("ticket_weak_protection", Critical, "TLSSessionTicketWeakProtection")
+	EarlyDataReplayAccepted = alerted("early_data_replay_accepted", Warning, "TLSEarlyDataReplayAccepted")
+
 	KeyNotRotated = alerted("ticket_key_not_rotated", Warning, "TLSSessionTicketKeyNotRotated")
 	// LifetimeAboveOneDay and TLS13LifetimeAboveMaximum are judged per
 	// protocol version, as the alerts are per series.
@@ -106,6 +112,7 @@ var (
 
 // Definitions lists every kind of finding, in report order.
 var Definitions = []Definition{
+	ResumptionWithoutDHE, Ticketbleed, TicketWeakProtection, EarlyDataReplayAccepted,
 	KeyNotRotated, LifetimeAboveOneDay, TLS13LifetimeAboveMaximum,
 	TicketResumableAfterOneDay, SessionIDResumableAfterDay, LifetimeAboveRotationPeriod,
 	SessionIDResumption, SessionTicketResumption, PSKResumption,
@@ -174,6 +181,7 @@ func Evaluate(r *probe.Result, keys *history.KeyState, now time.Time, th Thresho
 				probe.VersionName(m.Version()), age.Round(time.Second), th.AcceptedMaxAge)
 		}
 	}
+	riskFindings(&r.Risks, add)
 	for _, c := range r.Checks {
 		if c.Completed && c.Resumed {
 			add(resumptionFindings[c.Mechanism], string(c.Mechanism), "%s resumption supported", mechanismTitle(c.Mechanism))
@@ -182,6 +190,27 @@ func Evaluate(r *probe.Result, keys *history.KeyState, now time.Time, th Thresho
 	Sort(out)
 	return out
 }
+
+// riskFindings mirrors the risk checks' alerts: each fires on a verdict of 1.
+func riskFindings(r *probe.RiskResult, add func(Definition, string, string, ...any)) {
+	if found(r.PSKWithoutDHE) {
+		add(ResumptionWithoutDHE, "psk", "resumed a TLS 1.3 PSK offered with psk_ke alone: no forward secrecy")
+	}
+	if found(r.Ticketbleed) {
+		add(Ticketbleed, "session_ticket", "echoed a longer session ID than the 16 bytes offered, twice (CVE-2016-9244)")
+	}
+	for _, w := range r.TicketWeaknesses {
+		if w.Found {
+			name := probe.VersionName(w.Version)
+			add(TicketWeakProtection, name+" "+string(w.Weakness), "%s tickets show %s", name, w.Weakness)
+		}
+	}
+	if found(r.EarlyDataReplayAccepted) {
+		add(EarlyDataReplayAccepted, "psk", "accepted the same 0-RTT first flight twice: no anti-replay")
+	}
+}
+
+func found(b *bool) bool { return b != nil && *b }
 
 // Sort orders findings most severe first, then in the order of
 // Definitions, then by subject.

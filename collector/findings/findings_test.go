@@ -166,3 +166,27 @@ func TestSeverityText(t *testing.T) {
 		t.Error("severity 0 marshalled")
 	}
 }
+
+// The risk checks' verdicts of 1 are findings with their alerts'
+// severities; 0 and absent verdicts are not.
+func TestRiskFindings(t *testing.T) {
+	yes, no := true, false
+	r := &probe.Result{Risks: probe.RiskResult{
+		PSKWithoutDHE: &yes, Ticketbleed: &no, EarlyDataReplayAccepted: &yes,
+		TicketWeaknesses: []probe.TicketWeakness{
+			{Version: probe.VersionTLS12, Weakness: probe.WeaknessZeroKey, Found: true},
+			{Version: probe.VersionTLS13, Weakness: probe.WeaknessSecretInClear, Found: false},
+		},
+	}}
+	got := Evaluate(r, nil, now, DefaultThresholds)
+	want := []string{"psk_without_dhe_accepted", "ticket_weak_protection", "early_data_replay_accepted"}
+	if !slices.Equal(ids(got), want) {
+		t.Fatalf("findings %v, want %v", ids(got), want)
+	}
+	if got[1].Subject != "TLS 1.2 zero_key" || got[0].Severity != Critical || got[2].Severity != Warning {
+		t.Errorf("findings %+v", got)
+	}
+	if fs := Evaluate(&probe.Result{}, nil, now, DefaultThresholds); len(fs) != 0 {
+		t.Errorf("no verdicts gave findings %v", ids(fs))
+	}
+}

@@ -130,13 +130,7 @@ func (d *decrypter) Open(r Record) (contentType uint8, plaintext []byte, err err
 	if len(r.Payload) > maxCiphertext13 {
 		return 0, nil, fmt.Errorf("TLS 1.3 record: %d-byte ciphertext exceeds %d", len(r.Payload), maxCiphertext13)
 	}
-	nonce := make([]byte, len(d.iv))
-	copy(nonce, d.iv)
-	var seq [8]byte
-	binary.BigEndian.PutUint64(seq[:], d.seq)
-	for i, b := range seq {
-		nonce[len(nonce)-8+i] ^= b
-	}
+	nonce := d.nonce()
 	inner, err := d.aead.Open(nil, nonce, r.Payload, r.Header())
 	if err != nil {
 		return 0, nil, fmt.Errorf("TLS 1.3 record %d: %w", d.seq, err)
@@ -153,6 +147,19 @@ func (d *decrypter) Open(r Record) (contentType uint8, plaintext []byte, err err
 		return 0, nil, fmt.Errorf("TLS 1.3 record %d: %d-byte plaintext exceeds %d", d.seq-1, i, maxPlaintextLen)
 	}
 	return inner[i], inner[:i], nil
+}
+
+// nonce is the per-record nonce: the IV xor the sequence number
+// (RFC 8446 §5.3).
+func (d *decrypter) nonce() []byte {
+	nonce := make([]byte, len(d.iv))
+	copy(nonce, d.iv)
+	var seq [8]byte
+	binary.BigEndian.PutUint64(seq[:], d.seq)
+	for i, b := range seq {
+		nonce[len(nonce)-8+i] ^= b
+	}
+	return nonce
 }
 
 // Seq returns the sequence number of the next record to open.

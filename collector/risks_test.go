@@ -1,0 +1,50 @@
+package collector
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/resumption-exporter/resumption_exporter/probe"
+)
+
+// The risk checks' verdicts: each published where it was reached, absent
+// where the check did not run or apply, never 0 for "unknown".
+func TestRiskMetrics(t *testing.T) {
+	yes, no := true, false
+	tests := []struct {
+		name  string
+		risks probe.RiskResult
+		want  []string
+	}{
+		{"nothing judged", probe.RiskResult{}, nil},
+		{"every verdict", probe.RiskResult{
+			PSKWithoutDHE: &yes, Ticketbleed: &no, EarlyDataAccepted: &yes, EarlyDataReplayAccepted: &no,
+			TicketWeaknesses: []probe.TicketWeakness{
+				{Version: probe.VersionTLS12, Weakness: probe.WeaknessZeroKey, Found: true},
+				{Version: probe.VersionTLS13, Weakness: probe.WeaknessKeystreamReuse, Found: false},
+			},
+		}, []string{
+			"tls_resumption_psk_without_dhe_accepted 1",
+			"tls_ticketbleed_vulnerable 0",
+			"tls_early_data_accepted 1",
+			"tls_early_data_replay_accepted 0",
+			`tls_session_ticket_weakness{version="TLS 1.2",weakness="zero_key"} 1`,
+			`tls_session_ticket_weakness{version="TLS 1.3",weakness="keystream_reuse"} 0`,
+		}},
+		{"early data declined: no replay verdict", probe.RiskResult{EarlyDataAccepted: &no}, []string{
+			"tls_early_data_accepted 0",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &probe.Result{Risks: tt.risks}
+			coll := NewProbeCollector(r, nil)
+			want := append([]string{"probe_success 0", "probe_duration_seconds 0"}, tt.want...)
+			if err := testutil.CollectAndCompare(coll, strings.NewReader(exposition(t, describe(t, coll), want))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}

@@ -1,0 +1,73 @@
+// Alerting rules of the risk checks (the module's `risks:` list): each fires
+// on a finding that exposes traffic now, whatever the ticket key's age. A
+// verdict is only published when the check applied, so an absent series
+// never fires.
+{
+  local c = $._config,
+
+  _config+:: {
+    // A verdict is a fact about the server's software or configuration, not
+    // a fluctuation: a few probes confirm it.
+    forRisk: '10m',
+  },
+
+  local runbook(name) = '%s#%s' % [c.runbookBase, std.asciiLower(name)],
+  local probe(metric) = '%s{%s}' % [metric, c.probeSelector],
+
+  local alert(name, severity, expr, summary, description) = {
+    alert: name,
+    expr: expr,
+    'for': c.forRisk,
+    labels: { severity: severity },
+    annotations: {
+      summary: summary,
+      description: std.rstripChars(description, '\n'),
+      runbook_url: runbook(name),
+    },
+  },
+
+  prometheusAlerts+:: {
+    groups+: [{
+      name: 'resumption_exporter_risks',
+      [if c.ruleInterval != null then 'interval']: c.ruleInterval,
+      rules: [
+        alert(
+          'TLSResumptionWithoutForwardSecrecy',
+          'critical',
+          '%s == 1' % probe('tls_resumption_psk_without_dhe_accepted'),
+          'TLS 1.3 resumption without (EC)DHE accepted',
+          |||
+            {{ $labels.instance }} resumes TLS 1.3 sessions offered with psk_ke alone (tls_resumption_psk_without_dhe_accepted = {{ $value }}): the keys of such a connection derive from the ticket's PSK only, so whoever obtains the ticket key or the session cache decrypts it, with no forward secrecy at all.
+          |||,
+        ),
+        alert(
+          'TLSTicketbleedVulnerable',
+          'critical',
+          '%s == 1' % probe('tls_ticketbleed_vulnerable'),
+          'Ticketbleed (CVE-2016-9244): the server leaks memory in session IDs',
+          |||
+            {{ $labels.instance }} answered a TLS 1.2 ticket offer with a 16-byte session ID by resuming with a longer ID that starts with the client's, twice (tls_ticketbleed_vulnerable = {{ $value }}): the remaining bytes are uninitialised server memory, which may hold other connections' secrets.
+          |||,
+        ),
+        alert(
+          'TLSSessionTicketWeakProtection',
+          'critical',
+          '%s == 1' % probe('tls_session_ticket_weakness'),
+          'Session tickets do not protect the session secret',
+          |||
+            {{ $labels.instance }} issues {{ $labels.version }} session tickets with the weakness {{ $labels.weakness }} (value {{ $value }}): anyone who records a ticket can recover the session's secret and decrypt the connection, and with it every resumption of that session.
+          |||,
+        ),
+        alert(
+          'TLSEarlyDataReplayAccepted',
+          'warning',
+          '%s == 1' % probe('tls_early_data_replay_accepted'),
+          'TLS 1.3 0-RTT data accepted twice (no anti-replay)',
+          |||
+            {{ $labels.instance }} accepted the same 0-RTT first flight twice (tls_early_data_replay_accepted = {{ $value }}): an attacker who records a client's early data can replay it, and the application acts on it again.
+          |||,
+        ),
+      ],
+    }],
+  },
+}

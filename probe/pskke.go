@@ -1,0 +1,114 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/resumption-exporter/resumption_exporter/probe/internal/wire"
+)
+
+// pskOffer is a TLS 1.3 session to offer in a hand-built ClientHello: the
+// PSK and ticket, the NewSessionTicket's age_add, when the ticket came,
+// and the group the full handshake used. It holds a secret.
+type pskOffer struct {
+	secret       *sessionSecret
+	ageAdd       uint32
+	received     time.Time
+	group        uint16
+	maxEarlyData uint32
+}
+
+// shareGroup is the group to send a key share for: the full handshake's,
+// when it is one the probe can make, else X25519 (a hybrid group of the
+// full handshake, X25519MLKEM768, contains X25519). A share of the group
+// the server already chose spares a HelloRetryRequest.
+func (p *pskOffer) shareGroup() uint16 {
+	if slices.Contains(wire.ShareableGroups, p.group) {
+		return p.group
+	}
+	return wire.ShareableGroups[0]
+}
+
+// clientHello builds a ClientHello offering p with the given PSK modes,
+// bound, and returns it with the private half of its key share and the
+// key schedule of the PSK.
+func (p *pskOffer) clientHello(serverName string, modes []uint8, earlyData bool) (*wire.ClientHello, []byte, *wire.KeyShareKey, *wire.Schedule13, error) {
+	priv, share, err := wire.NewKeyShare(p.shareGroup())
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	hello, err := wire.NewClientHello13(serverName, p.secret.suite, share)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	hello.PSKModes = modes
+	hello.EarlyData = earlyData
+	hello.PSKIdentities = []wire.PSKIdentity{{Identity: p.secret.ticket, ObfuscatedTicketAge: elapsedMillis(p.received) + p.ageAdd}}
+	ks, err := wire.NewSchedule13(p.secret.suite, p.secret.secret)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	msg, err := ks.Bind(hello)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("build ClientHello: %w", err)
+	}
+	return hello, msg, priv, ks, nil
+}
+
+// pskWithoutDHE offers the last TLS 1.3 ticket of the probe with
+// psk_key_exchange_modes = [psk_ke] alone. The hello still carries
+// supported_groups and a key share, so that a server refusing psk_ke can
+// fall back to a full handshake rather than fail; OpenSSL ignores the
+// share under psk_ke. Resumed without DHE = pre_shared_key and no
+// key_share in the ServerHello. The offer is abandoned by closing the
+// socket, never with an alert (OpenSSL drops sessions on fatal alerts).
+// nil: no TLS 1.3 session to offer, or the offer failed.
+func (h *handshaker) pskWithoutDHE(ctx context.Context) *bool {
+	p := h.risks.lastPSK()
+	if p == nil {
+		h.log.Debug("No TLS 1.3 session for the psk_ke offer", "step", "risks", "risk", RiskPSKWithoutDHE)
+		return nil
+	}
+	_, msg, _, _, err := p.clientHello(h.serverName, []uint8{wire.PSKModePlain}, false)
+	if err == nil {
+		var sh *wire.ServerHello
+		sh, err = h.sendHello13(ctx, msg)
+		if err == nil {
+			got := sh.PSKSelected && sh.KeyShareGroup == 0
+			h.log.Debug("psk_ke offer answered", "step", "risks", "risk", RiskPSKWithoutDHE, "addr", h.addr,
+				"psk_selected", sh.PSKSelected, "key_share_group", sh.KeyShareGroup, "hello_retry", sh.HelloRetryRequest)
+			return &got
+		}
+		if errors.Is(err, errAlert) {
+			// A server refusing psk_ke with an alert does not resume without DHE.
+			h.log.Debug("psk_ke offer refused", "step", "risks", "risk", RiskPSKWithoutDHE, "addr", h.addr, "err", err)
+			no := false
+			return &no
+		}
+	}
+	h.log.Debug("psk_ke offer failed", "step", "risks", "risk", RiskPSKWithoutDHE, "addr", h.addr, "err", err)
+	return nil
+}
+
+// sendHello13 sends one hand-built TLS 1.3 ClientHello on a new connection
+// and returns the server's first ServerHello (perhaps a HelloRetryRequest);
+// the connection is then closed without an alert.
+func (h *handshaker) sendHello13(ctx context.Context, msg []byte) (*wire.ServerHello, error) {
+	conn, err := dial(ctx, h.addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", h.addr, err)
+	}
+	t := newTap(conn)
+	defer t.Close()
+	if _, err := t.Write(wire.AppendRecords(nil, wire.RecordHandshake, wire.VersionTLS10, msg)); err != nil {
+		return nil, fmt.Errorf("send ClientHello to %s: %w", h.addr, err)
+	}
+	sh, err := newServerFlight(t).serverHello()
+	if err != nil {
+		return nil, fmt.Errorf("offer to %s: %w", h.addr, err)
+	}
+	return sh, nil
+}

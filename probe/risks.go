@@ -1,0 +1,236 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/resumption-exporter/resumption_exporter/probe/internal/wire"
+)
+
+// Risk names one check, beyond whether a server resumes, of how safely it
+// does so. The values are what a module's `risks:` list holds.
+type Risk string
+
+const (
+	// RiskPSKWithoutDHE: the server resumes a TLS 1.3 PSK offered with
+	// psk_ke alone, without (EC)DHE, so the session has no forward secrecy
+	// from the ticket key. One extra offer; needs the psk check.
+	RiskPSKWithoutDHE Risk = "psk_without_dhe"
+	// RiskTicketbleed: CVE-2016-9244, judged from the TLS 1.2 ticket offer
+	// the session_ticket check makes anyway; repeated only on a signal.
+	RiskTicketbleed Risk = "ticketbleed"
+	// RiskTicketWeakness: secrets in clear, an all-zero HMAC key, reused
+	// keystreams, judged from the tickets the other checks obtained.
+	RiskTicketWeakness Risk = "ticket_weakness"
+	// RiskEarlyData: 0-RTT acceptance and replay. It sends application
+	// data (Module.EarlyDataPayload) twice, so it is off by default.
+	RiskEarlyData Risk = "early_data"
+)
+
+// Risks lists every risk check, in the order the exporter reports them.
+var Risks = []Risk{RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData}
+
+// DefaultRisks are the risk checks of a module that lists none: those that
+// cost at most one extra handshake.
+var DefaultRisks = []Risk{RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness}
+
+// DefaultEarlyDataPayload is the 0-RTT data the early_data check sends
+// unless the module says otherwise: an HTTP HEAD, a safe method (RFC 9110
+// §9.2.1) that changes nothing on the server and has no response body, so
+// that the replay the check provokes is harmless.
+const DefaultEarlyDataPayload = "HEAD / HTTP/1.0\r\n\r\n"
+
+func validateRisks(rs []Risk) error {
+	seen := map[Risk]bool{}
+	for _, r := range rs {
+		switch r {
+		case RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData:
+		default:
+			return fmt.Errorf("risks: unknown check %q (want psk_without_dhe, ticketbleed, ticket_weakness or early_data)", r)
+		}
+		if seen[r] {
+			return fmt.Errorf("risks: %q listed twice", r)
+		}
+		seen[r] = true
+	}
+	return nil
+}
+
+// HasRisk reports whether the module runs the risk check r.
+func (m *Module) HasRisk(r Risk) bool {
+	for _, x := range m.Risks {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// RiskResult holds the verdicts of the risk checks. A nil pointer means the
+// check did not run or could not apply (no TLS 1.3 ticket to offer, no
+// TLS 1.2 ticket resumed); it never reads as "safe".
+type RiskResult struct {
+	// PSKWithoutDHE: the server resumed a psk_ke-only offer (its
+	// ServerHello carried pre_shared_key and no key_share).
+	PSKWithoutDHE *bool
+	// EarlyDataAccepted: the server's EncryptedExtensions accepted 0-RTT
+	// data; EarlyDataReplayAccepted: it accepted the same first flight
+	// again (no anti-replay).
+	EarlyDataAccepted       *bool
+	EarlyDataReplayAccepted *bool
+	// Ticketbleed: a resumed TLS 1.2 ticket offer with a 16-byte session
+	// ID was answered, twice, with a longer ID that starts with ours.
+	Ticketbleed *bool
+	// TicketWeaknesses lists, per version and weakness, the verdicts that
+	// applied to the tickets seen.
+	TicketWeaknesses []TicketWeakness
+}
+
+// Weakness names one way a ticket fails to protect the session in it
+// (Hebrok et al., USENIX Security 2023). The values are label values.
+type Weakness string
+
+const (
+	// WeaknessSecretInClear: the session's secret appears in the ticket.
+	WeaknessSecretInClear Weakness = "secret_in_clear"
+	// WeaknessZeroKey: an OpenSSL-format ticket authenticates under an
+	// all-zero HMAC key.
+	WeaknessZeroKey Weakness = "zero_key"
+	// WeaknessKeystreamReuse: two tickets were encrypted with the same
+	// keystream.
+	WeaknessKeystreamReuse Weakness = "keystream_reuse"
+)
+
+// TicketWeakness is one verdict of the ticket_weakness check.
+type TicketWeakness struct {
+	Version  uint16
+	Weakness Weakness
+	Found    bool
+}
+
+// riskSink gathers, while the chains run, what the risk checks need from
+// them: tickets with their secrets, a TLS 1.3 session to offer with
+// psk_ke, the TLS 1.2 ticket offers' echoes. It holds secrets: it lives for
+// one probe and nothing of it but verdicts reaches the Result.
+type riskSink struct {
+	mu      sync.Mutex
+	tickets []ticketSecret
+	psk     *pskOffer
+	bleed   bleedObservations
+}
+
+// ticketSecret is a ticket with the secret of the session it carries.
+type ticketSecret struct {
+	version uint16
+	raw     []byte
+	secret  []byte
+}
+
+// saw12 records the tickets of a TLS 1.2 full handshake and its master
+// secret.
+func (s *riskSink) saw12(fh *fullHandshake, ts []ticketSeen) {
+	if s == nil || fh == nil {
+		return
+	}
+	ms := fh.masterSecret()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range ts {
+		if len(ms) > 0 {
+			s.tickets = append(s.tickets, ticketSecret{version: VersionTLS12, raw: t.raw, secret: ms})
+		}
+	}
+}
+
+// saw13 records the tickets of a TLS 1.3 full handshake with the PSK of
+// each and keeps the last one for the psk_ke offer.
+func (s *riskSink) saw13(fh *fullHandshake, nsts []wire.NewSessionTicket13) {
+	if s == nil || fh == nil {
+		return
+	}
+	offers := pskOffersOf(fh, nsts)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range offers {
+		s.tickets = append(s.tickets, ticketSecret{version: VersionTLS13, raw: o.secret.ticket, secret: o.secret.secret})
+		s.psk = o
+	}
+}
+
+// pskOffersOf pairs the sessions crypto/tls kept from a TLS 1.3 full
+// handshake (PSK, ticket) with the NewSessionTickets read off the wire
+// (age_add, max_early_data), in the order received. A session whose state
+// cannot be read is left out.
+func pskOffersOf(fh *fullHandshake, nsts []wire.NewSessionTicket13) []*pskOffer {
+	var out []*pskOffer
+	for _, cs := range fh.sessions {
+		sec, err := secretOf(cs)
+		if err != nil || sec.version != VersionTLS13 {
+			continue
+		}
+		for _, n := range nsts {
+			if string(n.Ticket) == string(sec.ticket) {
+				out = append(out, &pskOffer{secret: sec, ageAdd: n.AgeAdd, received: fh.received,
+					group: uint16(fh.state.CurveID), maxEarlyData: n.MaxEarlyData})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// pskOffers reads the NewSessionTickets of a TLS 1.3 full handshake and
+// returns its sessions as offers.
+func pskOffers(fh *fullHandshake) ([]*pskOffer, error) {
+	secret := wire.ParseKeyLog(fh.keyLog)[wire.LabelServerTrafficSecret0]
+	if secret == nil {
+		return nil, errors.New("crypto/tls logged no SERVER_TRAFFIC_SECRET_0")
+	}
+	f, err := wire.ParseFlight13(fh.tap.received(), fh.state.CipherSuite, secret)
+	if err != nil {
+		return nil, err
+	}
+	return pskOffersOf(fh, f.Tickets), nil
+}
+
+func (s *riskSink) lastPSK() *pskOffer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.psk
+}
+
+// runRisks runs the risk checks after the chains, on what they gathered.
+func (h *handshaker) runRisks(ctx context.Context, r *Result) {
+	if h.risks == nil {
+		return // a handshaker made without a sink gathered nothing to judge
+	}
+	m := h.module
+	if m.HasRisk(RiskPSKWithoutDHE) {
+		r.Risks.PSKWithoutDHE = h.pskWithoutDHE(ctx)
+	}
+	if m.HasRisk(RiskTicketbleed) {
+		r.Risks.Ticketbleed = h.ticketbleed(ctx)
+	}
+	if m.HasRisk(RiskTicketWeakness) {
+		r.Risks.TicketWeaknesses = h.risks.weaknesses()
+		for _, w := range r.Risks.TicketWeaknesses {
+			h.log.Debug("Ticket weakness", "step", "risks", "version", VersionName(w.Version), "weakness", w.Weakness, "found", w.Found)
+		}
+	}
+	if m.HasRisk(RiskEarlyData) && r.Versions[VersionTLS13] {
+		r.Risks.EarlyDataAccepted, r.Risks.EarlyDataReplayAccepted = h.earlyData(ctx)
+	}
+}
+
+// elapsedMillis is the ticket age a client reports: milliseconds since it
+// received the ticket.
+func elapsedMillis(since time.Time) uint32 {
+	return uint32(time.Since(since).Milliseconds())
+}
+
+// maxEarlyDataPayload bounds early_data_payload: one record, and below
+// the 16384 bytes OpenSSL allows by default.
+const maxEarlyDataPayload = 4096

@@ -1,0 +1,168 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"net"
+	"sync/atomic"
+	"testing"
+
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
+	"github.com/resumption-exporter/resumption_exporter/probe/internal/wire"
+)
+
+// replayConn is a net.Conn whose first reads return bytes already read
+// from it.
+type replayConn struct {
+	net.Conn
+	head []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.head) > 0 {
+		n := copy(p, c.head)
+		c.head = c.head[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// startTicketbleedServer runs a server that behaves like the F5 stacks of
+// CVE-2016-9244: full handshakes are crypto/tls's (so it issues real TLS
+// 1.2 tickets), and it answers every TLS 1.2 ticket offer with a hand-built
+// ServerHello resuming it, whose session ID is the client's 16 bytes
+// followed by 16 bytes of its "memory", then ChangeCipherSpec, and closes. bleed, when
+// not nil, decides per offer whether to bleed (else it echoes exactly).
+// offers counts the ticket offers it answered.
+func startTicketbleedServer(t *testing.T, pki *testservers.PKI, bleed func(n int64) bool) (addr string, offers *atomic.Int64) {
+	cfg := &tls.Config{Certificates: []tls.Certificate{pki.TLSCertificate(t)}, MaxVersion: tls.VersionTLS12}
+	offers = &atomic.Int64{}
+	addr = testservers.ServeTCP(t, func(c net.Conn) {
+		var head []byte
+		buf := make([]byte, 4096)
+		var ch *wire.ClientHello
+		for range 16 {
+			n, err := c.Read(buf)
+			head = append(head, buf[:n]...)
+			if ch, _ = wire.ReadClientHello(head); ch != nil || err != nil {
+				break
+			}
+		}
+		if ch == nil {
+			return
+		}
+		if len(ch.SessionTicket) == 0 {
+			tc := tls.Server(&replayConn{Conn: c, head: head}, cfg)
+			defer tc.Close()
+			drain(tc)
+			return
+		}
+		n := offers.Add(1)
+		id := append([]byte(nil), ch.SessionID...)
+		if bleed == nil || bleed(n) {
+			memory := make([]byte, 32-len(id))
+			rand.Read(memory)
+			id = append(id, memory...)
+		}
+		sh := &wire.ServerHello{LegacyVersion: wire.VersionTLS12, SessionID: id, CipherSuite: ch.CipherSuites[0],
+			ExtendedMasterSecret: ch.ExtendedMasterSecret}
+		rand.Read(sh.Random[:])
+		msg, err := sh.Marshal()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		out := wire.AppendRecords(nil, wire.RecordHandshake, wire.VersionTLS12, msg)
+		out = wire.AppendRecords(out, wire.RecordChangeCipherSpec, wire.VersionTLS12, []byte{1})
+		c.Write(out) // and close: it has no Finished to send
+	})
+	return addr, offers
+}
+
+func TestTicketbleed(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	tests := []struct {
+		name   string
+		bleed  func(n int64) bool
+		want   *bool
+		offers int64 // ticket offers the server saw
+	}{
+		// The fresh ticket's offer, then the repeat that confirms it.
+		{"vulnerable", nil, ptr(true), 2},
+		// Exactly one odd answer is a fluke: the repeat clears it.
+		{"one fluke", func(n int64) bool { return n == 1 }, ptr(false), 2},
+		// An exact echo costs nothing more than the usual offer.
+		{"exact echo", func(int64) bool { return false }, ptr(false), 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr, offers := startTicketbleedServer(t, pki, tt.bleed)
+			m := testModule(t, pki, func(m *Module) { m.Checks = []Mechanism{MechanismSessionTicket} })
+			r := Run(context.Background(), addr, "test", m, nil, testLogger(t))
+			c, _ := r.Check(MechanismSessionTicket)
+			if !c.Resumed {
+				t.Errorf("ticket offer not read as resumed: %+v", c)
+			}
+			if got := r.Risks.Ticketbleed; fmtBool(got) != fmtBool(tt.want) {
+				t.Errorf("ticketbleed = %s, want %s", fmtBool(got), fmtBool(tt.want))
+			}
+			if got := offers.Load(); got != tt.offers {
+				t.Errorf("server saw %d ticket offers, want %d", got, tt.offers)
+			}
+		})
+	}
+}
+
+// Stock Go servers echo the 16-byte session ID of a ticket offer exactly,
+// which is how the probe recognises resumption (RFC 5077 §3.4).
+func TestTicketOfferSessionIDLength(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	addr := startGoServer(t, pki, nil)
+	m := testModule(t, pki, nil)
+	h := testHandshaker(t, m, addr)
+	_, _, s, err := h.ticketHandshake12(context.Background())
+	if err != nil || s == nil {
+		t.Fatalf("no TLS 1.2 ticket: %v", err)
+	}
+	o, err := h.offer12Echo(context.Background(), s)
+	if err != nil || !o.resumed || o.bled {
+		t.Fatalf("offer: %+v, %v; want resumed, not bled", o, err)
+	}
+	r := Run(context.Background(), addr, "test", m, nil, testLogger(t))
+	if got := r.Risks.Ticketbleed; got == nil || *got {
+		t.Fatalf("ticketbleed = %s on a Go server, want false", fmtBool(got))
+	}
+	sent := ticketOfferIDs(t, h, s)
+	if len(sent) != ticketOfferIDLen {
+		t.Fatalf("ticket offer sent a %d-byte session ID, want %d", len(sent), ticketOfferIDLen)
+	}
+}
+
+// ticketOfferIDs returns the session ID the ticket offer's ClientHello
+// carries, as a server reads it.
+func ticketOfferIDs(t *testing.T, h *handshaker, s *session12) []byte {
+	got := make(chan []byte, 1)
+	addr := testservers.ServeTCP(t, func(c net.Conn) {
+		buf := make([]byte, 8192)
+		var head []byte
+		for range 16 {
+			n, err := c.Read(buf)
+			head = append(head, buf[:n]...)
+			if ch, _ := wire.ReadClientHello(head); ch != nil {
+				got <- bytes.Clone(ch.SessionID)
+				return
+			}
+			if err != nil {
+				break
+			}
+		}
+		got <- nil
+	})
+	h2 := &handshaker{module: h.module, addr: addr, serverName: h.serverName, log: h.log, now: h.now, risks: h.risks}
+	h2.offer12Echo(context.Background(), s)
+	return <-got
+}
+
+func ptr[T any](v T) *T { return &v }
