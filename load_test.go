@@ -24,6 +24,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 )
 
 func loadProbes() int {
@@ -70,7 +72,7 @@ func TestLoadHanging(t *testing.T) {
 }
 
 func runLoad(t *testing.T, shell string, args []string, targets int, healthy string) loadFigures {
-	p := startExporterShell(t, shell, append([]string{"--log.level=warn"}, args...)...)
+	p := testservers.StartExporterShell(t, shell, append([]string{"--log.level=warn"}, args...)...)
 	var hang []string
 	for range targets {
 		hang = append(hang, hangingServer(t))
@@ -89,7 +91,7 @@ func runLoad(t *testing.T, shell string, args []string, targets int, healthy str
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, _ := http.NewRequest(http.MethodGet, p.url("/probe?target="+hang[i%len(hang)]), nil)
+			req, _ := http.NewRequest(http.MethodGet, p.URL("/probe?target="+hang[i%len(hang)]), nil)
 			req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "8")
 			code := 0
 			if resp, err := client.Do(req); err == nil {
@@ -105,12 +107,13 @@ func runLoad(t *testing.T, shell string, args []string, targets int, healthy str
 	f.healthyMax, f.healthyRefused = healthyProbes(t, client, p, healthy, 10)
 	m := scrapeMetrics(t, client, p)
 	f.inFlight, f.goroutines = m["resumption_exporter_probes_in_flight"], m["go_goroutines"]
-	f.rssMiB, f.hwmMiB, f.fds = procFigures(t, p.cmd.Process.Pid)
+	f.rssMiB, f.hwmMiB, f.fds = procFigures(t, p.PID)
 
 	wg.Wait()
 	f.refused503 = float64(statuses[503])
-	f.emfile = strings.Count(p.logs.String(), "too many open files")
-	for _, line := range strings.Split(p.logs.String(), "\n") {
+	logs := fullLog(t, p)
+	f.emfile = strings.Count(logs, "too many open files")
+	for _, line := range strings.Split(logs, "\n") {
 		if strings.Contains(line, "too many open files") {
 			t.Logf("first EMFILE in the exporter's log: %s", line)
 			break
@@ -126,12 +129,22 @@ func runLoad(t *testing.T, shell string, args []string, targets int, healthy str
 	return f
 }
 
+// fullLog returns the exporter's whole output.log: Server.Logs is only its
+// tail, and EMFILE lines are counted over all of it.
+func fullLog(t *testing.T, p *testservers.Server) string {
+	b, err := os.ReadFile(filepath.Join(p.Dir, "output.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // healthyProbes probes the healthy server n times in a row and returns the
 // slowest answer and how many were refused.
-func healthyProbes(t *testing.T, client *http.Client, p *process, target string, n int) (slowest time.Duration, refused int) {
+func healthyProbes(t *testing.T, client *http.Client, p *testservers.Server, target string, n int) (slowest time.Duration, refused int) {
 	for range n {
 		start := time.Now()
-		resp, err := client.Get(p.url("/probe?module=insecure&target=" + target))
+		resp, err := client.Get(p.URL("/probe?module=insecure&target=" + target))
 		if err != nil {
 			t.Errorf("healthy probe: %v", err)
 			continue
@@ -147,8 +160,8 @@ func healthyProbes(t *testing.T, client *http.Client, p *process, target string,
 
 // scrapeMetrics returns the exporter's unlabelled gauges and the sum of
 // each labelled family.
-func scrapeMetrics(t *testing.T, client *http.Client, p *process) map[string]float64 {
-	resp, err := client.Get(p.url("/metrics"))
+func scrapeMetrics(t *testing.T, client *http.Client, p *testservers.Server) map[string]float64 {
+	resp, err := client.Get(p.URL("/metrics"))
 	if err != nil {
 		t.Fatal(err)
 	}

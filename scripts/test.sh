@@ -42,6 +42,9 @@ fi
 
 echo "test.sh: go vet"
 go vet ./...
+# load_test.go (scripts/load-hanging.sh) builds only with -tags load: vet it
+# too, so that it cannot stop compiling unnoticed.
+go vet -tags load .
 
 echo "test.sh: gofmt"
 # Every Go file but testdata (fixtures may be unformatted on purpose); find
