@@ -297,14 +297,17 @@ func (p *checkPlan) rotationReport(tr *targetRun) rotationReport {
 		return rr
 	}
 	rr.ActiveWindowSeconds = p.historyWindow.Seconds()
+	if !k.HasKeys {
+		// The history keeps a zero KeyState for such a target: it has no
+		// Since to report, and watched_seconds from year 1 would be absurd.
+		rr.Reason = "the server's tickets name no key (none issued, stateful or unnamed)"
+		return rr
+	}
 	since := k.Since.UTC()
 	rr.Since = &since
 	rr.WatchedSeconds = tr.end.Sub(k.Since).Seconds()
 	fromFile := p.historySource == historyFile && k.Since.Before(tr.start)
 	switch {
-	case !k.HasKeys:
-		rr.Reason = "the server's tickets name no key (none issued, stateful or unnamed)"
-		return rr
 	case !fromFile && p.watch == 0:
 		rr.Reason = "the history file holds nothing of this target and module"
 	case !fromFile && tr.probes < 2:

@@ -742,6 +742,20 @@ func TestCheckWatchInterrupted(t *testing.T) {
 	if !tg.Checked || tg.Probes < 2 || tg.ProbesFailed != 0 || tg.DurationSeconds > 10 {
 		t.Errorf("after 2 s of a 1m watch: checked %v, %d probes (%d failed), %vs", tg.Checked, tg.Probes, tg.ProbesFailed, tg.DurationSeconds)
 	}
+	// This nginx issues no tickets that name a key: the report has no
+	// "since" (the history's zero time) and watched nothing.
+	var raw struct {
+		Targets []struct {
+			Rotation map[string]any `json:"rotation"`
+		} `json:"targets"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	rot := raw.Targets[0].Rotation
+	if _, ok := rot["since"]; ok || rot["watched_seconds"] != 0.0 || rot["known"] != false || !strings.Contains(fmt.Sprint(rot["reason"]), "name no key") {
+		t.Errorf("rotation of a key-less target: %v, want no since, watched_seconds 0, known false, reason naming no key", rot)
+	}
 }
 
 // The progress line is redrawn in place on stderr and erased before each
