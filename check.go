@@ -141,10 +141,16 @@ func (c *checkCommand) plan(o options, logger *slog.Logger) (*checkPlan, error) 
 	if c.watch > 0 && (c.watchInterval <= 0 || c.watchInterval > c.watch) {
 		return nil, fmt.Errorf("--watch.interval %s must be positive and at most --watch %s: a key change takes two probes to see", c.watchInterval, c.watch)
 	}
-	for _, t := range c.targets {
-		if _, err := probe.ParseTarget(t); err != nil {
+	// Each target in its canonical spelling, as the exporter keys sessions,
+	// history and logs: "Example.COM.:443" reads the history of
+	// "example.com:443".
+	targets := make([]string, len(c.targets))
+	for i, s := range c.targets {
+		t, err := probe.ParseTarget(s)
+		if err != nil {
 			return nil, err
 		}
+		targets[i] = t.String()
 	}
 	sc := &SafeConfig{}
 	if err := sc.Load(o.configFile); err != nil {
@@ -158,7 +164,7 @@ func (c *checkCommand) plan(o options, logger *slog.Logger) (*checkPlan, error) 
 		m.TLSConfig.ServerName = c.serverName
 	}
 	p := &checkPlan{
-		moduleName: c.module, module: m, failOn: failOn, targets: c.targets,
+		moduleName: c.module, module: m, failOn: failOn, targets: targets,
 		watch: c.watch, interval: c.watchInterval, logger: logger,
 		sessions:      probe.NewSessions(probe.SessionsOptions{}),
 		historySource: historyNone,

@@ -445,8 +445,8 @@ func TestCheckWatchFixedKey(t *testing.T) {
 }
 
 // --history.path: the exporter's history says when the key was first seen,
-// two days ago, so the key-rotation finding applies; the file is read and
-// never written.
+// two days ago, so the key-rotation finding applies, whatever the spelling
+// of the target; the file is read and never written.
 func TestCheckHistoryFileReadOnly(t *testing.T) {
 	testservers.Require(t, "nginx")
 	pki := testservers.NewPKI(t)
@@ -455,14 +455,16 @@ func TestCheckHistoryFileReadOnly(t *testing.T) {
 	fp := probe.Fingerprint(testservers.WriteNginxTicketKey(t, key))
 	srv := testservers.StartNginx(t, pki, nginxDefaults+" ssl_session_ticket_key "+key+";")
 
-	// An exporter's history: the key seen two days ago and an hour ago.
+	// An exporter's history: the key seen two days ago and an hour ago, of
+	// the target in its canonical spelling (as the exporter keys it).
+	_, port := mustSplit(t, srv.Addr)
 	path := filepath.Join(dir, "history.json")
 	seen := time.Now().Add(-48 * time.Hour)
 	clock := func() time.Time { return seen }
 	h := history.New(history.Options{Now: func() time.Time { return clock() }})
-	h.Observe(srv.Addr, defaultModuleName, []probe.KeyName{{Fingerprint: fp, Tickets: 3}})
+	h.Observe("localhost:"+port, defaultModuleName, []probe.KeyName{{Fingerprint: fp, Tickets: 3}})
 	seen = time.Now().Add(-time.Hour)
-	h.Observe(srv.Addr, defaultModuleName, []probe.KeyName{{Fingerprint: fp, Tickets: 3}})
+	h.Observe("localhost:"+port, defaultModuleName, []probe.KeyName{{Fingerprint: fp, Tickets: 3}})
 	if err := h.WriteFile(path); err != nil {
 		t.Fatal(err)
 	}
@@ -470,7 +472,8 @@ func TestCheckHistoryFileReadOnly(t *testing.T) {
 	old := time.Now().Add(-time.Hour).Truncate(time.Second)
 	os.Chtimes(path, old, old)
 
-	got := runCheckBinary(t, "--config.file="+checkModuleConfig(t, pki, testservers.ServerName), "--history.path="+path, srv.Addr)
+	// Typed in another spelling, the target finds that history.
+	got := runCheckBinary(t, "--config.file="+checkModuleConfig(t, pki, testservers.ServerName), "--history.path="+path, "LocalHost.:"+port)
 	if got.code != 1 {
 		t.Fatalf("want exit 1 for the unrotated key, got %s", got)
 	}
