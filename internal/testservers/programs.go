@@ -41,11 +41,16 @@ func StartExporterTLS(t testing.TB, pool *x509.CertPool, args ...string) *Server
 
 // StartExporterShell is StartExporter with shell commands (such as ulimit)
 // run first by /bin/sh, which then execs the exporter under the same PID.
+// An empty shell runs nothing first.
 func StartExporterShell(t testing.TB, shell string, args ...string) *Server {
 	t.Helper()
 	bin := BuildExporter(t)
+	script := `exec "$0" "$@"`
+	if shell != "" { // "; exec" alone is a syntax error
+		script = shell + "; " + script
+	}
 	return startHTTPProgram(t, "resumption_exporter", "/bin/sh", "/-/healthy", "", func(_, listen string) []string {
-		return append([]string{"-c", shell + `; exec "$0" "$@"`, bin, "--web.listen-address=" + listen}, args...)
+		return append([]string{"-c", script, bin, "--web.listen-address=" + listen}, args...)
 	})
 }
 
