@@ -101,7 +101,9 @@
         ),
         alert(
           'TLS13SessionTicketLifetimeAboveMaximum',
-          'warning',
+          // critical: RFC 8446 section 4.6.1 says MUST NOT, and strict
+          // clients abort the handshake on such a ticket.
+          'critical',
           c.forLifetime,
           |||
             %(hint)s > %(limit)d

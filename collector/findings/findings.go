@@ -100,7 +100,7 @@ var (
 	// LifetimeAboveOneDay and TLS13LifetimeAboveMaximum are judged per
 	// protocol version, as the alerts are per series.
 	LifetimeAboveOneDay         = alerted("ticket_lifetime_above_one_day", Warning, "TLSSessionTicketLifetimeAboveOneDay")
-	TLS13LifetimeAboveMaximum   = alerted("tls13_ticket_lifetime_above_maximum", Warning, "TLS13SessionTicketLifetimeAboveMaximum")
+	TLS13LifetimeAboveMaximum   = alerted("tls13_ticket_lifetime_above_maximum", Critical, "TLS13SessionTicketLifetimeAboveMaximum")
 	TicketResumableAfterOneDay  = alerted("ticket_resumable_after_one_day", Warning, "TLSSessionTicketResumableAfterOneDay")
 	SessionIDResumableAfterDay  = alerted("session_id_resumable_after_one_day", Warning, "TLSSessionIDResumableAfterOneDay")
 	LifetimeAboveRotationPeriod = alerted("ticket_lifetime_above_rotation_interval", Info, "TLSSessionTicketLifetimeAboveRotationInterval")

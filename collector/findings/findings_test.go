@@ -56,7 +56,7 @@ func TestEvaluate(t *testing.T) {
 		{name: "TLS 1.3 at the RFC maximum", r: probe.Result{Tickets: tickets(probe.VersionTLS13, 604800)},
 			want: []string{"ticket_lifetime_above_one_day"}},
 		{name: "TLS 1.3 above the RFC maximum", r: probe.Result{Tickets: tickets(probe.VersionTLS13, 604801)},
-			want: []string{"ticket_lifetime_above_one_day", "tls13_ticket_lifetime_above_maximum"}},
+			want: []string{"tls13_ticket_lifetime_above_maximum", "ticket_lifetime_above_one_day"}},
 		{name: "TLS 1.2 above 7 days is not an RFC 8446 matter", r: probe.Result{Tickets: tickets(probe.VersionTLS12, 604801)},
 			want: []string{"ticket_lifetime_above_one_day"}},
 		{name: "old sessions resumed", r: probe.Result{AcceptedMaxAge: map[probe.Mechanism]time.Duration{
