@@ -339,3 +339,70 @@ func TestLimiter(t *testing.T) {
 		t.Errorf("after all releases: %d in flight, %d targets kept", l.InFlight(), len(l.byTarget))
 	}
 }
+
+// Issue 10's descriptor exhaustion: under a descriptor limit of 256, a
+// burst of probes of hanging servers takes only the slots the limit leaves
+// room for; the rest are refused with 503 at once (not after waiting for a
+// slot), /-/healthy keeps answering, and the exporter never runs out of
+// descriptors (net/http would log "Accept error: ... too many open files").
+func TestDescriptorExhaustionBurst(t *testing.T) {
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("no /bin/sh")
+	}
+	const probes = 100
+	p := testservers.StartExporterShell(t, "ulimit -n 256", "--log.level=warn")
+	var hang []string
+	for range 8 { // 8 × the per-target limit is more than the global one
+		hang = append(hang, hangingServer(t))
+	}
+	// The admitted probes hang until their 6 s timeout and then fail; a
+	// refusal that waited for one of their slots would take 4 s or more.
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	defer client.CloseIdleConnections()
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var slowRefusals []time.Duration
+	var wg sync.WaitGroup
+	for i := range probes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodGet, p.URL("/probe?target="+hang[i%len(hang)]), nil)
+			req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "6")
+			start := time.Now()
+			resp, err := client.Do(req)
+			took := time.Since(start)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				t.Errorf("probe %d: %v", i, err)
+				return
+			}
+			resp.Body.Close()
+			statuses[resp.StatusCode]++
+			if resp.StatusCode == 503 && took >= 4*time.Second {
+				slowRefusals = append(slowRefusals, took)
+			}
+		}()
+	}
+	admitted := defaultMaxConcurrent(256)
+	waitInFlight(t, p.URL(""), float64(admitted))
+	if code, body := get(t, p.URL("/-/healthy"), nil); code != 200 {
+		t.Errorf("/-/healthy during the burst: %d %q", code, body)
+	}
+	wg.Wait()
+	if statuses[200] != admitted || statuses[503] != probes-admitted || len(slowRefusals) > 0 {
+		t.Errorf("%d probes under a limit of %d: statuses %v, refusals after 4 s or more: %v; want %d × 200, %d × 503 at once",
+			probes, admitted, statuses, slowRefusals, admitted, probes-admitted)
+	}
+	waitInFlight(t, p.URL(""), 0)
+	log, err := os.ReadFile(filepath.Join(p.Dir, "output.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"too many open files", "accept error"} {
+		if strings.Contains(strings.ToLower(string(log)), bad) {
+			t.Errorf("the exporter's log says %q:\n%s", bad, p.Logs())
+		}
+	}
+}
