@@ -55,7 +55,9 @@ label { width: 4em; }
 // moduleRow is one configured module, as the landing page describes it.
 type moduleRow struct {
 	Name     string
+	StartTLS string // the preamble's protocol, "" for a port that speaks TLS at once
 	Checks   string
+	Risks    string
 	Versions string
 	Verify   string
 	Timeout  string
@@ -68,7 +70,7 @@ var probeFormTemplate = template.Must(template.New("form").Parse(`
 <label for="target">Target:</label>&nbsp;<input type="text" id="target" name="target" placeholder="host:port" value="example.com:443" size="40"><br>
 <label for="module">Module:</label>&nbsp;<select id="module" name="module">
 {{- range .}}
-<option value="{{.Name}}"{{if .Selected}} selected{{end}}>{{.Name}} ({{.Checks}})</option>
+<option value="{{.Name}}"{{if .Selected}} selected{{end}}>{{.Name}} ({{if .StartTLS}}STARTTLS {{.StartTLS}}; {{end}}{{.Checks}})</option>
 {{- end}}
 </select><br>
 <label for="debug">Debug:</label>&nbsp;<input type="checkbox" id="debug" name="debug" value="true"><br>
@@ -78,9 +80,9 @@ var probeFormTemplate = template.Must(template.New("form").Parse(`
 <div>
 <h3>Modules</h3>
 <table id="modules">
-<tr><th>module</th><th>checks</th><th>versions</th><th>certificate</th><th>timeout</th></tr>
+<tr><th>module</th><th>STARTTLS</th><th>checks</th><th>risks</th><th>versions</th><th>certificate</th><th>timeout</th></tr>
 {{- range .}}
-<tr><td>{{.Name}}</td><td>{{.Checks}}</td><td>{{.Versions}}</td><td>{{.Verify}}</td><td>{{.Timeout}}</td></tr>
+<tr><td>{{.Name}}</td><td>{{or .StartTLS "none"}}</td><td>{{.Checks}}</td><td>{{or .Risks "none"}}</td><td>{{.Versions}}</td><td>{{.Verify}}</td><td>{{.Timeout}}</td></tr>
 {{- end}}
 </table>
 <p>Every setting of every module: <a href="config">/config</a>.</p>
@@ -92,9 +94,12 @@ var probeFormTemplate = template.Must(template.New("form").Parse(`
 func probeForm(modules map[string]probe.Module) (string, error) {
 	var rows []moduleRow
 	for name, m := range modules {
-		var checks, versions []string
+		var checks, risks, versions []string
 		for _, c := range m.Checks {
 			checks = append(checks, string(c))
+		}
+		for _, r := range m.Risks {
+			risks = append(risks, string(r))
 		}
 		for _, v := range m.Versions() {
 			versions = append(versions, probe.VersionName(v))
@@ -106,7 +111,8 @@ func probeForm(modules map[string]probe.Module) (string, error) {
 			verify = "verified against " + m.TLSConfig.CAFile
 		}
 		rows = append(rows, moduleRow{
-			Name: name, Checks: strings.Join(checks, ", "), Versions: strings.Join(versions, ", "),
+			Name: name, StartTLS: string(m.StartTLS.Protocol),
+			Checks: strings.Join(checks, ", "), Risks: strings.Join(risks, ", "), Versions: strings.Join(versions, ", "),
 			Verify: verify, Timeout: m.Timeout.String(), Selected: name == defaultModuleName,
 		})
 	}

@@ -29,8 +29,11 @@ func TestLandingPageListsModules(t *testing.T) {
 		`<option value="default" selected>default (session_id, session_ticket, psk)</option>`,
 		`<option value="insecure">insecure (session_id, session_ticket, psk)</option>`,
 		`<option value="tls13">tls13 (psk)</option>`,
-		`<tr><td>tls12</td><td>session_id, session_ticket</td><td>TLS 1.2</td><td>verified</td><td>10s</td></tr>`,
-		`<tr><td>insecure</td><td>session_id, session_ticket, psk</td><td>TLS 1.2, TLS 1.3</td><td>not verified</td><td>10s</td></tr>`,
+		`<option value="smtp_starttls">smtp_starttls (STARTTLS smtp; session_id, session_ticket, psk)</option>`,
+		`<option value="postgres_starttls">postgres_starttls (STARTTLS postgres; session_id, session_ticket, psk)</option>`,
+		`<tr><td>tls12</td><td>none</td><td>session_id, session_ticket</td><td>psk_without_dhe, ticketbleed, ticket_weakness</td><td>TLS 1.2</td><td>verified</td><td>10s</td></tr>`,
+		`<tr><td>insecure</td><td>none</td><td>session_id, session_ticket, psk</td><td>psk_without_dhe, ticketbleed, ticket_weakness</td><td>TLS 1.2, TLS 1.3</td><td>not verified</td><td>10s</td></tr>`,
+		`<tr><td>smtp_starttls</td><td>smtp</td><td>session_id, session_ticket, psk</td>`,
 		`<a href="config">/config</a>`,
 		`<form action="probe" method="get" id="probe-form">`,
 	} {
