@@ -85,10 +85,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"ticket_wait default above timeout", "modules:\n  m:\n    timeout: 1s\n", `config.yml: module "m": field "ticket_wait": 1s must be positive and below timeout 1s (line 2)`},
 		{"missing ca_file", "modules:\n  m:\n    tls_config:\n      ca_file: /nonexistent/ca.pem\n", `config.yml: module "m": field "tls_config.ca_file": open /nonexistent/ca.pem: no such file or directory (line 4)`},
 		{"cert without key", "modules:\n  m:\n    tls_config:\n      cert_file: /x.pem\n", `config.yml: module "m": field "tls_config.cert_file": cert_file and key_file go together (line 4)`},
-		{"unknown starttls protocol", "modules:\n  m:\n    starttls:\n      protocol: smtps\n", `config.yml: module "m": field "starttls.protocol": unknown STARTTLS protocol "smtps" (want one of [SMTP IMAP POP3 FTP PostgreSQL LDAP XMPP]) (line 4)`},
-		{"ehlo_name without smtp", "modules:\n  m:\n    starttls:\n      protocol: imap\n      ehlo_name: a.example\n", `config.yml: module "m": field "starttls.ehlo_name": ehlo_name is for protocol smtp, not "IMAP" (line 5)`},
+		{"unknown starttls protocol", "modules:\n  m:\n    starttls:\n      protocol: smtps\n", `config.yml: module "m": field "starttls.protocol": unknown STARTTLS protocol "smtps" (want one of smtp, imap, pop3, ftp, postgres, ldap, xmpp) (line 4)`},
+		{"ehlo_name without smtp", "modules:\n  m:\n    starttls:\n      protocol: imap\n      ehlo_name: a.example\n", `config.yml: module "m": field "starttls.ehlo_name": ehlo_name is for protocol smtp, not "imap" (line 5)`},
 		{"ehlo_name with a space", "modules:\n  m:\n    starttls:\n      protocol: smtp\n      ehlo_name: a b\n", `config.yml: module "m": field "starttls.ehlo_name": EHLO name "a b": want letters, digits, '-' and '.' only, not ' ' (line 5)`},
-		{"starttls shorthand, unknown", "modules:\n  m:\n    starttls: smtps\n", `config.yml: module "m": field "starttls.protocol": unknown STARTTLS protocol "smtps" (want one of [SMTP IMAP POP3 FTP PostgreSQL LDAP XMPP]) (line 3)`},
+		{"starttls shorthand, unknown", "modules:\n  m:\n    starttls: smtps\n", `config.yml: module "m": field "starttls.protocol": unknown STARTTLS protocol "smtps" (want one of smtp, imap, pop3, ftp, postgres, ldap, xmpp) (line 3)`},
 		{"starttls as a list", "modules:\n  m:\n    starttls: [smtp]\n", `config.yml: module "m": field "starttls": want a mapping of settings, found a list (line 3)`},
 		{"unknown starttls field", "modules:\n  m:\n    starttls:\n      protocol: smtp\n      helo: x\n", `config.yml: module "m": unknown field "starttls.helo" (line 5); known fields here: protocol, ehlo_name`},
 	}

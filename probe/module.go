@@ -100,7 +100,7 @@ func (c StartTLSConfig) validate() error {
 		return nil
 	}
 	if c.Protocol != starttls.SMTP {
-		return fieldErr("starttls.ehlo_name", "ehlo_name is for protocol smtp, not %q", c.Protocol)
+		return fieldErr("starttls.ehlo_name", "ehlo_name is for protocol smtp, not %q", string(c.Protocol))
 	}
 	if err := starttls.ValidateEHLOName(c.EHLOName); err != nil {
 		return &FieldError{Field: "starttls.ehlo_name", Err: err}

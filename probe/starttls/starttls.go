@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -46,12 +47,16 @@ func (p Protocol) Validate() error {
 	if p == None {
 		return nil
 	}
-	for _, q := range Protocols {
+	names := make([]string, len(Protocols))
+	for i, q := range Protocols {
 		if p == q {
 			return nil
 		}
+		names[i] = string(q)
 	}
-	return fmt.Errorf("unknown STARTTLS protocol %q (want one of %v)", string(p), Protocols)
+	// The configuration's spellings, not String's display names: the
+	// user is to type one of them.
+	return fmt.Errorf("unknown STARTTLS protocol %q (want one of %s)", string(p), strings.Join(names, ", "))
 }
 
 // String returns the protocol's usual written name ("SMTP", "PostgreSQL"),
