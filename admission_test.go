@@ -305,6 +305,13 @@ func TestBadRequestEchoIsShort(t *testing.T) {
 			t.Errorf("status %d, %d-byte body %q: want a short one-line 400", code, len(body), body)
 		}
 	}
+	// A scrape timeout that parses, but is a long spelling of 0.1 s, less
+	// than --timeout-offset.
+	tiny := http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"0.1" + strings.Repeat("0", 4000)}}
+	code, body := get(t, srv.URL+"/probe?target=example.com:443", tiny)
+	if code != 400 || len(body) > 300 || !strings.Contains(body, "leaves no time") {
+		t.Errorf("tiny scrape timeout: status %d, %d-byte body %q: want a short 400 saying it leaves no time", code, len(body), body)
+	}
 }
 
 // The limiter refuses over either limit, frees slots on release (once, however

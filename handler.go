@@ -87,7 +87,7 @@ func (h *probeHandler) timeout(r *http.Request, moduleTimeout time.Duration) (ti
 	}
 	t := time.Duration(secs*float64(time.Second)) - h.timeoutOffset
 	if t <= 0 {
-		return 0, fmt.Errorf("scrape timeout %ss leaves no time after --timeout-offset %s", v, h.timeoutOffset)
+		return 0, fmt.Errorf("scrape timeout %s s leaves no time after --timeout-offset %s", probe.Echo(v), h.timeoutOffset)
 	}
 	return min(t, moduleTimeout), nil
 }
