@@ -9,13 +9,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Debian packages the tests use: the TLS servers probed by the integration
 # tests (the STARTTLS ones too: Postfix, Dovecot, vsftpd, PostgreSQL, slapd,
-# Prosody; and GnuTLS's gnutls-serv), promtool (prometheus) and amtool
+# Prosody; and GnuTLS's gnutls-serv, in a network namespace set up with
+# iproute2's ip), promtool (prometheus) and amtool
 # (prometheus-alertmanager) for the alert rules, jsonnet for the dashboards,
 # chromium for the landing-page test in a real browser, and the CA bundle.
 # As root, scripts/install-deps.sh installs the missing ones without
 # starting their services.
 packages=(nginx apache2 haproxy openssl prometheus prometheus-alertmanager jsonnet chromium ca-certificates
-	postfix dovecot-imapd dovecot-pop3d vsftpd postgresql slapd prosody gnutls-bin)
+	postfix dovecot-imapd dovecot-pop3d vsftpd postgresql slapd prosody gnutls-bin iproute2)
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

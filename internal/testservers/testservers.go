@@ -70,7 +70,8 @@ func Require(t testing.TB, binaries ...string) {
 	t.Skipf("testservers: %s not installed (scripts/test.sh installs them when run as root)", strings.Join(missing, ", "))
 }
 
-// debianPackage names the package that installs a program the tests use.
+// debianPackage names the package(s) that install a program the tests use,
+// as apt-get takes them, for Require's message.
 func debianPackage(binary string) string {
 	switch binary {
 	case "promtool":
@@ -79,7 +80,17 @@ func debianPackage(binary string) string {
 		return "prometheus-alertmanager"
 	case "go":
 		return "golang-go"
-	default:
+	case "gnutls-serv":
+		return "gnutls-bin"
+	case "dovecot": // the tests serve both IMAP and POP3
+		return "dovecot-imapd dovecot-pop3d"
+	case "postgres", "initdb":
+		return "postgresql"
+	case "ip":
+		return "iproute2"
+	case "setpriv", "unshare":
+		return "util-linux"
+	default: // nginx, apache2, haproxy, openssl, postfix, vsftpd, slapd, prosody, …
 		return binary
 	}
 }

@@ -494,3 +494,39 @@ func TestServersDieWithTheTestBinary(t *testing.T) {
 	}
 	t.Errorf("servers %v outlived the test binary that started them", left)
 }
+
+// Require's hint names packages that exist, and that scripts/test.sh
+// installs (but for util-linux, which Debian always has, and the Go
+// toolchain, which runs the tests).
+func TestDebianPackage(t *testing.T) {
+	script, err := os.ReadFile("../../scripts/test.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, list, ok := strings.Cut(string(script), "\npackages=(")
+	list, _, _ = strings.Cut(list, ")")
+	if !ok {
+		t.Fatal("scripts/test.sh has no packages=(...) list")
+	}
+	installed := strings.Fields(list)
+	for _, tc := range []struct{ binary, want string }{
+		{"nginx", "nginx"}, {"apache2", "apache2"}, {"haproxy", "haproxy"}, {"openssl", "openssl"},
+		{"gnutls-serv", "gnutls-bin"}, {"ip", "iproute2"},
+		{"postfix", "postfix"}, {"dovecot", "dovecot-imapd dovecot-pop3d"}, {"vsftpd", "vsftpd"},
+		{"postgres", "postgresql"}, {"initdb", "postgresql"}, {"slapd", "slapd"}, {"prosody", "prosody"},
+		{"promtool", "prometheus"}, {"prometheus", "prometheus"},
+		{"amtool", "prometheus-alertmanager"}, {"prometheus-alertmanager", "prometheus-alertmanager"},
+		{"jsonnet", "jsonnet"}, {"chromium", "chromium"},
+		{"setpriv", "util-linux"}, {"unshare", "util-linux"}, {"go", "golang-go"},
+	} {
+		got := debianPackage(tc.binary)
+		if got != tc.want {
+			t.Errorf("debianPackage(%q) = %q, want %q", tc.binary, got, tc.want)
+		}
+		for _, p := range strings.Fields(got) {
+			if p != "util-linux" && p != "golang-go" && !slices.Contains(installed, p) {
+				t.Errorf("%s: scripts/test.sh does not install %s", tc.binary, p)
+			}
+		}
+	}
+}
