@@ -37,10 +37,6 @@ const checkParallel = 4
 // different keys is not read as rotation.
 const watchWindowProbes = 3
 
-// keyState is the ticket-key history's view of one target (collector owns
-// key history; this is the only file of package main's check that names it).
-type keyState = history.KeyState
-
 // checkCommand is `resumption_exporter check`: the exporter's probe and
 // findings for a terminal or a CI pipeline, without Prometheus.
 type checkCommand struct {
@@ -209,7 +205,7 @@ func (p *checkPlan) probe(ctx context.Context, target string) probe.Result {
 }
 
 // observe records a probe's key names; nil when the check keeps no history.
-func (p *checkPlan) observe(target string, r *probe.Result) *keyState {
+func (p *checkPlan) observe(target string, r *probe.Result) *history.KeyState {
 	if p.history == nil {
 		return nil
 	}
@@ -226,7 +222,7 @@ type targetRun struct {
 	failure    string       // the last probe failure
 	last       probe.Result // the last successful probe, else the last one
 	succeeded  bool
-	keys       *keyState
+	keys       *history.KeyState
 	found      map[string]findings.Finding // by ID and subject, the latest of each
 	sightings  []keySighting
 }
@@ -313,7 +309,7 @@ func nextSlot(start time.Time, interval time.Duration, now time.Time) time.Time 
 	return start.Add(k * interval)
 }
 
-func (tr *targetRun) add(r probe.Result, keys *keyState, now time.Time) {
+func (tr *targetRun) add(r probe.Result, keys *history.KeyState, now time.Time) {
 	tr.probes++
 	if r.Success {
 		tr.succeeded = true
