@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -154,7 +153,7 @@ func (c *checkCommand) plan(o options, logger *slog.Logger) (*checkPlan, error) 
 	}
 	m, ok := sc.Module(c.module)
 	if !ok {
-		return nil, fmt.Errorf("unknown module %q in %s (it has %s)", c.module, describe(o.configFile), strings.Join(sc.moduleNames(), ", "))
+		return nil, fmt.Errorf("unknown module %q in %s (it has %s)", c.module, describe(o.configFile), strings.Join(moduleNames(sc.Modules()), ", "))
 	}
 	if c.serverName != "" {
 		m.TLSConfig.ServerName = c.serverName
@@ -344,16 +343,4 @@ func (tr *targetRun) findings() []findings.Finding {
 	}
 	findings.Sort(fs)
 	return fs
-}
-
-// moduleNames lists the configured modules, sorted.
-func (sc *SafeConfig) moduleNames() []string {
-	sc.mu.RLock()
-	defer sc.mu.RUnlock()
-	names := make([]string, 0, len(sc.c.Modules))
-	for n := range sc.c.Modules {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }

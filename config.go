@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/resumption-exporter/resumption_exporter/probe"
@@ -90,6 +92,12 @@ func (sc *SafeConfig) Modules() map[string]probe.Module {
 		out[name] = m
 	}
 	return out
+}
+
+// moduleNames lists modules' names in order, as the landing page and check's
+// errors show them.
+func moduleNames(modules map[string]probe.Module) []string {
+	return slices.Sorted(maps.Keys(modules))
 }
 
 // Raw returns the text of the configuration in force.

@@ -5,7 +5,6 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
-	"sort"
 	"strings"
 
 	"github.com/prometheus/common/version"
@@ -93,7 +92,8 @@ var probeFormTemplate = template.Must(template.New("form").Parse(`
 // chosen.
 func probeForm(modules map[string]probe.Module) (string, error) {
 	var rows []moduleRow
-	for name, m := range modules {
+	for _, name := range moduleNames(modules) {
+		m := modules[name]
 		var checks, risks, versions []string
 		for _, c := range m.Checks {
 			checks = append(checks, string(c))
@@ -116,7 +116,6 @@ func probeForm(modules map[string]probe.Module) (string, error) {
 			Verify: verify, Timeout: m.Timeout.String(), Selected: name == defaultModuleName,
 		})
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	var b bytes.Buffer
 	err := probeFormTemplate.Execute(&b, rows)
 	return b.String(), err
