@@ -64,18 +64,34 @@ func NewPKI(t testing.TB) *PKI {
 // always ECDSA P-256, since only the leaf decides the TLS 1.2 cipher suites.
 func NewPKIWithKey(t testing.TB, kt KeyType) *PKI {
 	t.Helper()
-	p, err := newPKI(t.TempDir(), kt)
+	p, err := newPKI(t.TempDir(), kt, false)
 	if err != nil {
 		t.Fatalf("testservers: creating PKI: %v", err)
 	}
 	return p
 }
 
-func newPKI(dir string, kt KeyType) (*PKI, error) {
+// NewPKIExpired is NewPKI with a server certificate that expired a day ago
+// (the CA is valid): crypto/tls clients offer no session for such a
+// certificate, even with InsecureSkipVerify.
+func NewPKIExpired(t testing.TB) *PKI {
+	t.Helper()
+	p, err := newPKI(t.TempDir(), ECDSAP256, true)
+	if err != nil {
+		t.Fatalf("testservers: creating PKI: %v", err)
+	}
+	return p
+}
+
+func newPKI(dir string, kt KeyType, expired bool) (*PKI, error) {
 	// Backdate validity so that clock skew between this process and a
 	// server never makes the certificate "not yet valid".
 	notBefore := time.Now().Add(-time.Hour)
 	notAfter := notBefore.Add(48 * time.Hour)
+	leafNotBefore, leafNotAfter := notBefore, notAfter
+	if expired {
+		leafNotBefore, leafNotAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour)
+	}
 
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -116,8 +132,8 @@ func newPKI(dir string, kt KeyType) (*PKI, error) {
 	leafTmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2),
 		Subject:      pkix.Name{CommonName: ServerName},
-		NotBefore:    notBefore,
-		NotAfter:     notAfter,
+		NotBefore:    leafNotBefore,
+		NotAfter:     leafNotAfter,
 		KeyUsage:     keyUsage,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:     []string{ServerName},

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -351,6 +352,22 @@ func TestPKI(t *testing.T) {
 	}
 }
 
+// NewPKIExpired's server certificate expired a day ago, and is signed by
+// its CA.
+func TestPKIExpired(t *testing.T) {
+	p := NewPKIExpired(t)
+	var invalid x509.CertificateInvalidError
+	if _, err := p.Cert.Verify(x509.VerifyOptions{DNSName: ServerName, Roots: p.Pool}); !errors.As(err, &invalid) || invalid.Reason != x509.Expired {
+		t.Errorf("verifying now: %v, want an expired certificate", err)
+	}
+	if age := time.Since(p.Cert.NotAfter); age < 23*time.Hour {
+		t.Errorf("NotAfter %s is not a day past", p.Cert.NotAfter)
+	}
+	if err := p.Cert.CheckSignatureFrom(mustParseCA(t, p)); err != nil {
+		t.Errorf("not signed by the CA: %v", err)
+	}
+}
+
 func TestFreePortIsLoopbackAndFree(t *testing.T) {
 	port := FreePort(t)
 	l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
@@ -529,4 +546,17 @@ func TestDebianPackage(t *testing.T) {
 			}
 		}
 	}
+}
+
+func mustParseCA(t *testing.T, p *PKI) *x509.Certificate {
+	t.Helper()
+	block, _ := pem.Decode(mustRead(t, p.CAFile))
+	if block == nil {
+		t.Fatalf("%s holds no PEM block", p.CAFile)
+	}
+	ca, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
 }
