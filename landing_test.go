@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
 )
 
 // TestLandingPageListsModules: the landing page offers the configured
@@ -55,27 +56,12 @@ func TestLandingPageListsModules(t *testing.T) {
 	}
 }
 
-// chromium returns the path of Debian's chromium, skipping the test
-// without it, or failing it with CI=true (scripts/test.sh installs it).
-func chromium(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("chromium is required with CI=true (apt-get install chromium): %v", err)
-	}
-	t.Skipf("chromium not installed (apt-get install chromium): %v", err)
-	return ""
-}
-
 // TestLandingPageInBrowser loads the landing page of the real mux in
 // headless Chromium, chooses a module, submits the form against an
 // in-process TLS server and reads the probe's debug output. With
 // LANDING_SCREENSHOTS=DIR it keeps screenshots of both pages there.
 func TestLandingPageInBrowser(t *testing.T) {
-	path := chromium(t)
+	path := testservers.LookPath(t, "chromium") // skips without it, fails with CI=true
 	e, srv := newTestExporter(t, options{})
 	target := startTLSServer(t, nil) // its certificate is from a throwaway CA: module insecure
 
