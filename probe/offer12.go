@@ -9,31 +9,22 @@ import (
 	"github.com/resumption-exporter/resumption_exporter/probe/internal/wire"
 )
 
-// session12 is what a TLS 1.2 resumption offer needs from the full handshake
-// that produced it. It holds a secret handle (a session ID or ticket): it lives
-// in Sessions or on the stack of a chain, never in a Result.
+// session12 is what a TLS 1.2 session-ID offer needs from the full
+// handshake that produced it. It holds a secret handle (the session ID): it
+// lives in Sessions or on the stack of a chain, never in a Result. (Tickets
+// are offered by crypto/tls, see resumeTLS.)
 type session12 struct {
-	sessionID []byte // session-ID resumption
-	ticket    []byte // ticket resumption
+	sessionID []byte
 	suite     uint16
 	ems       bool
 	master    []byte // to finish a resumed handshake instead of dropping it
-	obtained  time.Time
 }
 
-func (s *session12) mechanism() Mechanism {
-	if s.ticket != nil {
-		return MechanismSessionTicket
-	}
-	return MechanismSessionID
-}
-
-// offer12 sends a hand-built TLS 1.2 ClientHello offering s and reads only the
-// ServerHello. crypto/tls cannot make this offer: it never resumes by session
-// ID, and it would finish a handshake the probe only needs the first answer
-// of. The socket is then closed without an alert, because OpenSSL drops a
-// session on any fatal alert, sent or received, and the probe would destroy
-// what it measures.
+// offer12 sends a hand-built TLS 1.2 ClientHello offering s's session ID and
+// reads only the ServerHello. crypto/tls cannot make this offer: it never
+// resumes by session ID. A refused offer's socket is closed without an
+// alert, because OpenSSL drops a session on any fatal alert, sent or
+// received, and the probe would destroy what it measures.
 func (h *handshaker) offer12(ctx context.Context, s *session12) (resumed bool, firstFlight time.Duration, err error) {
 	hello := wire.NewClientHello12(h.serverName, []uint16{s.suite})
 	hello.ExtendedMasterSecret = s.ems
@@ -41,15 +32,6 @@ func (h *handshaker) offer12(ctx context.Context, s *session12) (resumed bool, f
 		return false, 0, err
 	}
 	want := s.sessionID
-	if s.ticket != nil {
-		// RFC 5077 §3.4: a server accepting the ticket echoes the
-		// client's session ID, so the client picks one to recognise.
-		want = make([]byte, 32)
-		if _, err := rand.Read(want); err != nil {
-			return false, 0, err
-		}
-		hello.TicketSupported, hello.SessionTicket = true, s.ticket
-	}
 	hello.SessionID = want
 	msg, err := hello.Marshal()
 	if err != nil {
@@ -75,7 +57,7 @@ func (h *handshaker) offer12(ctx context.Context, s *session12) (resumed bool, f
 	if resumed && s.master != nil && wire.SupportsFinish12(s.suite) {
 		if err := finish12(flight, msg, hello.Random[:], s, sh); err != nil {
 			h.log.Debug("Resumed handshake not finished; connection dropped instead",
-				"mechanism", s.mechanism(), "step", "offer", "addr", h.addr, "err", err)
+				"mechanism", MechanismSessionID, "step", "offer", "addr", h.addr, "err", err)
 		}
 	}
 	return resumed, t.firstFlight(), nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net"
 	"strings"
@@ -33,20 +34,29 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 		r.Failure = err.Error()
 		return r
 	}
+	resolveStart := time.Now()
 	ip, err := resolve(ctx, host, m)
+	if net.ParseIP(host) == nil {
+		r.DNSLookup = time.Since(resolveStart)
+	}
 	if err != nil {
 		r.Failure = err.Error()
 		logger.Debug("Target not resolved", "step", "resolve", "err", err)
 		return r
 	}
-	h := &handshaker{module: m, addr: net.JoinHostPort(ip.String(), port), serverName: host, log: logger, now: sessions.clock()}
+	r.setAddr(ip, port)
+	// Every connection of the probe dials this one address, so that all of
+	// them reach the same server even behind round-robin DNS.
+	h := &handshaker{module: m, addr: r.Addr, serverName: host, log: logger, now: sessions.clock()}
 	if m.TLSConfig.ServerName != "" {
 		h.serverName = m.TLSConfig.ServerName
 	}
-	logger.Debug("Probing", "addr", h.addr, "server_name", h.serverName, "versions", versionNames(m.Versions()), "checks", m.Checks)
+	logger.Debug("Probing", "addr", h.addr, "ip_protocol", r.IPProtocol, "dns_lookup_seconds", r.DNSLookup.Seconds(),
+		"server_name", h.serverName, "versions", versionNames(m.Versions()), "checks", m.Checks)
 	key := module + "\x00" + target + "\x00" + h.serverName
 
-	outs := h.runChains(ctx, m, sessions, key)
+	outs := h.runChains(ctx, m)
+	h.followUp(ctx, outs, h.newFleet(outs, sessions, key), sessions, key)
 	r.collect(outs, logger)
 	h.settleKeyNames(ctx, &r, outs)
 	r.judge()
@@ -59,7 +69,7 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 // runChains runs, concurrently, one chain per configured mechanism of every
 // probed version, and a plain handshake for a probed version no mechanism
 // covers (so version support is always known).
-func (h *handshaker) runChains(ctx context.Context, m *Module, sessions *Sessions, key string) []chainOut {
+func (h *handshaker) runChains(ctx context.Context, m *Module) []chainOut {
 	var jobs []func() chainOut
 	for _, v := range m.Versions() {
 		covered := false
@@ -70,11 +80,11 @@ func (h *handshaker) runChains(ctx context.Context, m *Module, sessions *Session
 			covered = true
 			switch c {
 			case MechanismSessionID:
-				jobs = append(jobs, func() chainOut { return h.sessionIDChain(ctx, sessions, key) })
+				jobs = append(jobs, func() chainOut { return h.sessionIDChain(ctx) })
 			case MechanismSessionTicket:
-				jobs = append(jobs, func() chainOut { return h.ticketChain12(ctx, sessions, key) })
+				jobs = append(jobs, func() chainOut { return h.ticketChain12(ctx) })
 			case MechanismPSK:
-				jobs = append(jobs, func() chainOut { return h.pskChain13(ctx, sessions, key) })
+				jobs = append(jobs, func() chainOut { return h.pskChain13(ctx) })
 			}
 		}
 		if !covered {
@@ -120,7 +130,11 @@ func (r *Result) collect(outs []chainOut, logger *slog.Logger) {
 		}
 		c := o.check
 		attrs := []any{"mechanism", c.Mechanism, "completed", c.Completed, "issued", c.Issued, "resumed", c.Resumed,
+			"first_offer_resumed", c.FirstOfferResumed, "offers_resumed", c.OffersResumed, "offers_refused", c.OffersRefused,
 			"full_handshake", c.FullHandshake, "resumed_handshake", c.ResumedHandshake}
+		if c.Recent {
+			attrs = append(attrs, "resumed_within_window", c.RecentAge.Round(time.Second))
+		}
 		if c.Err != "" {
 			attrs = append(attrs, "err", c.Err)
 		}
@@ -148,7 +162,7 @@ func (h *handshaker) settleKeyNames(ctx context.Context, r *Result, outs []chain
 		var more []ticketSeen
 		var err error
 		if v == VersionTLS12 {
-			_, more, _, err = h.ticketHandshake12(ctx)
+			_, more, err = h.ticketHandshake12(ctx)
 		} else {
 			_, more, err = h.ticketHandshake13(ctx)
 		}
@@ -164,7 +178,7 @@ func (h *handshaker) settleKeyNames(ctx context.Context, r *Result, outs []chain
 	r.Tickets, r.KeyNames = summarise(ts)
 	for v, t := range r.Tickets {
 		h.log.Debug("Tickets seen", "step", "tickets", "version", VersionName(v), "count", t.Count,
-			"lifetime_seconds", t.LifetimeHint, "format", t.Format, "key_name_bytes", t.KeyNameBytes, "max_early_data", t.MaxEarlyData)
+			"lifetime_seconds", t.LifetimeHint, "format", t.Format, "key_name_bytes", t.KeyNameBytes, "keys_seen", t.KeysSeen, "max_early_data", t.MaxEarlyData)
 	}
 }
 
@@ -198,6 +212,19 @@ func (r *Result) judge() {
 		return
 	}
 	r.Success = true
+}
+
+// setAddr records the address every connection dials, with the figures
+// blackbox_exporter publishes for it.
+func (r *Result) setAddr(ip net.IP, port string) {
+	r.Addr = net.JoinHostPort(ip.String(), port)
+	r.IPProtocol = 6
+	if ip.To4() != nil {
+		r.IPProtocol = 4
+	}
+	h := fnv.New32a()
+	h.Write(ip) // the bytes as resolved, as blackbox_exporter hashes them
+	r.IPAddrHash = h.Sum32()
 }
 
 func dedupe(ss []string) []string {
