@@ -193,7 +193,9 @@ func newExporter(sc *SafeConfig, o options, logger *slog.Logger) *exporter {
 	reg.MustRegister(probes)
 	e.prober = &probeHandler{
 		config: sc, timeoutOffset: o.timeoutOffset, probes: probes,
-		prober: prober.New(probe.NewSessions(probe.SessionsOptions{MaxTargets: o.maxTargets}), keys, logger),
+		prober: prober.New(probe.NewSessions(probe.SessionsOptions{
+			MaxTargets: o.maxTargets, MaxAge: o.retention, ResumedWindow: o.activeWindow,
+		}), keys, logger),
 	}
 	return e
 }
