@@ -1,0 +1,239 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
+)
+
+// goBackend is a crypto/tls server whose tickets start with a 16-byte key
+// name, as OpenSSL's do, under ticket keys of its own: one backend of a
+// fleet. With refuse set it resumes nothing (and still issues tickets).
+type goBackend struct {
+	name   [16]byte
+	cfg    *tls.Config
+	refuse atomic.Bool
+}
+
+func newGoBackend(t *testing.T, pki *testservers.PKI, id byte) *goBackend {
+	b := &goBackend{}
+	for i := range b.name {
+		b.name[i] = id
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{pki.TLSCertificate(t)}}
+	cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+		blob, err := cfg.EncryptTicket(cs, ss)
+		return append(b.name[:], blob...), err
+	}
+	cfg.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+		if b.refuse.Load() || !bytes.HasPrefix(identity, b.name[:]) {
+			return nil, nil // not ours: a full handshake
+		}
+		return cfg.DecryptTicket(identity[len(b.name):], cs)
+	}
+	b.cfg = cfg
+	return b
+}
+
+// balancer serves every connection with the backend route picks.
+func balancer(t *testing.T, backends []*goBackend, route func() int) string {
+	return testservers.ServeTCP(t, func(c net.Conn) {
+		tc := tls.Server(c, backends[route()].cfg)
+		defer tc.Close()
+		drain(tc)
+	})
+}
+
+func newFleetOf(t *testing.T, pki *testservers.PKI, n int) []*goBackend {
+	var bs []*goBackend
+	for i := range n {
+		bs = append(bs, newGoBackend(t, pki, byte('a'+i)))
+	}
+	return bs
+}
+
+// fakeClock is a Sessions clock the test moves.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+var ticketMechanisms = []Mechanism{MechanismSessionTicket, MechanismPSK}
+
+func fleetModule(t *testing.T, pki *testservers.PKI) *Module {
+	return testModule(t, pki, func(m *Module) { m.Checks = ticketMechanisms; m.TLSConfig.ServerName = "localhost" })
+}
+
+// Four backends balanced at random: once a mechanism resumed, every later
+// probe reports it resumed, by an offer of its own or by the window; each
+// refusal whose new ticket names another key is read as another backend;
+// the probes see the four keys and no more.
+func TestFleetOfFourBackends(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	bs := newFleetOf(t, pki, 4)
+	addr := balancer(t, bs, func() int { return rand.IntN(len(bs)) })
+	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+	sessions := NewSessions(SessionsOptions{Now: clock.Now})
+	m := fleetModule(t, pki)
+	resumedOnce := map[Mechanism]bool{}
+	keys := map[uint64]bool{}
+	const warmup = 4 // (3/4)^8 per probe: 4 probes all missing is 1 in 3000
+	for i := range 12 {
+		r := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
+		if !r.Success {
+			t.Fatalf("probe %d: %s", i, r.Failure)
+		}
+		for _, k := range r.KeyNames {
+			keys[k.Fingerprint] = true
+		}
+		for _, mech := range ticketMechanisms {
+			c, _ := r.Check(mech)
+			if resumedOnce[mech] && !c.Resumed {
+				t.Errorf("probe %d: %s not resumed although it resumed within the window: %+v", i, mech, c)
+			}
+			if i == warmup-1 && !resumedOnce[mech] && !c.Resumed {
+				t.Errorf("%s never resumed in %d probes behind four backends", mech, warmup)
+			}
+			resumedOnce[mech] = resumedOnce[mech] || c.Resumed
+			if n := c.OffersResumed + c.OffersRefused; n < 1 || n > maxOffers || c.OffersResumed > 1 {
+				t.Errorf("probe %d: %s made %d offers, %d resumed", i, mech, n, c.OffersResumed)
+			}
+			if c.Recent && (c.OffersResumed != 0 || c.RecentAge <= 0 || c.RecentAge > 15*time.Minute) {
+				t.Errorf("probe %d: %s window verdict with %+v", i, mech, c)
+			}
+			for _, rf := range c.Refusals {
+				if want := rf.AnsweredKey != 0 && rf.OfferedKey != 0 && rf.AnsweredKey != rf.OfferedKey; rf.OtherBackend != want {
+					t.Errorf("probe %d: %s refusal %+v", i, mech, rf)
+				}
+			}
+		}
+		for v, tk := range r.Tickets {
+			if tk.KeysSeen < 1 || tk.KeysSeen > 4 {
+				t.Errorf("probe %d: %s keys seen %d behind four backends", i, VersionName(v), tk.KeysSeen)
+			}
+		}
+		clock.Add(time.Minute)
+	}
+	if len(keys) != 4 {
+		t.Errorf("%d distinct keys over the probes, want the 4 backends'", len(keys))
+	}
+}
+
+// The window rule: behind a balancer whose backends refuse every offer, a
+// mechanism that resumed 5 minutes ago still reads as resuming, and no
+// longer once the window (15 minutes) has passed. A single server that
+// refuses gets no such grace: nothing shows another backend.
+func TestFleetResumedWithinWindow(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		backends   int
+		wantRecent bool
+	}{
+		{"three backends", 3, true},
+		{"one server", 1, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pki := testservers.NewPKI(t)
+			bs := newFleetOf(t, pki, tt.backends)
+			var next atomic.Int64
+			addr := balancer(t, bs, func() int { return int(next.Add(1)) % len(bs) })
+			clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+			sessions := NewSessions(SessionsOptions{Now: clock.Now, ResumedWindow: 15 * time.Minute})
+			m := fleetModule(t, pki)
+			probe := func() Result {
+				r := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
+				if !r.Success {
+					t.Fatalf("%s", r.Failure)
+				}
+				return r
+			}
+			for i := 0; ; i++ { // round robin: a retry lands home within a few offers
+				r := probe()
+				c12, _ := r.Check(MechanismSessionTicket)
+				c13, _ := r.Check(MechanismPSK)
+				if c12.Resumed && c13.Resumed && !c12.Recent && !c13.Recent {
+					break
+				}
+				if i == 3 {
+					t.Fatalf("not resumed in 4 probes: %+v %+v", c12, c13)
+				}
+			}
+			for _, b := range bs {
+				b.refuse.Store(true)
+			}
+			clock.Add(5 * time.Minute)
+			r := probe()
+			for _, mech := range ticketMechanisms {
+				c, _ := r.Check(mech)
+				if c.OffersResumed != 0 || c.FirstOfferResumed || c.Resumed != tt.wantRecent || c.Recent != tt.wantRecent {
+					t.Errorf("%s 5 min later, every offer refused: %+v", mech, c)
+				}
+				if tt.wantRecent && c.RecentAge != 5*time.Minute {
+					t.Errorf("%s resumed %s ago by the window, want 5m", mech, c.RecentAge)
+				}
+				if !tt.wantRecent && (c.OffersRefused != 1 || len(c.Refusals) != 1 || c.Refusals[0].OtherBackend ||
+					c.Refusals[0].AnsweredKey != c.Refusals[0].OfferedKey) {
+					t.Errorf("%s on one server: %+v, want one refusal by the issuing key", mech, c)
+				}
+			}
+			clock.Add(11 * time.Minute)
+			r = probe()
+			for _, mech := range ticketMechanisms {
+				if c, _ := r.Check(mech); c.Resumed || c.Recent {
+					t.Errorf("%s 16 min after the last resumption: %+v", mech, c)
+				}
+			}
+		})
+	}
+}
+
+// An earlier session refused by another backend is not expired: it is kept
+// until the backend that issued it refuses it, and resumes when an offer
+// reaches that backend again.
+func TestFleetReplayKeepsSessionsOfOtherBackends(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	bs := newFleetOf(t, pki, 2)
+	var to atomic.Int64
+	addr := balancer(t, bs, func() int { return int(to.Load()) })
+	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+	sessions := NewSessions(SessionsOptions{Now: clock.Now})
+	m := fleetModule(t, pki)
+	probe := func(backend int) Result {
+		to.Store(int64(backend))
+		r := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
+		if !r.Success {
+			t.Fatalf("%s", r.Failure)
+		}
+		return r
+	}
+	probe(0) // sessions of backend a
+	clock.Add(time.Hour)
+	r := probe(1) // b resumes its own, refuses a's
+	for _, mech := range ticketMechanisms {
+		if _, ok := r.AcceptedMaxAge[mech]; ok {
+			t.Errorf("%s: backend b resumed a's session", mech)
+		}
+	}
+	clock.Add(time.Hour)
+	r = probe(0) // a resumes the session it issued two hours ago
+	for _, mech := range ticketMechanisms {
+		if got := r.AcceptedMaxAge[mech]; got != 2*time.Hour {
+			t.Errorf("%s: accepted max age %s, want a's 2h-old session still there", mech, got)
+		}
+	}
+}
