@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -203,7 +204,7 @@ func (h *handshaker) retry(ctx context.Context, o *chainOut, f *fleet, store *Se
 			return
 		}
 		cands := h.candidates(o, store, key)
-		a, err := offer(ctx, cands[(n-1)%len(cands)])
+		a, err := offer(ctx, cands[pick(len(cands))])
 		switch {
 		case errors.Is(err, errNotOffered) || errors.Is(err, errAlert):
 			continue
@@ -216,6 +217,16 @@ func (h *handshaker) retry(ctx context.Context, o *chainOut, f *fleet, store *Se
 			h.noteRefusal(o, f, n, a, "retry")
 		}
 	}
+}
+
+// pick chooses the candidate a retry offers: at random. Where the
+// balancer sends the next connection does not depend on what it carries,
+// so with a session of every backend at hand each retry lands home with
+// the chance 1/backends. A fixed order can fall in step with a round-robin
+// balancer (whose turns the other chains' connections interleave with)
+// and miss on every connection.
+func pick(candidates int) int {
+	return rand.IntN(candidates)
 }
 
 // candidates lists what a retry may offer: the fresh session first, then
