@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -39,6 +40,10 @@ const maxReplays = 3
 type fleet struct {
 	nameLen map[uint16]int // key-name length per version, 0 when unnamed
 
+	// recent holds the keys that issued a session kept in the store
+	// within its window: backends still there, if not met in this probe.
+	recent map[uint64]bool
+
 	mu           sync.Mutex
 	keys         map[uint64]bool // key names seen in this probe
 	otherBackend bool            // a refused offer was answered by another backend
@@ -53,7 +58,7 @@ func (h *handshaker) newFleet(outs []chainOut, store *Sessions, key string) *fle
 		ts = append(ts, o.tickets...)
 	}
 	byVersion, _ := summarise(ts)
-	f := &fleet{nameLen: map[uint16]int{}, keys: map[uint64]bool{}}
+	f := &fleet{nameLen: map[uint16]int{}, keys: map[uint64]bool{}, recent: map[uint64]bool{}}
 	shown := 0
 	for v, t := range byVersion {
 		f.nameLen[v] = t.KeyNameBytes
@@ -65,6 +70,9 @@ func (h *handshaker) newFleet(outs []chainOut, store *Sessions, key string) *fle
 	for _, m := range []Mechanism{MechanismSessionTicket, MechanismPSK} {
 		for _, st := range store.perBackend(key, m) {
 			shown = max(shown, st.keyLen)
+			if h.now().Sub(st.obtained) <= store.window {
+				f.recent[st.key] = true
+			}
 		}
 	}
 	for _, v := range []uint16{VersionTLS12, VersionTLS13} {
@@ -74,7 +82,7 @@ func (h *handshaker) newFleet(outs []chainOut, store *Sessions, key string) *fle
 	}
 	for i := range outs {
 		o := &outs[i]
-		for _, st := range append([]*stored{o.fresh, o.keep}, append(o.learned, o.keepers...)...) {
+		for _, st := range slices.Concat([]*stored{o.fresh, o.keep}, o.learned, o.keepers) {
 			f.label(o.version, st)
 		}
 		for _, t := range o.tickets {
@@ -122,6 +130,14 @@ func (f *fleet) balanced() bool {
 	return f.otherBackend || len(f.keys) >= 2
 }
 
+// alive reports whether the backend of key k was met in this probe or
+// issued a kept session within the window.
+func (f *fleet) alive(k uint64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.keys[k] || f.recent[k]
+}
+
 // classify says what a refused offer's connection showed of the server
 // that answered it.
 func (f *fleet) classify(m Mechanism, n int, a attempt) Refusal {
@@ -131,7 +147,6 @@ func (f *fleet) classify(m Mechanism, n int, a attempt) Refusal {
 		return r
 	}
 	for _, t := range a.tickets {
-		f.see(t)
 		if k, _ := f.keyOf(t.version, t.raw); k != 0 && r.AnsweredKey == 0 {
 			r.AnsweredKey = k
 		}
@@ -147,11 +162,6 @@ func (f *fleet) classify(m Mechanism, n int, a attempt) Refusal {
 	default:
 		r.Why = "the new ticket names the offered session's key: the server that issued it refused it"
 	}
-	if r.OtherBackend {
-		f.mu.Lock()
-		f.otherBackend = true
-		f.mu.Unlock()
-	}
 	return r
 }
 
@@ -160,7 +170,15 @@ func (h *handshaker) noteRefusal(o *chainOut, f *fleet, n int, a attempt, step s
 	for _, st := range a.issued {
 		f.label(o.version, st)
 	}
+	for _, t := range a.tickets {
+		f.see(t)
+	}
 	r := f.classify(o.check.Mechanism, n, a)
+	if r.OtherBackend {
+		f.mu.Lock()
+		f.otherBackend = true
+		f.mu.Unlock()
+	}
 	o.check.Refusals = append(o.check.Refusals, r)
 	h.log.Debug("Offer refused", "mechanism", o.check.Mechanism, "step", step, "attempt", n, "addr", h.addr,
 		"other_backend", r.OtherBackend, "offered_key", fmt.Sprintf("%012x", r.OfferedKey),
@@ -258,10 +276,10 @@ func (h *handshaker) candidates(o *chainOut, store *Sessions, key string) []*sto
 
 // replay offers earlier sessions, oldest first, until one is resumed or
 // maxReplays were tried, and sets the age of the one resumed. A refused
-// session is forgotten when the server that issued it refused it — as far
-// as key names tell: behind a balancer a refusal by another key's backend,
-// or one no key name explains, keeps it. A session whose offer failed for
-// another reason (network) is kept for the next probe.
+// session is forgotten when the server that issued it refused it, as far as
+// key names tell (see keepRefused). A session whose offer failed for
+// another reason (network) is kept for the next probe. Replays measure age,
+// not the fleet: their refusals do not count as showing other backends.
 func (h *handshaker) replay(ctx context.Context, o *chainOut, f *fleet, store *Sessions, key string) {
 	m := o.check.Mechanism
 	offer := h.offerer(m)
@@ -285,7 +303,7 @@ func (h *handshaker) replay(ctx context.Context, o *chainOut, f *fleet, store *S
 		default:
 			o.tickets = append(o.tickets, a.tickets...)
 			r := f.classify(m, 0, a)
-			if f.balanced() && !(st.key != 0 && r.AnsweredKey == st.key) {
+			if f.keepRefused(st, r) {
 				h.log.Debug("Earlier session refused, kept: its own backend may still resume it", "mechanism", m,
 					"step", "replay", "addr", h.addr, "age", age.Round(time.Second), "why", r.Why)
 				continue
@@ -293,6 +311,19 @@ func (h *handshaker) replay(ctx context.Context, o *chainOut, f *fleet, store *S
 			store.forget(key, m, st)
 		}
 	}
+}
+
+// keepRefused decides whether a refused earlier session may still resume on
+// its own backend. One whose key is named is kept when another key's
+// backend refused it and its own key is still about (met in this probe or
+// recently): a key no longer seen was rotated away, and its sessions with
+// it. One no key name identifies (session IDs, unnamed tickets) is kept
+// only while this probe shows several backends.
+func (f *fleet) keepRefused(st *stored, r Refusal) bool {
+	if st.key != 0 {
+		return r.AnsweredKey != 0 && r.AnsweredKey != st.key && f.alive(st.key)
+	}
+	return f.balanced()
 }
 
 // verdict sets the check's figures: offers resumed and refused, the first

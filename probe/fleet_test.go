@@ -203,15 +203,16 @@ func TestFleetResumedWithinWindow(t *testing.T) {
 }
 
 // An earlier session refused by another backend is not expired: it is kept
-// until the backend that issued it refuses it, and resumes when an offer
-// reaches that backend again.
+// while its own key is about, and resumes when an offer reaches that
+// backend again. A key not seen for longer than the window was rotated
+// away: a session of it that another key refuses is forgotten.
 func TestFleetReplayKeepsSessionsOfOtherBackends(t *testing.T) {
 	pki := testservers.NewPKI(t)
-	bs := newFleetOf(t, pki, 2)
+	bs := newFleetOf(t, pki, 3)
 	var to atomic.Int64
 	addr := balancer(t, bs, func() int { return int(to.Load()) })
 	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
-	sessions := NewSessions(SessionsOptions{Now: clock.Now})
+	sessions := NewSessions(SessionsOptions{Now: clock.Now, ResumedWindow: 15 * time.Minute})
 	m := fleetModule(t, pki)
 	probe := func(backend int) Result {
 		to.Store(int64(backend))
@@ -221,19 +222,40 @@ func TestFleetReplayKeepsSessionsOfOtherBackends(t *testing.T) {
 		}
 		return r
 	}
+	ofKey := func(k uint64) (n int) {
+		for _, mech := range ticketMechanisms {
+			for _, st := range sessions.oldest("test\x00"+addr+"\x00localhost", mech) {
+				if st.key == k {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	aKey := Fingerprint(bs[0].name[:])
+
 	probe(0) // sessions of backend a
-	clock.Add(time.Hour)
+	clock.Add(5 * time.Minute)
 	r := probe(1) // b resumes its own, refuses a's
 	for _, mech := range ticketMechanisms {
 		if _, ok := r.AcceptedMaxAge[mech]; ok {
 			t.Errorf("%s: backend b resumed a's session", mech)
 		}
 	}
-	clock.Add(time.Hour)
-	r = probe(0) // a resumes the session it issued two hours ago
+	if n := ofKey(aKey); n != 2 {
+		t.Fatalf("%d sessions of a kept after b refused them, want both", n)
+	}
+	clock.Add(5 * time.Minute)
+	r = probe(0) // a resumes the session it issued ten minutes ago
 	for _, mech := range ticketMechanisms {
-		if got := r.AcceptedMaxAge[mech]; got != 2*time.Hour {
-			t.Errorf("%s: accepted max age %s, want a's 2h-old session still there", mech, got)
+		if got := r.AcceptedMaxAge[mech]; got != 10*time.Minute {
+			t.Errorf("%s: accepted max age %s, want a's 10-minute-old session", mech, got)
 		}
+	}
+
+	clock.Add(20 * time.Minute) // a's key unseen past the window: as if rotated away
+	probe(2)
+	if n := ofKey(aKey); n != 0 {
+		t.Errorf("%d sessions of a rotated-away key kept after another key refused them", n)
 	}
 }
