@@ -123,7 +123,9 @@ func TestFleetOfFourBackends(t *testing.T) {
 			}
 		}
 		for v, tk := range r.Tickets {
-			if tk.KeysSeen < 1 || tk.KeysSeen > 4 {
+			// 0 is possible: a Go server sends one TLS 1.3 ticket, and
+			// lone tickets of different backends share no name to infer.
+			if tk.KeysSeen > 4 {
 				t.Errorf("probe %d: %s keys seen %d behind four backends", i, VersionName(v), tk.KeysSeen)
 			}
 		}
