@@ -223,7 +223,7 @@ func (r *Result) setAddr(ip net.IP, port string) {
 		r.IPProtocol = 4
 	}
 	h := fnv.New32a()
-	h.Write(ip) // the bytes as resolved, as blackbox_exporter hashes them
+	h.Write(ip) // the bytes as resolved, no To4/To16: as blackbox_exporter hashes them
 	r.IPAddrHash = h.Sum32()
 }
 

@@ -63,9 +63,11 @@ type Result struct {
 	Addr string
 	// IPProtocol is 4 or 6, the family of the dialed address; 0 when none.
 	IPProtocol int
-	// IPAddrHash is FNV-32a of the dialed IP's bytes as the resolver
-	// returned them, as blackbox_exporter's probe_ip_addr_hash: it changes
-	// when the name points elsewhere.
+	// IPAddrHash is FNV-32a of the dialed IP's bytes as Go's resolver
+	// returns them — neither To4 nor To16 applied: 4 bytes for an IPv4
+	// address from a DNS answer, 16 from the hosts file or an IP literal —
+	// exactly as blackbox_exporter's probe_ip_addr_hash. It changes when
+	// the name points elsewhere.
 	IPAddrHash uint32
 	// DNSLookup is how long resolving the target's name took (0 for an IP).
 	DNSLookup time.Duration
