@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -94,7 +97,10 @@ func TestFleetOfFourBackends(t *testing.T) {
 	keys := map[uint64]bool{}
 	const warmup = 4 // (3/4)^8 per probe: 4 probes all missing is 1 in 3000
 	for i := range 12 {
-		r := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
+		var logs bytes.Buffer
+		logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		r := Run(context.Background(), addr, "test", m, sessions, logger)
+		checkRefusalRecords(t, i, r, logs.String())
 		if !r.Success {
 			t.Fatalf("probe %d: %s", i, r.Failure)
 		}
@@ -259,5 +265,28 @@ func TestFleetReplayKeepsSessionsOfOtherBackends(t *testing.T) {
 	probe(2)
 	if n := ofKey(aKey); n != 0 {
 		t.Errorf("%d sessions of a rotated-away key kept after another key refused them", n)
+	}
+}
+
+// checkRefusalRecords checks that the debug output has one record per
+// refused offer saying whether, and why, another backend answered.
+func checkRefusalRecords(t *testing.T, probe int, r Result, logs string) {
+	t.Helper()
+	want := 0
+	for _, c := range r.Checks {
+		want += len(c.Refusals)
+		for _, rf := range c.Refusals {
+			line := fmt.Sprintf("mechanism=%s step=", c.Mechanism)
+			attrs := fmt.Sprintf("attempt=%d addr=%s other_backend=%t", rf.Attempt, r.Addr, rf.OtherBackend)
+			if !strings.Contains(logs, line) || !strings.Contains(logs, attrs) {
+				t.Errorf("probe %d: no record of %s refusal %+v (%s)", probe, c.Mechanism, rf, attrs)
+			}
+		}
+	}
+	if got := strings.Count(logs, `msg="Offer refused"`); got != want {
+		t.Errorf("probe %d: %d refusal records for %d refusals", probe, got, want)
+	}
+	if want > 0 && !strings.Contains(logs, "why=") {
+		t.Errorf("probe %d: refusal records do not say why", probe)
 	}
 }
