@@ -21,9 +21,9 @@ import (
 //
 // So, when a probe's refusals or tickets show several keys, a refused
 // mechanism is offered again, each time on a new connection, with the
-// fresh session and with one session per backend key seen (learnt on the
-// refused connections of this probe or kept from earlier ones), until one
-// is resumed or maxOffers were made. A mechanism resumes when any offer
+// fresh session or one session per backend key seen (learnt on the
+// refused connections of this probe or kept from earlier ones; see
+// choose), until one is resumed or maxOffers were made. A mechanism resumes when any offer
 // resumed; when every offer missed, behind such a balancer, it still counts
 // as resuming while it resumed within the window (Sessions' ResumedWindow).
 
@@ -188,18 +188,34 @@ func (h *handshaker) noteRefusal(o *chainOut, f *fleet, n int, a attempt, step s
 // followUp runs, concurrently per mechanism, what comes after the first
 // offers: retries behind a balancer, replays of earlier sessions, the
 // verdict, and what the store keeps.
+//
+// Session-ID retries wait for the ticket retries: they have no landing
+// pattern to follow (a refused session ID names no backend), and a
+// balancer that weighs connections in flight (leastconn) would otherwise
+// send them, in step with the ticket chains' connections, to the same
+// wrong backend every time.
 func (h *handshaker) followUp(ctx context.Context, outs []chainOut, f *fleet, store *Sessions, key string) {
-	var wg sync.WaitGroup
+	var wg, tickets sync.WaitGroup
 	for i := range outs {
 		o := &outs[i]
 		if o.fresh == nil || !o.check.Completed {
 			continue
 		}
 		wg.Add(1)
+		isID := o.check.Mechanism == MechanismSessionID
+		if !isID {
+			tickets.Add(1)
+		}
 		go func() {
 			defer wg.Done()
+			if isID {
+				tickets.Wait()
+			}
 			if !o.resumed() && f.balanced() {
 				h.retry(ctx, o, f, store, key)
+			}
+			if !isID {
+				tickets.Done()
 			}
 			if o.resumed() {
 				h.replay(ctx, o, f, store, key)
@@ -221,8 +237,7 @@ func (h *handshaker) retry(ctx context.Context, o *chainOut, f *fleet, store *Se
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < h.module.Timeout/4 {
 			return
 		}
-		cands := h.candidates(o, store, key)
-		a, err := offer(ctx, cands[pick(len(cands))])
+		a, err := offer(ctx, f.choose(o, h.candidates(o, store, key)))
 		switch {
 		case errors.Is(err, errNotOffered) || errors.Is(err, errAlert):
 			continue
@@ -237,14 +252,49 @@ func (h *handshaker) retry(ctx context.Context, o *chainOut, f *fleet, store *Se
 	}
 }
 
-// pick chooses the candidate a retry offers: at random. Where the
-// balancer sends the next connection does not depend on what it carries,
-// so with a session of every backend at hand each retry lands home with
-// the chance 1/backends. A fixed order can fall in step with a round-robin
-// balancer (whose turns the other chains' connections interleave with)
-// and miss on every connection.
-func pick(candidates int) int {
-	return rand.IntN(candidates)
+// choose picks what a retry offers. The refusals so far say where this
+// chain's connections landed; when that sequence shows a period of at most
+// the number of backends seen (a round-robin or leastconn balancer, with
+// or without the other chains' connections interleaved), the candidate of
+// the backend it predicts next is offered. Otherwise a
+// candidate at random: where the balancer sends the next connection does
+// not depend on what it carries, so every choice hits with the chance
+// 1/backends, and no fixed order can fall in step with the balancer and
+// miss on every connection.
+func (f *fleet) choose(o *chainOut, cands []*stored) *stored {
+	var landed []uint64
+	for _, r := range o.check.Refusals {
+		if r.AnsweredKey != 0 {
+			landed = append(landed, r.AnsweredKey)
+		}
+	}
+	f.mu.Lock()
+	maxPeriod := max(2, len(f.keys))
+	f.mu.Unlock()
+	if k, ok := predictNext(landed, maxPeriod); ok {
+		for _, c := range cands {
+			if c.key == k {
+				return c
+			}
+		}
+	}
+	return cands[rand.IntN(len(cands))]
+}
+
+// predictNext returns the value that continues seq if its last value
+// repeats the one p steps before, for the shortest p up to maxPeriod: the
+// least evidence of a period, so that a balancer's pattern is followed
+// from the third connection on, and a pattern that shifts (the other
+// chains' connections come and go) is followed again soon. Behind a random
+// balancer a prediction is no worse than a random choice.
+func predictNext(seq []uint64, maxPeriod int) (uint64, bool) {
+	n := len(seq)
+	for p := 1; p <= maxPeriod && p < n; p++ {
+		if seq[n-1] == seq[n-1-p] {
+			return seq[n-p], true
+		}
+	}
+	return 0, false
 }
 
 // candidates lists what a retry may offer: the fresh session first, then
