@@ -290,3 +290,28 @@ func checkRefusalRecords(t *testing.T, probe int, r Result, logs string) {
 		t.Errorf("probe %d: refusal records do not say why", probe)
 	}
 }
+
+func TestPredictNext(t *testing.T) {
+	const a, b, c = 1, 2, 3
+	tests := []struct {
+		name      string
+		seq       []uint64
+		maxPeriod int
+		want      uint64 // 0: no prediction
+	}{
+		{"nothing seen", nil, 2, 0},
+		{"one landing", []uint64{a}, 2, 0},
+		{"two different: no period yet", []uint64{a, b}, 2, 0},
+		{"always the same backend", []uint64{b, b}, 2, b},
+		{"alternating", []uint64{a, b, a}, 2, b},
+		{"alternating after a glitch", []uint64{b, a, a, b, a}, 2, b},
+		{"round robin over three", []uint64{a, b, c, a}, 3, b},
+		{"period above the backends seen", []uint64{a, b, c, a}, 2, 0},
+	}
+	for _, tt := range tests {
+		got, ok := predictNext(tt.seq, tt.maxPeriod)
+		if ok != (tt.want != 0) || got != tt.want {
+			t.Errorf("%s: predictNext(%v, %d) = %d, %v; want %d", tt.name, tt.seq, tt.maxPeriod, got, ok, tt.want)
+		}
+	}
+}
