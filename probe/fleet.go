@@ -196,16 +196,18 @@ func (h *handshaker) noteRefusal(o *chainOut, f *fleet, n int, a attempt, step s
 // wrong backend every time.
 func (h *handshaker) followUp(ctx context.Context, outs []chainOut, f *fleet, store *Sessions, key string) {
 	var wg, tickets sync.WaitGroup
+	var todo []*chainOut
 	for i := range outs {
-		o := &outs[i]
-		if o.fresh == nil || !o.check.Completed {
-			continue
+		if o := &outs[i]; o.fresh != nil && o.check.Completed {
+			todo = append(todo, o)
+			if o.check.Mechanism != MechanismSessionID {
+				tickets.Add(1) // before any goroutine waits on it
+			}
 		}
+	}
+	for _, o := range todo {
 		wg.Add(1)
 		isID := o.check.Mechanism == MechanismSessionID
-		if !isID {
-			tickets.Add(1)
-		}
 		go func() {
 			defer wg.Done()
 			if isID {
@@ -256,11 +258,11 @@ func (h *handshaker) retry(ctx context.Context, o *chainOut, f *fleet, store *Se
 // chain's connections landed; when that sequence shows a period of at most
 // the number of backends seen (a round-robin or leastconn balancer, with
 // or without the other chains' connections interleaved), the candidate of
-// the backend it predicts next is offered. Otherwise a
-// candidate at random: where the balancer sends the next connection does
-// not depend on what it carries, so every choice hits with the chance
-// 1/backends, and no fixed order can fall in step with the balancer and
-// miss on every connection.
+// the backend it predicts next is offered. Otherwise a candidate at
+// random: where the balancer sends the next connection does not depend on
+// what it carries, so every choice hits with the chance 1/backends, and no
+// fixed order can fall in step with the balancer and miss on every
+// connection.
 func (f *fleet) choose(o *chainOut, cands []*stored) *stored {
 	var landed []uint64
 	for _, r := range o.check.Refusals {
