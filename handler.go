@@ -1,10 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +34,11 @@ type probeHandler struct {
 
 func (h *probeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	serverName, err := serverNameParam(q)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	name := q.Get("module")
 	if name == "" {
 		name = defaultModuleName
@@ -55,6 +65,9 @@ func (h *probeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if serverName != "" {
+		module.TLSConfig.ServerName = serverName
+	}
 	debug := q.Get("debug") == "true"
 	out := h.prober.Probe(r.Context(), target, name, module.WithTimeout(timeout), debug)
 	if out.Result.Refused != nil {
@@ -71,6 +84,32 @@ func (h *probeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	promhttp.HandlerFor(out.Registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+}
+
+// probeParams are the query parameters /probe knows (those ServeHTTP and
+// the admission wrapper read): another one is a typo (hostnme=) to report,
+// not to ignore.
+var probeParams = []string{"debug", "hostname", "module", "server_name", "target"}
+
+// serverNameParam checks that q holds only known parameters and returns
+// the server name for this probe (SNI and the name the certificate must
+// match, over the module's tls_config.server_name): server_name, or
+// hostname as blackbox_exporter calls it.
+func serverNameParam(q url.Values) (string, error) {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(probeParams, k) {
+			return "", fmt.Errorf("unknown query parameter %s (known: %s)", probe.Echo(k), strings.Join(probeParams, ", "))
+		}
+	}
+	sn, hn := q.Get("server_name"), q.Get("hostname")
+	if sn != "" && hn != "" && sn != hn {
+		return "", fmt.Errorf("server_name %s and hostname %s disagree", probe.Echo(sn), probe.Echo(hn))
+	}
+	sn = cmp.Or(sn, hn)
+	if len(sn) > 253 || strings.ContainsFunc(sn, func(r rune) bool { return r <= ' ' || r == '/' }) {
+		return "", fmt.Errorf("server_name %s is not a host name", probe.Echo(sn))
+	}
+	return sn, nil
 }
 
 // timeout follows blackbox_exporter: the scrape timeout Prometheus sends,

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,6 +120,9 @@ func TestProbeBadRequests(t *testing.T) {
 		{"bad scrape timeout", "target=example.com:443", http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"soon"}}, "not a positive number"},
 		{"NaN scrape timeout", "target=example.com:443", http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"NaN"}}, "not a positive number"},
 		{"scrape timeout below offset", "target=example.com:443", http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"0.2"}}, "--timeout-offset"},
+		{"misspelt parameter", "target=example.com:443&hostnme=www.example.com", nil, `unknown query parameter "hostnme"`},
+		{"server_name and hostname disagree", "target=example.com:443&server_name=a.example&hostname=b.example", nil, "disagree"},
+		{"server_name with a space", "target=example.com:443&server_name=a%20b", nil, "not a host name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -244,5 +248,42 @@ func TestModuleWithTimeout(t *testing.T) {
 		if m.Timeout != probe.DefaultModule.Timeout {
 			t.Errorf("%s: WithTimeout changed the module it was called on", tt.name)
 		}
+	}
+}
+
+// server_name (or blackbox's hostname) sets this probe's SNI and the name
+// the certificate must match, over the module's; each server name keeps
+// its own sessions.
+func TestProbeServerNameParameter(t *testing.T) {
+	_, srv := newTestExporter(t, options{})
+	var mu sync.Mutex
+	seen := map[string]int{}
+	addr := startTLSServer(t, func(c *tls.Config) {
+		c.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			mu.Lock()
+			seen[hello.ServerName]++
+			mu.Unlock()
+			return nil, nil
+		}
+	})
+	for _, tt := range []struct{ param, name string }{
+		{"server_name", "vhost-a.example"},
+		{"hostname", "vhost-b.example"},
+	} {
+		code, body := get(t, srv.URL+"/probe?module=insecure&target="+addr+"&"+tt.param+"="+tt.name, nil)
+		if v, _ := value(t, parseMetrics(t, body), "probe_success", nil); code != http.StatusOK || v != 1 {
+			t.Fatalf("%s=%s: status %d, probe_success %v", tt.param, tt.name, code, v)
+		}
+		mu.Lock()
+		n := seen[tt.name]
+		mu.Unlock()
+		if n == 0 {
+			t.Errorf("%s=%s: the server never saw that SNI; it saw %v", tt.param, tt.name, seen)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 {
+		t.Errorf("server names seen %v, want only the two given", seen)
 	}
 }

@@ -216,7 +216,9 @@ func newExporter(sc *SafeConfig, o options, logger *slog.Logger) (*exporter, err
 	reg.MustRegister(probes)
 	e.prober = &probeHandler{
 		config: sc, timeoutOffset: o.timeoutOffset, probes: probes,
-		prober: prober.New(probe.NewSessions(probe.SessionsOptions{MaxTargets: o.maxTargets}), keys, logger),
+		prober: prober.New(probe.NewSessions(probe.SessionsOptions{
+			MaxTargets: o.maxTargets, MaxAge: o.retention, ResumedWindow: o.activeWindow,
+		}), keys, logger),
 	}
 	e.admission = newAdmission(reg, o.allowList, sc, sizeLimiter(o, logger), logger)
 	return e, nil

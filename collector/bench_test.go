@@ -23,8 +23,8 @@ func BenchmarkProbeMetrics(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(mfs) != 19 {
-			b.Fatalf("gathered %d families, want 19", len(mfs))
+		if len(mfs) != 25 {
+			b.Fatalf("gathered %d families, want 25", len(mfs))
 		}
 	}
 }
@@ -37,8 +37,8 @@ func BenchmarkProbeCollect(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		NewProbeCollector(r, keys).Collect(ch)
-		if n := len(ch); n != 32 {
-			b.Fatalf("collected %d metrics, want 32", n)
+		if n := len(ch); n != 46 {
+			b.Fatalf("collected %d metrics, want 46", n)
 		}
 		for len(ch) > 0 {
 			<-ch
@@ -51,15 +51,19 @@ func benchResult() (*probe.Result, *history.KeyState) {
 	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	r := &probe.Result{
 		Target: "example.com:443", Module: "tls", Start: start, Duration: time.Second, Success: true,
+		Addr: "192.0.2.7:443", IPProtocol: 4, IPAddrHash: 1, DNSLookup: time.Millisecond,
 		Versions: map[uint16]bool{probe.VersionTLS12: true, probe.VersionTLS13: true},
 		Checks: []probe.Check{
-			{Mechanism: probe.MechanismSessionID, Completed: true, Issued: true, Resumed: true, FullHandshake: time.Millisecond, ResumedHandshake: time.Millisecond},
-			{Mechanism: probe.MechanismSessionTicket, Completed: true, Issued: true, Resumed: true, FullHandshake: time.Millisecond, ResumedHandshake: time.Millisecond},
-			{Mechanism: probe.MechanismPSK, Completed: true, Issued: true, Resumed: true, FullHandshake: time.Millisecond, ResumedHandshake: time.Millisecond},
+			{Mechanism: probe.MechanismSessionID, Completed: true, Issued: true, Resumed: true, FullHandshake: time.Millisecond, ResumedHandshake: time.Millisecond,
+				FirstOfferResumed: true, OffersResumed: 1},
+			{Mechanism: probe.MechanismSessionTicket, Completed: true, Issued: true, Resumed: true, FullHandshake: time.Millisecond, ResumedHandshake: time.Millisecond,
+				FirstOfferResumed: true, OffersResumed: 1},
+			{Mechanism: probe.MechanismPSK, Completed: true, Issued: true, Resumed: true, FullHandshake: time.Millisecond, ResumedHandshake: time.Millisecond,
+				FirstOfferResumed: true, OffersResumed: 1},
 		},
 		Tickets: map[uint16]probe.Tickets{
-			probe.VersionTLS12: {Version: probe.VersionTLS12, Count: 1, LifetimeHint: 7200, Format: probe.FormatStateless, KeyNameBytes: 16},
-			probe.VersionTLS13: {Version: probe.VersionTLS13, Count: 2, LifetimeHint: 7200, Format: probe.FormatStateless, KeyNameBytes: 16},
+			probe.VersionTLS12: {Version: probe.VersionTLS12, Count: 1, LifetimeHint: 7200, Format: probe.FormatStateless, KeyNameBytes: 16, KeysSeen: 1},
+			probe.VersionTLS13: {Version: probe.VersionTLS13, Count: 2, LifetimeHint: 7200, Format: probe.FormatStateless, KeyNameBytes: 16, KeysSeen: 1},
 		},
 		KeyNames: []probe.KeyName{{Fingerprint: probe.Fingerprint([]byte("key")), Tickets: 3}},
 		AcceptedMaxAge: map[probe.Mechanism]time.Duration{

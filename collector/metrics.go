@@ -26,6 +26,8 @@ type probeDescs struct {
 	pskWithoutDHE, ticketbleed             *prometheus.Desc
 	earlyData, earlyDataReplay             *prometheus.Desc
 	ticketWeakness                         *prometheus.Desc
+	offers, firstOfferResumed, keysSeen    *prometheus.Desc
+	ipProtocol, ipAddrHash, dnsLookup      *prometheus.Desc
 }
 
 func newProbeDescs() *probeDescs {
@@ -81,6 +83,18 @@ func newProbeDescs() *probeDescs {
 			"1 when the server accepted the same 0-RTT first flight a second time (no anti-replay), 0 when it declined the replay."),
 		ticketWeakness: d("tls_session_ticket_weakness",
 			"1 when the server's tickets of this version show the weakness (secret_in_clear, zero_key, keystream_reuse), 0 when they do not; absent when it cannot be judged.", "version", "weakness"),
+		offers: d("tls_resumption_offers",
+			"Resumption offers made in this probe, the first one and the retries on new connections, by whether the server resumed them.", "mechanism", "result"),
+		firstOfferResumed: d("tls_resumption_first_offer_resumed",
+			"1 when the server resumed the first offer of the session just obtained, as a client reconnecting would make it, else 0.", "mechanism"),
+		keysSeen: d("tls_session_ticket_keys_seen",
+			"Distinct ticket key names this version's tickets carried in this probe: behind a balancer, the backends with their own keys that answered.", "version"),
+		ipProtocol: d("probe_ip_protocol",
+			"Specifies whether probe ip protocol is IP4 or IP6"),
+		ipAddrHash: d("probe_ip_addr_hash",
+			"Specifies the hash of IP address. It's useful to detect if the IP address changes."),
+		dnsLookup: d("probe_dns_lookup_time_seconds",
+			"Returns the time taken for probe dns lookup in seconds"),
 	}
 }
 
@@ -96,6 +110,8 @@ var allDescs = []*prometheus.Desc{
 	descs.keyFirstSeen, descs.keyOldestActive, descs.rotationInterval, descs.rotations,
 	descs.keysActive, descs.historySince, descs.ticketAcceptedMaxAge, descs.idAcceptedMaxAge,
 	descs.pskWithoutDHE, descs.ticketbleed, descs.earlyData, descs.earlyDataReplay, descs.ticketWeakness,
+	descs.offers, descs.firstOfferResumed, descs.keysSeen,
+	descs.ipProtocol, descs.ipAddrHash, descs.dnsLookup,
 }
 
 // probeCollector publishes one probe's result.
@@ -123,6 +139,7 @@ func (c *probeCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *probeCollector) Collect(ch chan<- prometheus.Metric) {
 	g := gauges(ch)
 	g.probe(c.result)
+	g.address(c.result)
 	g.versions(c.result)
 	g.mechanisms(c.result.Checks)
 	g.tickets(c.result)
@@ -146,6 +163,15 @@ func (g gauges) probe(r *probe.Result) {
 	g.emit(descs.duration, r.Duration.Seconds())
 }
 
+// address emits what blackbox_exporter says of the address dialed.
+func (g gauges) address(r *probe.Result) {
+	g.emit(descs.dnsLookup, r.DNSLookup.Seconds())
+	if r.IPProtocol != 0 {
+		g.emit(descs.ipProtocol, float64(r.IPProtocol))
+		g.emit(descs.ipAddrHash, float64(r.IPAddrHash))
+	}
+}
+
 // versions emits the highest version completed and, per version probed,
 // whether the target completed a handshake with it.
 func (g gauges) versions(r *probe.Result) {
@@ -158,7 +184,7 @@ func (g gauges) versions(r *probe.Result) {
 }
 
 // mechanisms emits, per resumption check, whether it ran to a verdict, the
-// verdict, and the handshake durations it measured.
+// verdict, the handshake durations it measured and the offers it made.
 func (g gauges) mechanisms(checks []probe.Check) {
 	for _, chk := range checks {
 		m := string(chk.Mechanism)
@@ -173,6 +199,11 @@ func (g gauges) mechanisms(checks []probe.Check) {
 		if chk.ResumedHandshake > 0 {
 			g.emit(descs.handshakeDuration, chk.ResumedHandshake.Seconds(), m, "resumed")
 		}
+		if chk.OffersResumed+chk.OffersRefused > 0 {
+			g.emit(descs.offers, float64(chk.OffersResumed), m, "resumed")
+			g.emit(descs.offers, float64(chk.OffersRefused), m, "refused")
+			g.emit(descs.firstOfferResumed, boolValue(chk.FirstOfferResumed), m)
+		}
 	}
 }
 
@@ -183,6 +214,7 @@ func (g gauges) tickets(r *probe.Result) {
 		name := probe.VersionName(v)
 		g.emit(descs.lifetimeHint, float64(t.LifetimeHint), name)
 		g.emit(descs.ticketInfo, 1, name, string(t.Format), strconv.Itoa(t.KeyNameBytes))
+		g.emit(descs.keysSeen, float64(t.KeysSeen), name)
 		if v == probe.VersionTLS13 {
 			g.emit(descs.maxEarlyData, float64(t.MaxEarlyData), name)
 		}

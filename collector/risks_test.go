@@ -41,7 +41,7 @@ func TestRiskMetrics(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := &probe.Result{Risks: tt.risks}
 			coll := NewProbeCollector(r, nil)
-			want := append([]string{"probe_success 0", "probe_duration_seconds 0"}, tt.want...)
+			want := append([]string{"probe_success 0", "probe_duration_seconds 0", "probe_dns_lookup_time_seconds 0"}, tt.want...)
 			if err := testutil.CollectAndCompare(coll, strings.NewReader(exposition(t, describe(t, coll), want))); err != nil {
 				t.Error(err)
 			}

@@ -88,7 +88,7 @@ func TestScrapeRelabeling(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.config, func(t *testing.T) {
-			perExporter := map[string]int{}
+			perExporter, serverNames := map[string]int{}, 0
 			for _, target := range scrapeTargets(t, tc.config, "resumption") {
 				l, host := target.Labels, target.DiscoveredLabels["__address__"]
 				if l["__param_target"] != host || l["instance"] != host {
@@ -100,7 +100,18 @@ func TestScrapeRelabeling(t *testing.T) {
 				if l["job"] != "resumption" {
 					t.Errorf("%s: job %q, want resumption (the mixin's probeSelector)", host, l["job"])
 				}
+				if sn := target.DiscoveredLabels["__param_server_name"]; sn != "" {
+					serverNames++
+					if l["__param_server_name"] != sn || l["server_name"] != sn {
+						t.Errorf("%s: server_name parameter %q, label %q; want both %q", host, l["__param_server_name"], l["server_name"], sn)
+					}
+				} else if _, ok := l["server_name"]; ok {
+					t.Errorf("%s: a server_name label without a server_name parameter", host)
+				}
 				perExporter[l["__address__"]]++
+			}
+			if tc.config == "prometheus.yml" && serverNames != 2 {
+				t.Errorf("%d targets with a per-probe server_name, want the 2 addresses of www.example.com", serverNames)
 			}
 			for addr := range perExporter {
 				if !contains(tc.exporters, addr) {

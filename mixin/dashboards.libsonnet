@@ -462,20 +462,63 @@
     ),
   ],
 
+  // Behind load balancers (README "Behind load balancers"): the backends
+  // the tickets name, and the share of first offers that resume — what a
+  // client reconnecting experiences, which the verdict deliberately is not.
+  local fleetShare(legendPrefix) = target('B', 'avg by (job, instance, mechanism) (avg_over_time(%s[1h]))' % m('tls_resumption_first_offer_resumed'), legendPrefix + '{{mechanism}}'),
+  local overviewFleetPanels = [
+    timeseries(
+      'Backends seen',
+      'Distinct ticket key names per probe (tls_session_ticket_keys_seen, the larger of TLS 1.2 and TLS 1.3): behind a load balancer whose backends have keys of their own, how many answered. 1 for a single server or backends sharing a key; 0 or absent when tickets name no key.',
+      'none',
+      { h: 8, w: 12, x: 0, y: 22 },
+      [target('A', 'max by (job, instance) (%s)' % m('tls_session_ticket_keys_seen'), legend)],
+    ),
+    timeseries(
+      'Resumed share of first offers',
+      'Share of probes, over the last hour, whose first offer of a fresh session resumed (avg_over_time of tls_resumption_first_offer_resumed), per mechanism: about 1/N behind N backends with their own caches and keys, 1 on a single server. tls_resumption_supported stays 1 behind such a balancer; this is what clients experience.',
+      'percentunit',
+      { h: 8, w: 12, x: 12, y: 22 },
+      [fleetShare('{{instance}} ')],
+    ),
+  ],
+  local detailFleetPanels = [
+    timeseries(
+      'Offers per probe',
+      'Resumption offers each probe made (tls_resumption_offers: the first one and the retries behind a load balancer, not the replays of old sessions), by mechanism and result, and the share of first offers that resumed over the last hour (right axis). More than one offer: a refusal showed another backend answering.',
+      'none',
+      { h: 8, w: 24, x: 0, y: 48 },
+      [
+        target('A', m('tls_resumption_offers'), '{{mechanism}} {{result}}'),
+        fleetShare('first offer resumed '),
+      ],
+    ) {
+      fieldConfig+: {
+        overrides: [{
+          matcher: { id: 'byFrameRefID', options: 'B' },
+          properties: [
+            { id: 'unit', value: 'percentunit' },
+            { id: 'custom.axisPlacement', value: 'right' },
+          ],
+        }],
+      },
+    },
+  ],
+
   grafanaDashboards+:: {
     'resumption-overview.json': dashboard(
       'resumption-overview',
       'TLS resumption / Overview',
       'Session-resumption posture of every target resumption_exporter probes.',
       true,
-      overviewStats + [overviewTable] + riskStats,
+      overviewStats + [overviewTable] + riskStats + overviewFleetPanels,
     ),
     'resumption-target.json': dashboard(
       'resumption-target',
       'TLS resumption / Target',
       'Ticket keys, lifetimes and resumption of one target over time.',
       false,
-      detailPanels,
+      detailPanels + detailFleetPanels,
     ),
   },
 }

@@ -125,8 +125,8 @@ func copyStored(b *testing.B, st *stored) *stored {
 		s.sessionID, s.ticket, s.master = bytes.Clone(s.sessionID), bytes.Clone(s.ticket), bytes.Clone(s.master)
 		out.s12 = &s
 	}
-	if st.s13 != nil {
-		ticket, state, err := st.s13.ResumptionState()
+	if st.cs != nil {
+		ticket, state, err := st.cs.ResumptionState()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -138,7 +138,7 @@ func copyStored(b *testing.B, st *stored) *stored {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if out.s13, err = tls.NewResumptionState(bytes.Clone(ticket), state); err != nil {
+		if out.cs, err = tls.NewResumptionState(bytes.Clone(ticket), state); err != nil {
 			b.Fatal(err)
 		}
 	}

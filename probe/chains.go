@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,7 +12,8 @@ import (
 )
 
 // chainOut is what one chain reports: its check, whether its full handshake
-// showed the version to be spoken, and the tickets it saw.
+// showed the version to be spoken, the tickets it saw on any of its
+// connections, and the sessions it offered and obtained.
 type chainOut struct {
 	check   Check
 	version uint16
@@ -22,6 +24,14 @@ type chainOut struct {
 	tickets    []ticketSeen
 	maxAge     time.Duration
 	hasMaxAge  bool
+
+	fresh  *stored   // what the full handshake gave, offered first
+	keep   *stored   // what later probes get (psk: the last ticket, the first being spent)
+	offers []attempt // the first offer and the retries, in order
+	// learned and keepers hold the sessions servers that refused an offer
+	// issued on that connection: sessions of the backend that answered,
+	// to offer now (learned) and to keep for later probes (keepers).
+	learned, keepers []*stored
 }
 
 func failed(out chainOut, err error) chainOut {
@@ -30,10 +40,40 @@ func failed(out chainOut, err error) chainOut {
 	return out
 }
 
+// resumed reports whether any offer of this probe was accepted.
+func (o *chainOut) resumed() bool {
+	for _, a := range o.offers {
+		if a.resumed {
+			return true
+		}
+	}
+	return false
+}
+
+// record adds one offer's outcome.
+func (o *chainOut) record(a attempt) {
+	o.offers = append(o.offers, a)
+	o.tickets = append(o.tickets, a.tickets...)
+	if !a.resumed && len(a.issued) > 0 {
+		o.learned = append(o.learned, a.issued[0])
+		o.keepers = append(o.keepers, a.issued[len(a.issued)-1])
+	}
+}
+
+// firstOffer makes the chain's first offer of its fresh session.
+func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
+	a, err := h.offerer(out.check.Mechanism)(ctx, out.fresh)
+	if err != nil {
+		return failed(out, err)
+	}
+	out.record(a)
+	return out
+}
+
 // sessionIDChain: a full TLS 1.2 handshake without the ticket extension (a
 // server about to issue a ticket sends an empty session ID), then an offer of
 // the session ID it assigned.
-func (h *handshaker) sessionIDChain(ctx context.Context, store *Sessions, key string) chainOut {
+func (h *handshaker) sessionIDChain(ctx context.Context) chainOut {
 	out := chainOut{check: Check{Mechanism: MechanismSessionID}, version: VersionTLS12}
 	fh, err := h.full(ctx, VersionTLS12, false)
 	if err != nil {
@@ -52,15 +92,17 @@ func (h *handshaker) sessionIDChain(ctx context.Context, store *Sessions, key st
 	out.check.Issued = true
 	s := &session12{sessionID: f.ServerHello.SessionID, suite: fh.state.CipherSuite,
 		ems: f.ServerHello.ExtendedMasterSecret, master: fh.masterSecret()}
-	return h.offerFresh12(ctx, out, s, store, key)
+	out.fresh = &stored{obtained: h.now(), s12: s}
+	out.keep = out.fresh
+	return h.firstOffer(ctx, out)
 }
 
 // ticketChain12: a full TLS 1.2 handshake with the ticket extension, the
 // NewSessionTicket read off the wire (crypto/tls drops its lifetime hint),
 // then an offer of that ticket.
-func (h *handshaker) ticketChain12(ctx context.Context, store *Sessions, key string) chainOut {
+func (h *handshaker) ticketChain12(ctx context.Context) chainOut {
 	out := chainOut{check: Check{Mechanism: MechanismSessionTicket}, version: VersionTLS12}
-	fh, tickets, s, err := h.ticketHandshake12(ctx)
+	fh, tickets, err := h.ticketHandshake12(ctx)
 	if err != nil {
 		out.versionErr = err
 		return failed(out, err)
@@ -68,35 +110,54 @@ func (h *handshaker) ticketChain12(ctx context.Context, store *Sessions, key str
 	out.check.FullHandshake = fh.tap.firstFlight()
 	out.tickets = tickets
 	out.check.Completed = true
-	if s == nil {
+	if len(tickets) == 0 || len(fh.sessions) == 0 {
 		return out
 	}
 	out.check.Issued = true
-	return h.offerFresh12(ctx, out, s, store, key)
+	out.fresh = &stored{obtained: h.now(), cs: fh.sessions[0]}
+	out.keep = out.fresh
+	return h.firstOffer(ctx, out)
 }
 
 // ticketHandshake12 runs a full TLS 1.2 handshake that asks for a ticket and
-// returns what the server issued; s is nil when it issued no usable ticket.
-func (h *handshaker) ticketHandshake12(ctx context.Context) (fh *fullHandshake, ts []ticketSeen, s *session12, err error) {
+// returns what the server issued; fh.sessions holds what crypto/tls can
+// offer of it. The risk checks get the tickets with their master secret,
+// and the first one as a session to offer by hand (Ticketbleed).
+func (h *handshaker) ticketHandshake12(ctx context.Context) (fh *fullHandshake, ts []ticketSeen, err error) {
 	fh, err = h.full(ctx, VersionTLS12, true)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	f, err := flight12(fh.tap.received())
 	if err != nil {
-		return fh, nil, nil, fmt.Errorf("read TLS 1.2 flight of %s: %w", h.addr, err)
+		return fh, nil, fmt.Errorf("read TLS 1.2 flight of %s: %w", h.addr, err)
 	}
+	ts = tickets12(f)
+	h.risks.saw12(fh, ts)
+	h.risks.sawTicket12(ticketSession12(fh, f, ts))
+	return fh, ts, nil
+}
+
+// ticketSession12 returns the first ticket of a TLS 1.2 full handshake as a
+// session to offer with a hand-built ClientHello; nil when none was issued.
+func ticketSession12(fh *fullHandshake, f *wire.Flight12, ts []ticketSeen) *session12 {
+	if len(ts) == 0 {
+		return nil
+	}
+	return &session12{ticket: ts[0].raw, suite: fh.state.CipherSuite, ems: f.ServerHello.ExtendedMasterSecret,
+		master: fh.masterSecret()}
+}
+
+// tickets12 returns the tickets of a TLS 1.2 flight; an empty ticket means
+// "none this time" (RFC 5077 §3.3).
+func tickets12(f *wire.Flight12) []ticketSeen {
+	var ts []ticketSeen
 	for _, t := range f.Tickets {
-		if len(t.Ticket) > 0 { // an empty ticket means "none this time" (RFC 5077 §3.3)
+		if len(t.Ticket) > 0 {
 			ts = append(ts, ticketSeen{version: VersionTLS12, raw: t.Ticket, lifetime: t.LifetimeHint})
 		}
 	}
-	h.risks.saw12(fh, ts)
-	if len(ts) > 0 {
-		s = &session12{ticket: ts[0].raw, suite: fh.state.CipherSuite, ems: f.ServerHello.ExtendedMasterSecret,
-			master: fh.masterSecret()}
-	}
-	return fh, ts, s, nil
+	return ts
 }
 
 // flight12 reads the server's side of a completed TLS 1.2 handshake, which
@@ -109,59 +170,10 @@ func flight12(rx []byte) (*wire.Flight12, error) {
 	return f, err
 }
 
-// offerFresh12 offers the session just obtained, then the oldest earlier one
-// the store still holds, and keeps the fresh one for later probes.
-func (h *handshaker) offerFresh12(ctx context.Context, out chainOut, s *session12, store *Sessions, key string) chainOut {
-	resumed, ff, err := h.offer12(ctx, s)
-	if err != nil {
-		return failed(out, err)
-	}
-	out.check.Resumed, out.check.ResumedHandshake = resumed, ff
-	if !resumed {
-		return out
-	}
-	m := out.check.Mechanism
-	out.maxAge, out.hasMaxAge = h.replay(store, key, m, func(st *stored) (bool, error) {
-		ok, _, err := h.offer12(ctx, st.s12)
-		return ok, err
-	})
-	store.add(key, m, &stored{obtained: h.now(), s12: s})
-	return out
-}
-
-// maxReplays bounds the earlier sessions offered per probe and mechanism.
-const maxReplays = 3
-
-// replay offers earlier sessions, oldest first, forgetting each one the
-// server refuses, until one is resumed or maxReplays were tried. It returns
-// the age of the one resumed. A session whose offer failed for another
-// reason (network) is kept for the next probe.
-func (h *handshaker) replay(store *Sessions, key string, m Mechanism, offer func(*stored) (bool, error)) (time.Duration, bool) {
-	for i, st := range store.oldest(key, m) {
-		if i == maxReplays {
-			break
-		}
-		ok, err := offer(st)
-		switch {
-		case errors.Is(err, errAlert) || errors.Is(err, errNotOffered):
-			store.forget(key, m, st) // refused for good, or never to be offered again
-		case err != nil:
-			h.log.Debug("Offer of an earlier session failed", "mechanism", m, "step", "replay", "addr", h.addr,
-				"age", h.now().Sub(st.obtained).Round(time.Second), "err", err)
-			return 0, false
-		case ok:
-			return h.now().Sub(st.obtained), true
-		default:
-			store.forget(key, m, st)
-		}
-	}
-	return 0, false
-}
-
 // pskChain13: a full TLS 1.3 handshake, every NewSessionTicket decrypted off
 // the wire (so lifetimes crypto/tls would reject are seen too), then a
 // resumption by crypto/tls with the first ticket.
-func (h *handshaker) pskChain13(ctx context.Context, store *Sessions, key string) chainOut {
+func (h *handshaker) pskChain13(ctx context.Context) chainOut {
 	out := chainOut{check: Check{Mechanism: MechanismPSK}, version: VersionTLS13}
 	fh, tickets, err := h.ticketHandshake13(ctx)
 	if err != nil {
@@ -175,23 +187,11 @@ func (h *handshaker) pskChain13(ctx context.Context, store *Sessions, key string
 		return out // no ticket crypto/tls could use
 	}
 	out.check.Issued = true
-	resumed, ff, err := h.resume13(ctx, fh.sessions[0], time.Time{})
-	if err != nil {
-		return failed(out, err)
-	}
-	out.check.Resumed, out.check.ResumedHandshake = resumed, ff
-	if !resumed {
-		return out
-	}
-	out.maxAge, out.hasMaxAge = h.replay(store, key, MechanismPSK, func(st *stored) (bool, error) {
-		ok, _, err := h.resume13(ctx, st.s13, st.received)
-		return ok, err
-	})
-	// The second ticket, when there is one, is kept: a server may make
-	// tickets single-use, and the first was just spent.
-	keep := fh.sessions[len(fh.sessions)-1]
-	store.add(key, MechanismPSK, &stored{obtained: h.now(), received: fh.received, s13: keep})
-	return out
+	out.fresh = &stored{obtained: h.now(), received: fh.received, cs: fh.sessions[0]}
+	// The last ticket, when there are several, is kept: a server may make
+	// tickets single-use, and the first is about to be spent.
+	out.keep = &stored{obtained: h.now(), received: fh.received, cs: fh.sessions[len(fh.sessions)-1]}
+	return h.firstOffer(ctx, out)
 }
 
 func (h *handshaker) ticketHandshake13(ctx context.Context) (*fullHandshake, []ticketSeen, error) {
@@ -199,68 +199,173 @@ func (h *handshaker) ticketHandshake13(ctx context.Context) (*fullHandshake, []t
 	if err != nil {
 		return nil, nil, err
 	}
-	secret := wire.ParseKeyLog(fh.keyLog)[wire.LabelServerTrafficSecret0]
-	if secret == nil {
-		return fh, nil, errors.New("crypto/tls logged no SERVER_TRAFFIC_SECRET_0")
-	}
-	f, err := wire.ParseFlight13(fh.tap.received(), fh.state.CipherSuite, secret)
+	nsts, err := nsts13(fh.tap.received(), fh.state.CipherSuite, fh.keyLog)
 	if err != nil {
 		return fh, nil, fmt.Errorf("read TLS 1.3 tickets of %s: %w", h.addr, err)
 	}
-	var ts []ticketSeen
-	for _, t := range f.Tickets {
-		ts = append(ts, ticketSeen{version: VersionTLS13, raw: t.Ticket, lifetime: t.Lifetime, maxEarlyData: t.MaxEarlyData})
-	}
-	h.risks.saw13(fh, f.Tickets)
-	return fh, ts, nil
+	h.risks.saw13(fh, nsts)
+	return fh, tickets13(nsts), nil
 }
 
-// errNotOffered: crypto/tls declined to offer a stored TLS 1.3 session (it
-// checks the certificate the session was made with), so nothing was learnt.
+// nsts13 decrypts the NewSessionTickets of a TLS 1.3 connection with the
+// server traffic secret crypto/tls logged.
+func nsts13(rx []byte, suite uint16, keyLog []byte) ([]wire.NewSessionTicket13, error) {
+	secret := wire.ParseKeyLog(keyLog)[wire.LabelServerTrafficSecret0]
+	if secret == nil {
+		return nil, errors.New("crypto/tls logged no SERVER_TRAFFIC_SECRET_0")
+	}
+	f, err := wire.ParseFlight13(rx, suite, secret)
+	if err != nil {
+		return nil, err
+	}
+	return f.Tickets, nil
+}
+
+func tickets13(nsts []wire.NewSessionTicket13) []ticketSeen {
+	var ts []ticketSeen
+	for _, t := range nsts {
+		ts = append(ts, ticketSeen{version: VersionTLS13, raw: t.Ticket, lifetime: t.Lifetime, maxEarlyData: t.MaxEarlyData})
+	}
+	return ts
+}
+
+// attempt is one resumption offer, on a connection of its own, and what the
+// server that answered it issued there.
+type attempt struct {
+	offered     *stored
+	resumed     bool
+	firstFlight time.Duration
+	// tickets are those the answering server sent on this connection: the
+	// new ticket of the full handshake a refused ticket offer became.
+	tickets []ticketSeen
+	// issued are the sessions crypto/tls obtained on this connection.
+	issued []*stored
+}
+
+// offerer returns how mechanism m offers a session.
+func (h *handshaker) offerer(m Mechanism) func(context.Context, *stored) (attempt, error) {
+	switch m {
+	case MechanismSessionID:
+		return func(ctx context.Context, st *stored) (attempt, error) {
+			ok, ff, err := h.offer12(ctx, st.s12)
+			return attempt{offered: st, resumed: ok, firstFlight: ff}, err
+		}
+	case MechanismSessionTicket:
+		return func(ctx context.Context, st *stored) (attempt, error) { return h.resumeTLS(ctx, VersionTLS12, st) }
+	default:
+		return func(ctx context.Context, st *stored) (attempt, error) { return h.resumeTLS(ctx, VersionTLS13, st) }
+	}
+}
+
+// errNotOffered: crypto/tls declined to offer a stored session (it checks
+// the certificate the session was made with), so nothing was learnt.
 var errNotOffered = errors.New("crypto/tls did not offer the session")
 
-// resume13 lets crypto/tls offer cs, psk_dhe_ke as every browser does, and
-// reads the verdict off the wire: the server accepted when its (last, after
-// any HelloRetryRequest) ServerHello carries pre_shared_key. A completed
-// handshake is then ended in the background (see endInBackground): the
-// verdict is in, and the server's close is only awaited so that it keeps
-// the session. A failed one is closed without close_notify or any alert.
-func (h *handshaker) resume13(ctx context.Context, cs *tls.ClientSessionState, receivedAt time.Time) (bool, time.Duration, error) {
+// resumeTLS lets crypto/tls offer st's ticket (TLS 1.2) or PSK (TLS 1.3,
+// psk_dhe_ke as every browser does) and reads the verdict off the wire: a
+// TLS 1.2 server accepted when its ServerHello echoes the client's session
+// ID (RFC 5077 §3.4), a TLS 1.3 server when its last ServerHello (after any
+// HelloRetryRequest) carries pre_shared_key. A refused offer becomes a full
+// handshake, which crypto/tls completes: its new ticket names the key of
+// the server that answered — behind a balancer, which backend. A completed
+// handshake ends with close_notify and the server's close (see end), a
+// failed one is closed without close_notify or any alert.
+//
+// Only a refused TLS 1.3 offer is ended before the verdict returns: its new
+// tickets arrive after the handshake, and only reading to the server's
+// close collects them (a.tickets, a.issued). Every other completed
+// connection is ended in the background, off the probe's critical path:
+// TLS 1.2 tickets come inside the handshake, so the tap and the cache
+// already hold them; a resumed TLS 1.3 connection was answered by the
+// backend of the key the offered session names, so its new tickets would
+// tell the fleet nothing, and they are not read.
+func (h *handshaker) resumeTLS(ctx context.Context, version uint16, st *stored) (attempt, error) {
+	a := attempt{offered: st}
 	conn, err := h.dial(ctx)
 	if err != nil {
-		return false, 0, fmt.Errorf("dial %s: %w", h.addr, err)
+		return a, fmt.Errorf("dial %s: %w", h.addr, err)
 	}
 	t := newTap(conn)
-	cfg := h.module.tlsConfig(h.serverName, VersionTLS13)
-	cfg.ClientSessionCache = &captureCache{offer: cs}
-	if !receivedAt.IsZero() {
+	var keyLog bytes.Buffer
+	cfg := h.module.tlsConfig(h.serverName, version)
+	cfg.KeyLogWriter = &keyLog
+	cache := &captureCache{offer: st.cs}
+	cfg.ClientSessionCache = cache
+	if version == VersionTLS13 && !st.received.IsZero() {
 		// crypto/tls does not offer a ticket past the lifetime the
 		// server announced; the server may well accept it, and what it
 		// accepts is the measure. Seen from the client, the session is
 		// fresh: the age it reports is then ~0, which a server must not
 		// rely on anyway (an attacker with a stolen ticket sends any).
 		start := time.Now()
-		cfg.Time = func() time.Time { return receivedAt.Add(time.Since(start)) }
+		cfg.Time = func() time.Time { return st.received.Add(time.Since(start)) }
 	}
 	tc := tls.Client(t, cfg)
 	herr := tc.HandshakeContext(ctx)
 	sent, rx := t.sent(), t.received()
-	if herr == nil {
-		h.endInBackground(ctx, tc) // so the server keeps the session
-	} else {
+	a.firstFlight = t.firstFlight()
+	switch {
+	case herr != nil:
 		t.Close()
+	case version == VersionTLS13 && !resumed13(rx):
+		h.end(ctx, tc) // the new tickets come after the handshake
+		rx = t.received()
+	default:
+		h.endInBackground(ctx, tc) // so the server keeps the session
 	}
-	if ch, err := wire.ReadClientHello(sent); err == nil && len(ch.PSKIdentities) == 0 {
-		return false, 0, fmt.Errorf("%w to %s (expired certificate?)", errNotOffered, h.addr)
+	ch, _ := wire.ReadClientHello(sent)
+	if ch != nil && !offers(ch, version) {
+		return a, fmt.Errorf("%w to %s (expired certificate?)", errNotOffered, h.addr)
 	}
-	sh := lastServerHello(rx)
-	if sh == nil {
-		if herr == nil {
-			herr = errors.New("no ServerHello seen")
+	if version == VersionTLS12 {
+		f, _ := wire.ParseFlight12(rx)
+		switch {
+		case f.ServerHello == nil && f.Alert != nil && f.Alert.Fatal():
+			return a, fmt.Errorf("%w %s", errAlert, f.Alert)
+		case f.ServerHello == nil:
+			return a, fmt.Errorf("TLS 1.2 ticket offer to %s: %w", h.addr, cmpErr(herr, "no ServerHello seen"))
 		}
-		return false, 0, fmt.Errorf("TLS 1.3 resumption offer to %s: %w", h.addr, herr)
+		a.resumed = ch != nil && len(ch.SessionID) > 0 && bytes.Equal(f.ServerHello.SessionID, ch.SessionID)
+		a.tickets = tickets12(f)
+	} else {
+		sh := lastServerHello(rx)
+		if sh == nil {
+			return a, fmt.Errorf("TLS 1.3 resumption offer to %s: %w", h.addr, cmpErr(herr, "no ServerHello seen"))
+		}
+		a.resumed = sh.PSKSelected
+		if herr == nil && !a.resumed {
+			nsts, _ := nsts13(rx, tc.ConnectionState().CipherSuite, keyLog.Bytes())
+			a.tickets = tickets13(nsts)
+		}
 	}
-	return sh.PSKSelected, t.firstFlight(), nil
+	if herr == nil && (version == VersionTLS12 || !a.resumed) {
+		for _, cs := range cache.all() {
+			a.issued = append(a.issued, &stored{obtained: h.now(), received: time.Now(), cs: cs})
+		}
+	}
+	return a, nil
+}
+
+// offers reports whether a ClientHello carries a session to resume.
+func offers(ch *wire.ClientHello, version uint16) bool {
+	if version == VersionTLS12 {
+		return len(ch.SessionTicket) > 0
+	}
+	return len(ch.PSKIdentities) > 0
+}
+
+func cmpErr(err error, otherwise string) error {
+	if err != nil {
+		return err
+	}
+	return errors.New(otherwise)
+}
+
+// resumed13 reports whether the last ServerHello of a TLS 1.3 stream
+// accepted the PSK offered.
+func resumed13(rx []byte) bool {
+	sh := lastServerHello(rx)
+	return sh != nil && sh.PSKSelected
 }
 
 // lastServerHello returns the last plaintext ServerHello in a captured TLS

@@ -107,7 +107,7 @@ func (p *pskOffer) earlyFlight(serverName string, payload []byte) ([]byte, *earl
 // for another key share (a HelloRetryRequest rejects early data, RFC 8446
 // §4.1.2), did not accept. The connection is then closed, without alert.
 func (h *handshaker) sendEarly(ctx context.Context, flight []byte, a *earlyAttempt) (bool, error) {
-	conn, err := dial(ctx, h.addr)
+	conn, err := h.dial(ctx)
 	if err != nil {
 		return false, fmt.Errorf("dial %s: %w", h.addr, err)
 	}

@@ -79,6 +79,7 @@ func summarise(ts []ticketSeen) (map[uint16]Tickets, []KeyName) {
 	}
 	byVersion := map[uint16]Tickets{}
 	counts := map[uint64]int{}
+	keys := map[uint16]map[uint64]bool{}
 	for i, t := range ts {
 		s, ok := byVersion[t.version]
 		if !ok {
@@ -88,11 +89,17 @@ func summarise(ts []ticketSeen) (map[uint16]Tickets, []KeyName) {
 		s.KeyNameBytes = max(s.KeyNameBytes, lens[i])
 		byVersion[t.version] = s
 		if lens[i] > 0 {
-			counts[Fingerprint(t.raw[:lens[i]])]++
+			fp := Fingerprint(t.raw[:lens[i]])
+			counts[fp]++
+			if keys[t.version] == nil {
+				keys[t.version] = map[uint64]bool{}
+			}
+			keys[t.version][fp] = true
 		}
 	}
 	for v, s := range byVersion {
 		s.Format = formatOf(s, ts, v)
+		s.KeysSeen = len(keys[v])
 		byVersion[v] = s
 	}
 	var names []KeyName

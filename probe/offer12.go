@@ -10,16 +10,27 @@ import (
 	"github.com/resumption-exporter/resumption_exporter/probe/internal/wire"
 )
 
-// session12 is what a TLS 1.2 resumption offer needs from the full handshake
-// that produced it. It holds a secret handle (a session ID or ticket): it lives
-// in Sessions or on the stack of a chain, never in a Result.
+// session12 is what a hand-built TLS 1.2 offer needs from the full
+// handshake that produced it: a session ID (the session_id check) or a
+// ticket (only Ticketbleed's offer: the session_ticket check's offers go
+// through crypto/tls, see resumeTLS). It holds a secret handle: it lives in
+// Sessions, the risk sink or on the stack of a chain, never in a Result.
 type session12 struct {
-	sessionID []byte // session-ID resumption
-	ticket    []byte // ticket resumption
+	sessionID []byte
+	ticket    []byte
 	suite     uint16
 	ems       bool
 	master    []byte // to finish a resumed handshake instead of dropping it
-	obtained  time.Time
+}
+
+// offer12 sends a hand-built TLS 1.2 ClientHello offering s and reads only
+// the ServerHello. crypto/tls cannot make a session-ID offer: it never
+// resumes by session ID. A refused offer's socket is closed without an
+// alert, because OpenSSL drops a session on any fatal alert, sent or
+// received, and the probe would destroy what it measures.
+func (h *handshaker) offer12(ctx context.Context, s *session12) (resumed bool, firstFlight time.Duration, err error) {
+	o, err := h.offer12Echo(ctx, s)
+	return o.resumed, o.firstFlight, err
 }
 
 func (s *session12) mechanism() Mechanism {
@@ -27,20 +38,6 @@ func (s *session12) mechanism() Mechanism {
 		return MechanismSessionTicket
 	}
 	return MechanismSessionID
-}
-
-// offer12 sends a hand-built TLS 1.2 ClientHello offering s and reads only the
-// ServerHello. crypto/tls cannot make this offer: it never resumes by session
-// ID, and it would finish a handshake the probe only needs the first answer
-// of. The socket is then closed without an alert, because OpenSSL drops a
-// session on any fatal alert, sent or received, and the probe would destroy
-// what it measures.
-func (h *handshaker) offer12(ctx context.Context, s *session12) (resumed bool, firstFlight time.Duration, err error) {
-	o, err := h.offer12Echo(ctx, s)
-	if err == nil && s.ticket != nil {
-		h.risks.sawTicketOffer(s, o)
-	}
-	return o.resumed, o.firstFlight, err
 }
 
 // offer12Outcome is what the ServerHello said of a TLS 1.2 offer.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -40,23 +41,31 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 	if r.refuse(cs.guard.CheckTarget(t)) {
 		return r
 	}
+	resolveStart := time.Now()
 	ip, err := resolve(ctx, t, m)
+	if _, literal := t.Addr(); !literal {
+		r.DNSLookup = time.Since(resolveStart)
+	}
 	if err != nil {
 		r.Failure = err.Error()
 		logger.Debug("Target not resolved", "step", "resolve", "err", err)
 		return r
 	}
-	// The address is checked by the dialer, on every connection and only
-	// there: one place that no code path can go around.
-	ap := netip.AddrPortFrom(ip, t.Port)
-	h := &handshaker{module: m, addr: ap.String(), serverName: t.Host, log: logger, now: sessions.clock(), risks: &riskSink{}}
+	// Every connection of the probe dials this one address, so that all of
+	// them reach the same server even behind round-robin DNS. The dialer
+	// checks it, on every connection and only there: one place that no code
+	// path can go around.
+	r.setAddr(netip.AddrPortFrom(ip, t.Port))
+	h := &handshaker{module: m, addr: r.Addr, serverName: t.Host, log: logger, now: sessions.clock(), risks: &riskSink{}}
 	if m.TLSConfig.ServerName != "" {
 		h.serverName = m.TLSConfig.ServerName
 	}
-	logger.Debug("Probing", "addr", h.addr, "server_name", h.serverName, "versions", versionNames(m.Versions()), "checks", m.Checks)
+	logger.Debug("Probing", "addr", h.addr, "ip_protocol", r.IPProtocol, "dns_lookup_seconds", r.DNSLookup.Seconds(),
+		"server_name", h.serverName, "versions", versionNames(m.Versions()), "checks", m.Checks)
 	key := module + "\x00" + r.Target + "\x00" + h.serverName
 
-	outs := h.runChains(ctx, m, sessions, key)
+	outs := h.runChains(ctx, m)
+	h.followUp(ctx, outs, h.newFleet(outs, sessions, key), sessions, key)
 	r.collect(outs, logger)
 	h.settleKeyNames(ctx, &r, outs)
 	h.runRisks(ctx, &r)
@@ -86,7 +95,7 @@ func (r *Result) refuse(err *RefusedError) bool {
 // runChains runs, concurrently, one chain per configured mechanism of every
 // probed version, and a plain handshake for a probed version no mechanism
 // covers (so version support is always known).
-func (h *handshaker) runChains(ctx context.Context, m *Module, sessions *Sessions, key string) []chainOut {
+func (h *handshaker) runChains(ctx context.Context, m *Module) []chainOut {
 	var jobs []func() chainOut
 	for _, v := range m.Versions() {
 		covered := false
@@ -97,11 +106,11 @@ func (h *handshaker) runChains(ctx context.Context, m *Module, sessions *Session
 			covered = true
 			switch c {
 			case MechanismSessionID:
-				jobs = append(jobs, func() chainOut { return h.sessionIDChain(ctx, sessions, key) })
+				jobs = append(jobs, func() chainOut { return h.sessionIDChain(ctx) })
 			case MechanismSessionTicket:
-				jobs = append(jobs, func() chainOut { return h.ticketChain12(ctx, sessions, key) })
+				jobs = append(jobs, func() chainOut { return h.ticketChain12(ctx) })
 			case MechanismPSK:
-				jobs = append(jobs, func() chainOut { return h.pskChain13(ctx, sessions, key) })
+				jobs = append(jobs, func() chainOut { return h.pskChain13(ctx) })
 			}
 		}
 		if !covered {
@@ -147,7 +156,11 @@ func (r *Result) collect(outs []chainOut, logger *slog.Logger) {
 		}
 		c := o.check
 		attrs := []any{"mechanism", c.Mechanism, "completed", c.Completed, "issued", c.Issued, "resumed", c.Resumed,
+			"first_offer_resumed", c.FirstOfferResumed, "offers_resumed", c.OffersResumed, "offers_refused", c.OffersRefused,
 			"full_handshake", c.FullHandshake, "resumed_handshake", c.ResumedHandshake}
+		if c.Recent {
+			attrs = append(attrs, "resumed_within_window", c.RecentAge.Round(time.Second))
+		}
 		if c.Err != "" {
 			attrs = append(attrs, "err", c.Err)
 		}
@@ -175,7 +188,7 @@ func (h *handshaker) settleKeyNames(ctx context.Context, r *Result, outs []chain
 		var more []ticketSeen
 		var err error
 		if v == VersionTLS12 {
-			_, more, _, err = h.ticketHandshake12(ctx)
+			_, more, err = h.ticketHandshake12(ctx)
 		} else {
 			_, more, err = h.ticketHandshake13(ctx)
 		}
@@ -191,7 +204,7 @@ func (h *handshaker) settleKeyNames(ctx context.Context, r *Result, outs []chain
 	r.Tickets, r.KeyNames = summarise(ts)
 	for v, t := range r.Tickets {
 		h.log.Debug("Tickets seen", "step", "tickets", "version", VersionName(v), "count", t.Count,
-			"lifetime_seconds", t.LifetimeHint, "format", t.Format, "key_name_bytes", t.KeyNameBytes, "max_early_data", t.MaxEarlyData)
+			"lifetime_seconds", t.LifetimeHint, "format", t.Format, "key_name_bytes", t.KeyNameBytes, "keys_seen", t.KeysSeen, "max_early_data", t.MaxEarlyData)
 	}
 }
 
@@ -225,6 +238,21 @@ func (r *Result) judge() {
 		return
 	}
 	r.Success = true
+}
+
+// setAddr records the address every connection dials, with the figures
+// blackbox_exporter publishes for it. The hash covers the address's own
+// bytes, 4 for IPv4 (resolve unmaps IPv4-mapped IPv6) and 16 for IPv6, as
+// blackbox_exporter's ipHash does (To4, else To16).
+func (r *Result) setAddr(ap netip.AddrPort) {
+	r.Addr = ap.String()
+	r.IPProtocol = 6
+	if ap.Addr().Is4() {
+		r.IPProtocol = 4
+	}
+	h := fnv.New32a()
+	h.Write(ap.Addr().AsSlice())
+	r.IPAddrHash = h.Sum32()
 }
 
 func dedupe(ss []string) []string {

@@ -97,7 +97,7 @@ func (h *handshaker) pskWithoutDHE(ctx context.Context) *bool {
 // and returns the server's first ServerHello (perhaps a HelloRetryRequest);
 // the connection is then closed without an alert.
 func (h *handshaker) sendHello13(ctx context.Context, msg []byte) (*wire.ServerHello, error) {
-	conn, err := dial(ctx, h.addr)
+	conn, err := h.dial(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", h.addr, err)
 	}

@@ -62,6 +62,19 @@ type Result struct {
 	// exporter answers 403 rather than probe_success 0.
 	Refused *RefusedError
 
+	// Addr is the address every connection of the probe dialed (ip:port);
+	// empty when the target's name did not resolve.
+	Addr string
+	// IPProtocol is 4 or 6, the family of the dialed address; 0 when none.
+	IPProtocol int
+	// IPAddrHash is FNV-32a of the dialed IP's bytes, 4 for IPv4 (also an
+	// IPv4-mapped IPv6 address, which resolve unmaps) and 16 for IPv6, as
+	// current blackbox_exporter's probe_ip_addr_hash (To4, else To16). It
+	// changes when the name points elsewhere.
+	IPAddrHash uint32
+	// DNSLookup is how long resolving the target's name took (0 for an IP).
+	DNSLookup time.Duration
+
 	// Versions holds, for every version the module probes, whether the server
 	// completed a handshake at that version. A version whose support could not
 	// be determined (network error) is absent.
@@ -116,8 +129,25 @@ type Check struct {
 	// Issued is true when the full handshake gave the client something to
 	// offer: a session ID, a ticket, a TLS 1.3 PSK.
 	Issued bool
-	// Resumed is true when the server accepted the offer.
+	// Resumed is the verdict: the server accepted an offer of this probe,
+	// or — behind a balancer, see Recent — did so within the window.
 	Resumed bool
+	// FirstOfferResumed: the server accepted the first offer of the
+	// session just obtained, as a client reconnecting would make it.
+	FirstOfferResumed bool
+	// OffersResumed and OffersRefused count this probe's offers: the first
+	// one and the retries on new connections (not the replays of old
+	// sessions that measure the accepted age).
+	OffersResumed, OffersRefused int
+	// Recent is true when Resumed rests on an earlier probe: every offer
+	// of this one was refused, the refusals showed other backends
+	// answering, and the mechanism resumed RecentAge ago, within the
+	// window (SessionsOptions.ResumedWindow).
+	Recent    bool
+	RecentAge time.Duration
+	// Refusals says, per refused offer, what the connection told of the
+	// server that answered.
+	Refusals []Refusal
 	// FullHandshake and ResumedHandshake are the times from sending the
 	// ClientHello to receiving the first byte of the server's answer, for
 	// the full handshake and for the resumption offer. Zero when not measured.
@@ -138,6 +168,25 @@ type Tickets struct {
 	// MaxEarlyData is the early_data extension's limit of a TLS 1.3 ticket;
 	// zero when the server offered no 0-RTT.
 	MaxEarlyData uint32
+	// KeysSeen is how many distinct key names this version's tickets
+	// carried in this probe: behind a balancer, the backends (with their
+	// own keys) that answered; 0 when the tickets name no key.
+	KeysSeen int
+}
+
+// Refusal is what one refused offer showed about the server that answered
+// it. Only tickets can tell: a full handshake whose new ticket carries
+// another key name than the offered one was answered by another backend.
+type Refusal struct {
+	// Attempt is the offer's number in this probe, from 1.
+	Attempt int
+	// OfferedKey and AnsweredKey are the fingerprints of the offered
+	// session's ticket key and of the new ticket's, 0 when unknown.
+	OfferedKey, AnsweredKey uint64
+	// OtherBackend is true when the keys differ.
+	OtherBackend bool
+	// Why says in words what the connection showed.
+	Why string
 }
 
 // KeyName identifies one session-ticket encryption key by a fingerprint of its

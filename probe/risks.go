@@ -19,8 +19,9 @@ const (
 	// psk_ke alone, without (EC)DHE, so the session has no forward secrecy
 	// from the ticket key. One extra offer; needs the psk check.
 	RiskPSKWithoutDHE Risk = "psk_without_dhe"
-	// RiskTicketbleed: CVE-2016-9244, judged from the TLS 1.2 ticket offer
-	// the session_ticket check makes anyway; repeated only on a signal.
+	// RiskTicketbleed: CVE-2016-9244, judged from one hand-built offer of
+	// a TLS 1.2 ticket the session_ticket check resumed; repeated only on
+	// a signal.
 	RiskTicketbleed Risk = "ticketbleed"
 	// RiskTicketWeakness: secrets in clear, an all-zero HMAC key, reused
 	// keystreams, judged from the tickets the other checks obtained.
@@ -81,8 +82,9 @@ type RiskResult struct {
 	// again (no anti-replay).
 	EarlyDataAccepted       *bool
 	EarlyDataReplayAccepted *bool
-	// Ticketbleed: a resumed TLS 1.2 ticket offer with a 16-byte session
-	// ID was answered, twice, with a longer ID that starts with ours.
+	// Ticketbleed: a resumed hand-built TLS 1.2 ticket offer with a
+	// 16-byte session ID was answered, twice, with a longer ID that starts
+	// with ours.
 	Ticketbleed *bool
 	// TicketWeaknesses lists, per version and weakness, the verdicts that
 	// applied to the tickets seen.
@@ -113,13 +115,15 @@ type TicketWeakness struct {
 
 // riskSink gathers, while the chains run, what the risk checks need from
 // them: tickets with their secrets, a TLS 1.3 session to offer with
-// psk_ke, the TLS 1.2 ticket offers' echoes. It holds secrets: it lives for
+// psk_ke, a TLS 1.2 ticket to offer by hand (Ticketbleed). It holds secrets: it lives for
 // one probe and nothing of it but verdicts reaches the Result.
 type riskSink struct {
 	mu      sync.Mutex
 	tickets []ticketSecret
 	psk     *pskOffer
-	bleed   bleedObservations
+	// ticket12 is the first TLS 1.2 ticket obtained, with what a
+	// hand-built offer of it needs.
+	ticket12 *session12
 }
 
 // ticketSecret is a ticket with the secret of the session it carries.
@@ -212,7 +216,8 @@ func (h *handshaker) runRisks(ctx context.Context, r *Result) {
 		r.Risks.PSKWithoutDHE = h.pskWithoutDHE(ctx)
 	}
 	if m.HasRisk(RiskTicketbleed) {
-		r.Risks.Ticketbleed = h.ticketbleed(ctx)
+		c, _ := r.Check(MechanismSessionTicket)
+		r.Risks.Ticketbleed = h.ticketbleed(ctx, c.OffersResumed > 0)
 	}
 	if m.HasRisk(RiskTicketWeakness) {
 		r.Risks.TicketWeaknesses = h.risks.weaknesses()

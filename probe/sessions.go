@@ -3,6 +3,7 @@ package probe
 import (
 	"container/list"
 	"crypto/tls"
+	"slices"
 	"sync"
 	"time"
 )
@@ -20,9 +21,12 @@ type Sessions struct {
 	maxTargets int
 	maxAge     time.Duration
 	perKind    int
+	window     time.Duration
 	// lru holds the targets, the one that last obtained a session first.
-	// Only add inserts or moves one: looking up a target (every probe
-	// does, failed ones too) never evicts another.
+	// Only what keeps a session (add, keepBackend, markResumed, which
+	// follows an offer resumed and so a session obtained) inserts or
+	// moves one: looking up a target (every probe does, failed ones too)
+	// never evicts another.
 	lru   *list.List // of *targetSessions
 	byKey map[string]*list.Element
 }
@@ -32,7 +36,11 @@ type SessionsOptions struct {
 	MaxTargets int           // bound on targets, the least recently added to go first (default 10000)
 	MaxAge     time.Duration // sessions older than this are dropped (default 8 days)
 	PerKind    int           // sessions kept per target and mechanism (default 8)
-	Now        func() time.Time
+	// ResumedWindow is how long a mechanism that resumed counts as
+	// resuming behind a balancer whose backends the probe's offers missed
+	// (default 15m: the key history's active window).
+	ResumedWindow time.Duration
+	Now           func() time.Time
 }
 
 // NewSessions returns an empty store.
@@ -46,25 +54,55 @@ func NewSessions(o SessionsOptions) *Sessions {
 	if o.PerKind < 2 {
 		o.PerKind = 8
 	}
+	if o.ResumedWindow <= 0 {
+		o.ResumedWindow = 15 * time.Minute
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	return &Sessions{now: o.Now, maxTargets: o.MaxTargets, maxAge: o.MaxAge, perKind: o.PerKind,
-		lru: list.New(), byKey: map[string]*list.Element{}}
+		window: o.ResumedWindow, lru: list.New(), byKey: map[string]*list.Element{}}
 }
 
-// stored is one earlier session: a TLS 1.2 session ID or ticket, or a TLS
-// 1.3 session crypto/tls can resume.
+// stored is one earlier session: a TLS 1.2 session ID, or a TLS 1.2 ticket
+// or TLS 1.3 session crypto/tls can resume.
 type stored struct {
 	obtained time.Time // on the store's clock: ages are measured with it
 	received time.Time // wall time crypto/tls received a TLS 1.3 session
 	s12      *session12
-	s13      *tls.ClientSessionState
+	cs       *tls.ClientSessionState
+	// key is the fingerprint of the ticket key that issued the session,
+	// 0 when its ticket names none (session IDs, stateful or unnamed
+	// tickets): behind a balancer, the backend it belongs to.
+	key    uint64
+	keyLen int // the key name's length in the ticket
 }
+
+// ticket returns the ticket a session is resumed with, nil for a session ID.
+func (st *stored) ticket() []byte {
+	if st.cs == nil {
+		return nil
+	}
+	t, _, err := st.cs.ResumptionState()
+	if err != nil {
+		return nil
+	}
+	return t
+}
+
+// maxBackends bounds the backends whose newest session is kept per target
+// and mechanism.
+const maxBackends = 16
 
 type targetSessions struct {
 	key   string
 	kinds map[Mechanism][]*stored // oldest first
+	// backends holds, per mechanism, the newest session of every ticket
+	// key seen: behind a balancer, one session per backend, so that the
+	// backend a connection lands on finds one of its own.
+	backends map[Mechanism]map[uint64]*stored
+	// resumed is when each mechanism last resumed an offer.
+	resumed map[Mechanism]time.Time
 }
 
 // clock returns the time source ages are measured with.
@@ -100,7 +138,8 @@ func (s *Sessions) target(key string) *targetSessions {
 		s.lru.MoveToFront(e)
 		return e.Value.(*targetSessions)
 	}
-	ts := &targetSessions{key: key, kinds: map[Mechanism][]*stored{}}
+	ts := &targetSessions{key: key, kinds: map[Mechanism][]*stored{},
+		backends: map[Mechanism]map[uint64]*stored{}, resumed: map[Mechanism]time.Time{}}
 	s.byKey[key] = s.lru.PushFront(ts)
 	for s.lru.Len() > s.maxTargets {
 		old := s.lru.Back()
@@ -133,8 +172,8 @@ func (s *Sessions) oldest(key string, m Mechanism) []*stored {
 	return append([]*stored(nil), kept...)
 }
 
-// forget removes a session the server no longer resumes: once refused, a
-// session is not accepted again.
+// forget removes a session the server no longer resumes: once refused by
+// the server that issued it, a session is not accepted again.
 func (s *Sessions) forget(key string, m Mechanism, st *stored) {
 	if s == nil {
 		return
@@ -144,6 +183,9 @@ func (s *Sessions) forget(key string, m Mechanism, st *stored) {
 	ts := s.lookup(key)
 	if ts == nil {
 		return
+	}
+	if ts.backends[m][st.key] == st {
+		delete(ts.backends[m], st.key)
 	}
 	for i, x := range ts.kinds[m] {
 		if x == st {
@@ -177,4 +219,88 @@ func (s *Sessions) add(key string, m Mechanism, st *stored) {
 		list = append(list[:drop:drop], list[drop+1:]...)
 	}
 	ts.kinds[m] = list
+}
+
+// perBackend returns the newest kept session of each ticket key for key and
+// m, newest first, after dropping those past MaxAge.
+func (s *Sessions) perBackend(key string, m Mechanism) []*stored {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := s.lookup(key)
+	if ts == nil {
+		return nil
+	}
+	cutoff := s.now().Add(-s.maxAge)
+	var out []*stored
+	for k, st := range ts.backends[m] {
+		if !st.obtained.After(cutoff) {
+			delete(ts.backends[m], k)
+			continue
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b *stored) int { return b.obtained.Compare(a.obtained) })
+	return out
+}
+
+// keepBackend keeps st as the newest session of its ticket key. Sessions
+// whose ticket names no key are not kept here: nothing tells their backend.
+func (s *Sessions) keepBackend(key string, m Mechanism, st *stored) {
+	if s == nil || st == nil || st.key == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := s.target(key)
+	bs := ts.backends[m]
+	if bs == nil {
+		bs = map[uint64]*stored{}
+		ts.backends[m] = bs
+	}
+	if old, ok := bs[st.key]; ok && old.obtained.After(st.obtained) {
+		return
+	}
+	bs[st.key] = st
+	for len(bs) > maxBackends {
+		var oldest uint64
+		for k, x := range bs {
+			if o, ok := bs[oldest]; !ok || x.obtained.Before(o.obtained) {
+				oldest = k
+			}
+		}
+		delete(bs, oldest)
+	}
+}
+
+// markResumed notes that m resumed an offer now.
+func (s *Sessions) markResumed(key string, m Mechanism) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.target(key).resumed[m] = s.now()
+}
+
+// resumedWithin returns how long ago m last resumed an offer for key, and
+// whether that is within the store's ResumedWindow.
+func (s *Sessions) resumedWithin(key string, m Mechanism) (time.Duration, bool) {
+	if s == nil {
+		return 0, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := s.lookup(key)
+	if ts == nil {
+		return 0, false
+	}
+	at, ok := ts.resumed[m]
+	if !ok {
+		return 0, false
+	}
+	ago := s.now().Sub(at)
+	return ago, ago <= s.window
 }

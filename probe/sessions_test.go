@@ -74,6 +74,12 @@ func TestSessionsAdmitOnlyObtained(t *testing.T) {
 			t.Fatalf("%s: %d sessions never added", key, len(got))
 		}
 		s.forget(key, MechanismPSK, &stored{})
+		if got := s.perBackend(key, MechanismPSK); got != nil {
+			t.Fatalf("%s: %d backend sessions never kept", key, len(got))
+		}
+		if _, ok := s.resumedWithin(key, MechanismPSK); ok {
+			t.Fatalf("%s: resumed within the window, never probed", key)
+		}
 	}
 	s.oldest("a", MechanismPSK) // a lookup does not make a recent
 	if s.Len() != 2 || len(s.oldest("a", MechanismPSK)) != 1 || len(s.oldest("b", MechanismPSK)) != 1 {
@@ -82,5 +88,48 @@ func TestSessionsAdmitOnlyObtained(t *testing.T) {
 	s.add("c", MechanismPSK, &stored{obtained: now})
 	if len(s.oldest("a", MechanismPSK)) != 0 || len(s.oldest("b", MechanismPSK)) != 1 || len(s.oldest("c", MechanismPSK)) != 1 {
 		t.Error("adding c did not evict a, the target least recently added to")
+	}
+}
+
+// Per backend key the newest session is kept, past MaxAge none; forgetting
+// a session drops it there too; resumedWithin follows the window.
+func TestSessionsPerBackend(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	s := NewSessions(SessionsOptions{MaxAge: time.Hour, ResumedWindow: 10 * time.Minute, Now: func() time.Time { return now }})
+	a1 := &stored{obtained: now, key: 1}
+	a2 := &stored{obtained: now.Add(time.Minute), key: 1}
+	b := &stored{obtained: now.Add(2 * time.Minute), key: 2}
+	for _, st := range []*stored{a2, a1, b, {obtained: now, key: 0}} {
+		s.keepBackend("k", MechanismPSK, st)
+	}
+	if got := s.perBackend("k", MechanismPSK); len(got) != 2 || got[0] != b || got[1] != a2 {
+		t.Fatalf("per backend %v, want b then the newer a", got)
+	}
+	s.forget("k", MechanismPSK, b)
+	if got := s.perBackend("k", MechanismPSK); len(got) != 1 || got[0] != a2 {
+		t.Errorf("after forgetting b: %v", got)
+	}
+	for i := range maxBackends + 4 {
+		s.keepBackend("k", MechanismSessionTicket, &stored{obtained: now.Add(time.Duration(i) * time.Second), key: uint64(i + 1)})
+	}
+	if got := s.perBackend("k", MechanismSessionTicket); len(got) != maxBackends || got[len(got)-1].key != 5 {
+		t.Errorf("kept %d backends, oldest key %d; want %d, the oldest dropped", len(got), got[len(got)-1].key, maxBackends)
+	}
+
+	if _, ok := s.resumedWithin("k", MechanismPSK); ok {
+		t.Error("resumed within the window before any resumption")
+	}
+	s.markResumed("k", MechanismPSK)
+	now = now.Add(10 * time.Minute)
+	if ago, ok := s.resumedWithin("k", MechanismPSK); !ok || ago != 10*time.Minute {
+		t.Errorf("at the window's edge: %s %v", ago, ok)
+	}
+	now = now.Add(time.Second)
+	if _, ok := s.resumedWithin("k", MechanismPSK); ok {
+		t.Error("still within the window past it")
+	}
+	now = now.Add(time.Hour)
+	if got := s.perBackend("k", MechanismPSK); len(got) != 0 {
+		t.Errorf("sessions past MaxAge kept: %v", got)
 	}
 }

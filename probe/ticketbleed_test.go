@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"net"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -34,11 +36,21 @@ func (c *replayConn) Read(p []byte) (int, error) {
 // 1.2 tickets), and it answers every TLS 1.2 ticket offer with a hand-built
 // ServerHello resuming it, whose session ID is the client's 16 bytes
 // followed by 16 bytes of its "memory", then ChangeCipherSpec, and closes. bleed, when
-// not nil, decides per offer whether to bleed (else it echoes exactly).
-// offers counts the ticket offers it answered.
-func startTicketbleedServer(t *testing.T, pki *testservers.PKI, bleed func(n int64) bool) (addr string, offers *atomic.Int64) {
+// not nil, decides per offer whether to bleed (else it echoes exactly);
+// refuse, when not nil, whether to answer with a session ID of its own
+// instead, a refusal (as another backend would).
+// offers counts the ticket offers it answered, idLens lists the session ID
+// length of each, in order.
+func startTicketbleedServer(t *testing.T, pki *testservers.PKI, bleed, refuse func(n int64) bool) (addr string, offers *atomic.Int64, idLens func() []int) {
 	cfg := &tls.Config{Certificates: []tls.Certificate{pki.TLSCertificate(t)}, MaxVersion: tls.VersionTLS12}
 	offers = &atomic.Int64{}
+	var mu sync.Mutex
+	var lens []int
+	idLens = func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(lens)
+	}
 	addr = testservers.ServeTCP(t, func(c net.Conn) {
 		var head []byte
 		buf := make([]byte, 4096)
@@ -59,9 +71,16 @@ func startTicketbleedServer(t *testing.T, pki *testservers.PKI, bleed func(n int
 			drain(tc)
 			return
 		}
+		mu.Lock()
+		lens = append(lens, len(ch.SessionID))
 		n := offers.Add(1)
+		mu.Unlock()
 		id := append([]byte(nil), ch.SessionID...)
-		if bleed == nil || bleed(n) {
+		switch {
+		case refuse != nil && refuse(n):
+			id = make([]byte, 32)
+			rand.Read(id)
+		case bleed == nil || bleed(n):
 			memory := make([]byte, 32-len(id))
 			rand.Read(memory)
 			id = append(id, memory...)
@@ -78,7 +97,7 @@ func startTicketbleedServer(t *testing.T, pki *testservers.PKI, bleed func(n int
 		out = wire.AppendRecords(out, wire.RecordChangeCipherSpec, wire.VersionTLS12, []byte{1})
 		c.Write(out) // and close: it has no Finished to send
 	})
-	return addr, offers
+	return addr, offers, idLens
 }
 
 func TestTicketbleed(t *testing.T) {
@@ -86,19 +105,25 @@ func TestTicketbleed(t *testing.T) {
 	tests := []struct {
 		name   string
 		bleed  func(n int64) bool
+		refuse func(n int64) bool
 		want   *bool
 		offers int64 // ticket offers the server saw
+		idLens []int // their session ID lengths
 	}{
-		// The fresh ticket's offer, then the repeat that confirms it.
-		{"vulnerable", nil, ptr(true), 2},
+		// The session_ticket check's offer (crypto/tls, 32-byte session
+		// ID: nothing to bleed into), Ticketbleed's own offer of the
+		// ticket with 16 bytes, then the repeat that confirms it.
+		{"vulnerable", nil, nil, ptr(true), 3, []int{32, 16, 16}},
 		// Exactly one odd answer is a fluke: the repeat clears it.
-		{"one fluke", func(n int64) bool { return n == 1 }, ptr(false), 2},
-		// An exact echo costs nothing more than the usual offer.
-		{"exact echo", func(int64) bool { return false }, ptr(false), 1},
+		{"one fluke", func(n int64) bool { return n == 2 }, nil, ptr(false), 3, []int{32, 16, 16}},
+		// An exact echo costs one offer besides the check's.
+		{"exact echo", func(int64) bool { return false }, nil, ptr(false), 2, []int{32, 16}},
+		// Its own offer refused (another backend, say): not judged.
+		{"own offer refused", nil, func(n int64) bool { return n == 2 }, nil, 2, []int{32, 16}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr, offers := startTicketbleedServer(t, pki, tt.bleed)
+			addr, offers, idLens := startTicketbleedServer(t, pki, tt.bleed, tt.refuse)
 			m := testModule(t, pki, func(m *Module) { m.Checks = []Mechanism{MechanismSessionTicket} })
 			r := Run(context.Background(), addr, "test", m, nil, testLogger(t))
 			c, _ := r.Check(MechanismSessionTicket)
@@ -111,6 +136,9 @@ func TestTicketbleed(t *testing.T) {
 			if got := offers.Load(); got != tt.offers {
 				t.Errorf("server saw %d ticket offers, want %d", got, tt.offers)
 			}
+			if got := idLens(); !slices.Equal(got, tt.idLens) {
+				t.Errorf("ticket offers' session ID lengths %v, want %v (crypto/tls's, then Ticketbleed's own)", got, tt.idLens)
+			}
 		})
 	}
 }
@@ -122,7 +150,12 @@ func TestTicketOfferSessionIDLength(t *testing.T) {
 	addr := startGoServer(t, pki, nil)
 	m := testModule(t, pki, nil)
 	h := testHandshaker(t, m, addr)
-	_, _, s, err := h.ticketHandshake12(context.Background())
+	fh, ts, err := h.ticketHandshake12(context.Background())
+	if err != nil {
+		t.Fatalf("no TLS 1.2 ticket: %v", err)
+	}
+	f, err := flight12(fh.tap.received())
+	s := ticketSession12(fh, f, ts)
 	if err != nil || s == nil {
 		t.Fatalf("no TLS 1.2 ticket: %v", err)
 	}

@@ -68,6 +68,14 @@ frontend tls
 // the backends' certificates are not HAProxy's business.
 func StartHAProxyTCP(t testing.TB, backends ...string) *Server {
 	t.Helper()
+	return StartHAProxyTCPBalance(t, "roundrobin", backends...)
+}
+
+// StartHAProxyTCPBalance is StartHAProxyTCP with another `balance`
+// algorithm: "roundrobin", "leastconn", "source" (every test connection
+// comes from 127.0.0.1, so one backend answers them all), "random", …
+func StartHAProxyTCPBalance(t testing.TB, balance string, backends ...string) *Server {
+	t.Helper()
 	if len(backends) == 0 {
 		t.Fatal("testservers: StartHAProxyTCP needs at least one backend")
 	}
@@ -85,8 +93,8 @@ defaults
 
 listen balancer
     bind 127.0.0.1:%d
-    balance roundrobin
-`, indent(haproxyGlobal()), port)
+    balance %s
+`, indent(haproxyGlobal()), port, balance)
 		for i, addr := range backends {
 			fmt.Fprintf(&b, "    server backend%d %s\n", i, addr)
 		}

@@ -1,0 +1,431 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Behind a load balancer every connection may reach another backend, each
+// with its own session cache and, often, its own ticket key: an offer that
+// lands on a backend that did not issue the session is refused, however
+// well every backend resumes its own. One offer then decides nothing. The
+// wire tells the backends apart only by the key names of their tickets
+// (identical backends differ in nothing else): a refused ticket offer
+// becomes a full handshake whose new ticket names the key of the backend
+// that answered.
+//
+// So, when a probe's refusals or tickets show several keys, a refused
+// mechanism is offered again, each time on a new connection, with the
+// fresh session or one session per backend key seen (learnt on the
+// refused connections of this probe or kept from earlier ones; see
+// choose), until one is resumed or maxOffers were made. A mechanism resumes when any offer
+// resumed; when every offer missed, behind such a balancer, it still counts
+// as resuming while it resumed within the window (Sessions' ResumedWindow).
+
+// maxOffers bounds the offers per mechanism and probe: the first one and
+// the retries. With N backends balanced at random, the chance that none of
+// k offers reaches the backend of the session it carries is (1-1/N)^k:
+// 0.4% for two backends, 10% for four.
+const maxOffers = 8
+
+// maxReplays bounds the earlier sessions offered per probe and mechanism.
+const maxReplays = 3
+
+// fleet is what one probe saw of the servers behind its address.
+type fleet struct {
+	nameLen map[uint16]int // key-name length per version, 0 when unnamed
+
+	// recent holds the keys that issued a session kept in the store
+	// within its window: backends still there, if not met in this probe.
+	recent map[uint64]bool
+
+	mu           sync.Mutex
+	keys         map[uint64]bool // key names seen in this probe
+	otherBackend bool            // a refused offer was answered by another backend
+}
+
+// newFleet reads the first offers of every chain: the key-name lengths the
+// tickets show, the keys seen, and whether a refusal came from another
+// backend. It labels every session with the key that issued it.
+func (h *handshaker) newFleet(outs []chainOut, store *Sessions, key string) *fleet {
+	var ts []ticketSeen
+	for _, o := range outs {
+		ts = append(ts, o.tickets...)
+	}
+	byVersion, _ := summarise(ts)
+	f := &fleet{nameLen: map[uint16]int{}, keys: map[uint64]bool{}, recent: map[uint64]bool{}}
+	shown := 0
+	for v, t := range byVersion {
+		f.nameLen[v] = t.KeyNameBytes
+		shown = max(shown, t.KeyNameBytes)
+	}
+	// A lone ticket of one version shows no name on its own; a server
+	// names the keys of both versions alike (OpenSSL uses one key), and
+	// earlier probes may have shown the length.
+	for _, m := range []Mechanism{MechanismSessionTicket, MechanismPSK} {
+		for _, st := range store.perBackend(key, m) {
+			shown = max(shown, st.keyLen)
+			if h.now().Sub(st.obtained) <= store.window {
+				f.recent[st.key] = true
+			}
+		}
+	}
+	for _, v := range []uint16{VersionTLS12, VersionTLS13} {
+		if f.nameLen[v] == 0 {
+			f.nameLen[v] = shown
+		}
+	}
+	for i := range outs {
+		o := &outs[i]
+		for _, st := range slices.Concat([]*stored{o.fresh, o.keep}, o.learned, o.keepers) {
+			f.label(o.version, st)
+		}
+		for _, t := range o.tickets {
+			f.see(t)
+		}
+		for n, a := range o.offers {
+			if !a.resumed {
+				h.noteRefusal(o, f, n+1, a, "offer")
+			}
+		}
+	}
+	return f
+}
+
+// keyOf returns the fingerprint of the key name a ticket carries, 0 when it
+// carries none (stateful handles, unnamed formats).
+func (f *fleet) keyOf(version uint16, raw []byte) (uint64, int) {
+	l := f.nameLen[version]
+	if l == 0 || len(raw) <= maxStatefulTicket {
+		return 0, 0
+	}
+	return Fingerprint(raw[:l]), l
+}
+
+// label sets the key of a session from its ticket, unless already known.
+func (f *fleet) label(version uint16, st *stored) {
+	if st == nil || st.key != 0 {
+		return
+	}
+	st.key, st.keyLen = f.keyOf(version, st.ticket())
+}
+
+func (f *fleet) see(t ticketSeen) {
+	if k, _ := f.keyOf(t.version, t.raw); k != 0 {
+		f.mu.Lock()
+		f.keys[k] = true
+		f.mu.Unlock()
+	}
+}
+
+// balanced reports whether this probe showed several backends.
+func (f *fleet) balanced() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.otherBackend || len(f.keys) >= 2
+}
+
+// alive reports whether the backend of key k was met in this probe or
+// issued a kept session within the window.
+func (f *fleet) alive(k uint64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.keys[k] || f.recent[k]
+}
+
+// classify says what a refused offer's connection showed of the server
+// that answered it.
+func (f *fleet) classify(m Mechanism, n int, a attempt) Refusal {
+	r := Refusal{Attempt: n, OfferedKey: a.offered.key}
+	if m == MechanismSessionID {
+		r.Why = "a refused session ID names no backend: whether another one answered cannot be told"
+		return r
+	}
+	for _, t := range a.tickets {
+		if k, _ := f.keyOf(t.version, t.raw); k != 0 && r.AnsweredKey == 0 {
+			r.AnsweredKey = k
+		}
+	}
+	switch {
+	case len(a.tickets) == 0:
+		r.Why = "the server issued no new ticket: whether another backend answered cannot be told"
+	case r.AnsweredKey == 0 || r.OfferedKey == 0:
+		r.Why = "the tickets name no key: whether another backend answered cannot be told"
+	case r.AnsweredKey != r.OfferedKey:
+		r.OtherBackend = true
+		r.Why = "the new ticket names another key than the offered one: another backend answered"
+	default:
+		r.Why = "the new ticket names the offered session's key: the server that issued it refused it"
+	}
+	return r
+}
+
+// noteRefusal classifies and logs a refused offer of o.
+func (h *handshaker) noteRefusal(o *chainOut, f *fleet, n int, a attempt, step string) {
+	for _, st := range a.issued {
+		f.label(o.version, st)
+	}
+	for _, t := range a.tickets {
+		f.see(t)
+	}
+	r := f.classify(o.check.Mechanism, n, a)
+	if r.OtherBackend {
+		f.mu.Lock()
+		f.otherBackend = true
+		f.mu.Unlock()
+	}
+	o.check.Refusals = append(o.check.Refusals, r)
+	h.log.Debug("Offer refused", "mechanism", o.check.Mechanism, "step", step, "attempt", n, "addr", h.addr,
+		"other_backend", r.OtherBackend, "offered_key", fmt.Sprintf("%012x", r.OfferedKey),
+		"answered_key", fmt.Sprintf("%012x", r.AnsweredKey), "why", r.Why)
+}
+
+// followUp runs, concurrently per mechanism, what comes after the first
+// offers: retries behind a balancer, replays of earlier sessions, the
+// verdict, and what the store keeps.
+//
+// Session-ID retries wait for the ticket retries: they have no landing
+// pattern to follow (a refused session ID names no backend), and a
+// balancer that weighs connections in flight (leastconn) would otherwise
+// send them, in step with the ticket chains' connections, to the same
+// wrong backend every time.
+func (h *handshaker) followUp(ctx context.Context, outs []chainOut, f *fleet, store *Sessions, key string) {
+	var wg, tickets sync.WaitGroup
+	var todo []*chainOut
+	for i := range outs {
+		if o := &outs[i]; o.fresh != nil && o.check.Completed {
+			todo = append(todo, o)
+			if o.check.Mechanism != MechanismSessionID {
+				tickets.Add(1) // before any goroutine waits on it
+			}
+		}
+	}
+	for _, o := range todo {
+		wg.Add(1)
+		isID := o.check.Mechanism == MechanismSessionID
+		go func() {
+			defer wg.Done()
+			if isID {
+				tickets.Wait()
+			}
+			if !o.resumed() && f.balanced() {
+				h.retry(ctx, o, f, store, key)
+			}
+			if !isID {
+				tickets.Done()
+			}
+			if o.resumed() {
+				h.replay(ctx, o, f, store, key)
+			}
+			h.verdict(o, f, store, key)
+			h.keep(o, store, key)
+		}()
+	}
+	wg.Wait()
+}
+
+// retry offers again, on new connections, until an offer is resumed, the
+// offers are spent or a quarter of the probe's time is left.
+func (h *handshaker) retry(ctx context.Context, o *chainOut, f *fleet, store *Sessions, key string) {
+	m := o.check.Mechanism
+	offer := h.offerer(m)
+	h.log.Debug("Offering again: several backends answer", "mechanism", m, "step", "retry", "addr", h.addr)
+	for n := len(o.offers) + 1; n <= maxOffers && !o.resumed(); n++ {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < h.module.Timeout/4 {
+			return
+		}
+		a, err := offer(ctx, f.choose(o, h.candidates(o, store, key)))
+		switch {
+		case errors.Is(err, errNotOffered) || errors.Is(err, errAlert):
+			continue
+		case err != nil:
+			h.log.Debug("Retry failed", "mechanism", m, "step", "retry", "attempt", n, "addr", h.addr, "err", err)
+			return
+		}
+		o.record(a)
+		if !a.resumed {
+			h.noteRefusal(o, f, n, a, "retry")
+		}
+	}
+}
+
+// choose picks what a retry offers. The refusals so far say where this
+// chain's connections landed; when that sequence shows a period of at most
+// the number of backends seen (a round-robin or leastconn balancer, with
+// or without the other chains' connections interleaved), the candidate of
+// the backend it predicts next is offered. Otherwise a candidate at
+// random: where the balancer sends the next connection does not depend on
+// what it carries, so every choice hits with the chance 1/backends, and no
+// fixed order can fall in step with the balancer and miss on every
+// connection.
+func (f *fleet) choose(o *chainOut, cands []*stored) *stored {
+	var landed []uint64
+	for _, r := range o.check.Refusals {
+		if r.AnsweredKey != 0 {
+			landed = append(landed, r.AnsweredKey)
+		}
+	}
+	f.mu.Lock()
+	maxPeriod := max(2, len(f.keys))
+	f.mu.Unlock()
+	if k, ok := predictNext(landed, maxPeriod); ok {
+		for _, c := range cands {
+			if c.key == k {
+				return c
+			}
+		}
+	}
+	return cands[rand.IntN(len(cands))]
+}
+
+// predictNext returns the value that continues seq if its last value
+// repeats the one p steps before, for the shortest p up to maxPeriod: the
+// least evidence of a period, so that a balancer's pattern is followed
+// from the third connection on, and a pattern that shifts (the other
+// chains' connections come and go) is followed again soon. Behind a random
+// balancer a prediction is no worse than a random choice.
+func predictNext(seq []uint64, maxPeriod int) (uint64, bool) {
+	n := len(seq)
+	for p := 1; p <= maxPeriod && p < n; p++ {
+		if seq[n-1] == seq[n-1-p] {
+			return seq[n-p], true
+		}
+	}
+	return 0, false
+}
+
+// candidates lists what a retry may offer: the fresh session first, then
+// one session per other backend key, learnt in this probe or kept from
+// earlier ones, newest first. Session IDs name no backend: the most recent
+// kept ones stand in.
+func (h *handshaker) candidates(o *chainOut, store *Sessions, key string) []*stored {
+	out := []*stored{o.fresh}
+	if o.check.Mechanism == MechanismSessionID {
+		kept := store.oldest(key, MechanismSessionID)
+		for i := len(kept) - 1; i >= 0 && len(out) < 4; i-- {
+			out = append(out, kept[i])
+		}
+		return out
+	}
+	seen := map[uint64]bool{o.fresh.key: true}
+	learned := make([]*stored, 0, len(o.learned))
+	for i := len(o.learned) - 1; i >= 0; i-- {
+		learned = append(learned, o.learned[i])
+	}
+	for _, st := range append(learned, store.perBackend(key, o.check.Mechanism)...) {
+		if st.key != 0 && !seen[st.key] {
+			seen[st.key] = true
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// replay offers earlier sessions, oldest first, until one is resumed or
+// maxReplays were tried, and sets the age of the one resumed. A refused
+// session is forgotten when the server that issued it refused it, as far as
+// key names tell (see keepRefused). A session whose offer failed for
+// another reason (network) is kept for the next probe. Replays measure age,
+// not the fleet: their refusals do not count as showing other backends.
+func (h *handshaker) replay(ctx context.Context, o *chainOut, f *fleet, store *Sessions, key string) {
+	m := o.check.Mechanism
+	offer := h.offerer(m)
+	for i, st := range store.oldest(key, m) {
+		if i == maxReplays {
+			return
+		}
+		a, err := offer(ctx, st)
+		age := h.now().Sub(st.obtained)
+		switch {
+		case errors.Is(err, errAlert) || errors.Is(err, errNotOffered):
+			store.forget(key, m, st) // refused for good, or never to be offered again
+		case err != nil:
+			h.log.Debug("Offer of an earlier session failed", "mechanism", m, "step", "replay", "addr", h.addr,
+				"age", age.Round(time.Second), "err", err)
+			return
+		case a.resumed:
+			o.tickets = append(o.tickets, a.tickets...)
+			o.maxAge, o.hasMaxAge = age, true
+			return
+		default:
+			o.tickets = append(o.tickets, a.tickets...)
+			r := f.classify(m, 0, a)
+			if f.keepRefused(st, r) {
+				h.log.Debug("Earlier session refused, kept: its own backend may still resume it", "mechanism", m,
+					"step", "replay", "addr", h.addr, "age", age.Round(time.Second), "why", r.Why)
+				continue
+			}
+			store.forget(key, m, st)
+		}
+	}
+}
+
+// keepRefused decides whether a refused earlier session may still resume on
+// its own backend. One whose key is named is kept when another key's
+// backend refused it and its own key is still about (met in this probe or
+// recently): a key no longer seen was rotated away, and its sessions with
+// it. One no key name identifies (session IDs, unnamed tickets) is kept
+// only while this probe shows several backends.
+func (f *fleet) keepRefused(st *stored, r Refusal) bool {
+	if st.key != 0 {
+		return r.AnsweredKey != 0 && r.AnsweredKey != st.key && f.alive(st.key)
+	}
+	return f.balanced()
+}
+
+// verdict sets the check's figures: offers resumed and refused, the first
+// offer's fate, and whether the mechanism resumes — because an offer of
+// this probe was accepted or, behind a balancer whose backends every offer
+// missed, because one was within the window.
+func (h *handshaker) verdict(o *chainOut, f *fleet, store *Sessions, key string) {
+	c := &o.check
+	for _, a := range o.offers {
+		if a.resumed {
+			c.OffersResumed++
+			if c.ResumedHandshake == 0 {
+				c.ResumedHandshake = a.firstFlight
+			}
+		} else {
+			c.OffersRefused++
+		}
+	}
+	if len(o.offers) == 0 {
+		return
+	}
+	if c.ResumedHandshake == 0 {
+		c.ResumedHandshake = o.offers[0].firstFlight
+	}
+	c.FirstOfferResumed = o.offers[0].resumed
+	c.Resumed = o.resumed()
+	if c.Resumed {
+		store.markResumed(key, c.Mechanism)
+		return
+	}
+	if !f.balanced() {
+		return
+	}
+	if ago, ok := store.resumedWithin(key, c.Mechanism); ok {
+		c.Resumed, c.Recent, c.RecentAge = true, true, ago
+		h.log.Debug("Every offer missed its backend; resumed within the window", "mechanism", c.Mechanism,
+			"step", "verdict", "addr", h.addr, "offers", len(o.offers), "last_resumed_ago", ago.Round(time.Second))
+	}
+}
+
+// keep stores what later probes offer: the fresh session in the age ladder
+// when the mechanism resumed (a session never resumed measures nothing),
+// and the newest session of every backend key seen.
+func (h *handshaker) keep(o *chainOut, store *Sessions, key string) {
+	m := o.check.Mechanism
+	if o.resumed() {
+		store.add(key, m, o.keep)
+	}
+	store.keepBackend(key, m, o.keep)
+	for _, st := range o.keepers {
+		store.keepBackend(key, m, st)
+	}
+}
