@@ -83,16 +83,42 @@ fi
 # just run): FUZZTIME each, 10s unless set. A crash is written under the
 # package's testdata/fuzz/ and fails the run.
 fuzztime=${FUZZTIME:-10s}
+fuzzlog=$(mktemp)
+# corpus_size counts the inputs in a fuzz target's corpus directory, 0 when
+# there is none yet.
+corpus_size() {
+	local inputs=()
+	[[ -d $1 ]] && inputs=("$1"/*)
+	echo "${#inputs[@]}"
+}
+trap 'rm -f "$fuzzlog"' EXIT
 echo "test.sh: fuzzing every target for $fuzztime"
 mapfile -t fuzzfiles < <(grep -rl --include='*_test.go' --exclude-dir=testdata --exclude-dir=.git '^func Fuzz' . | sort)
 for file in "${fuzzfiles[@]}"; do
 	[[ $file == ./examples/* ]] && continue # other modules
 	for name in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$file"); do
-		echo "test.sh: fuzz $name ($(dirname "$file"))"
-		if ! go test -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "$(dirname "$file")"; then
-			echo "test.sh: FAIL (fuzz $name)"
-			exit 1
+		dir=$(dirname "$file")
+		echo "test.sh: fuzz $name ($dir)"
+		corpus="$dir/testdata/fuzz/$name"
+		before=$(corpus_size "$corpus")
+		if go test -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "$dir" >"$fuzzlog" 2>&1; then
+			rc=0
+		else
+			rc=$?
 		fi
+		cat "$fuzzlog"
+		if ((rc == 0)); then
+			continue
+		fi
+		if grep -qx '    context deadline exceeded' "$fuzzlog" && (($(corpus_size "$corpus") == before)); then
+			# Go's fuzz coordinator can report its own -fuzztime deadline
+			# as a failure (go.dev/issue/75804, unfixed in Go 1.26): no
+			# input failed and none was written. A real failure writes one.
+			echo "test.sh: fuzz $name: the -fuzztime deadline was reported as a failure with no failing input (go.dev/issue/75804); not a finding"
+			continue
+		fi
+		echo "test.sh: FAIL (fuzz $name)"
+		exit 1
 	done
 done
 echo "test.sh: PASS"
