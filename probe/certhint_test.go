@@ -122,6 +122,11 @@ func TestRunFailureNamesCertificateFixOnce(t *testing.T) {
 			if failed := log.find(map[string]string{"msg": "Probe failed"}); failed == nil || failed["reason"] != r.Failure {
 				t.Errorf("debug output's \"Probe failed\" record %v does not give the failure reason", failed)
 			}
+			// The whole debug output says what to do once: the per-check
+			// records carry the error, the failure record the fix.
+			if n := log.count(tt.hint); n != 1 {
+				t.Errorf("debug output mentions %q in %d records, want 1", tt.hint, n)
+			}
 		})
 	}
 }

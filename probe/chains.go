@@ -37,6 +37,10 @@ type chainOut struct {
 func failed(out chainOut, err error) chainOut {
 	out.check.Completed = false
 	out.check.Err = err.Error()
+	var he *certHintError
+	if errors.As(err, &he) {
+		out.check.Err, out.check.Hint = he.err.Error(), he.hint
+	}
 	return out
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 
@@ -27,6 +28,22 @@ func (l *recordLog) Handle(_ context.Context, r slog.Record) error {
 	l.records = append(l.records, m)
 	l.mu.Unlock()
 	return nil
+}
+
+// count returns how many records hold text in their message or an attribute.
+func (l *recordLog) count(text string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.records {
+		for _, v := range r {
+			if strings.Contains(v, text) {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }
 
 // find returns the first record whose attributes include all of want.

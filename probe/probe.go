@@ -214,6 +214,12 @@ func (r *Result) judge() {
 	if r.Failure != "" {
 		return
 	}
+	var hints []string
+	for _, c := range r.Checks {
+		if c.Hint != "" {
+			hints = append(hints, c.Hint)
+		}
+	}
 	if r.HighestVersion() == 0 {
 		var why []string
 		for _, c := range r.Checks {
@@ -224,7 +230,7 @@ func (r *Result) judge() {
 		if len(why) == 0 {
 			why = append(why, "the server refused every version probed")
 		}
-		r.Failure = "no TLS handshake completed: " + strings.Join(dedupe(why), "; ")
+		r.Failure = "no TLS handshake completed: " + strings.Join(dedupe(append(dedupe(why), dedupe(hints)...)), "; ")
 		return
 	}
 	var failed []string
@@ -234,7 +240,7 @@ func (r *Result) judge() {
 		}
 	}
 	if len(failed) > 0 {
-		r.Failure = strings.Join(failed, "; ")
+		r.Failure = strings.Join(append(failed, dedupe(hints)...), "; ")
 		return
 	}
 	r.Success = true

@@ -126,6 +126,10 @@ type Check struct {
 	// why, and Resumed means nothing.
 	Completed bool
 	Err       string
+	// Hint, when the chain failed for a reason configuration fixes (a
+	// certificate the exporter cannot verify), says how; every chain
+	// fails alike then, and the probe's failure says it once.
+	Hint string
 	// Issued is true when the full handshake gave the client something to
 	// offer: a session ID, a ticket, a TLS 1.3 PSK.
 	Issued bool
