@@ -18,6 +18,7 @@ import (
 
 	"github.com/resumption-exporter/resumption_exporter/collector/findings"
 	"github.com/resumption-exporter/resumption_exporter/collector/history"
+	"github.com/resumption-exporter/resumption_exporter/internal/prober"
 	"github.com/resumption-exporter/resumption_exporter/probe"
 )
 
@@ -208,7 +209,7 @@ func (p *checkPlan) observe(target string, r *probe.Result) *history.KeyState {
 	if p.history == nil {
 		return nil
 	}
-	st := p.history.Observe(target, p.moduleName, r.KeyNames)
+	st := p.history.ObserveServerName(target, p.moduleName, prober.HistoryServerName(r), r.KeyNames)
 	return &st
 }
 

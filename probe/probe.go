@@ -60,6 +60,7 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 	if m.TLSConfig.ServerName != "" {
 		h.serverName = m.TLSConfig.ServerName
 	}
+	r.ServerName = h.serverName
 	logger.Debug("Probing", "addr", h.addr, "ip_protocol", r.IPProtocol, "dns_lookup_seconds", r.DNSLookup.Seconds(),
 		"server_name", h.serverName, "versions", versionNames(m.Versions()), "checks", m.Checks)
 	key := module + "\x00" + r.Target + "\x00" + h.serverName

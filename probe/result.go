@@ -65,6 +65,11 @@ type Result struct {
 	// Addr is the address every connection of the probe dialed (ip:port);
 	// empty when the target's name did not resolve.
 	Addr string
+	// ServerName is the name the probe sent as SNI and checked the
+	// certificate against: the module's tls_config.server_name (which a
+	// per-probe server_name parameter overrides), else the target's host;
+	// empty when the target did not parse.
+	ServerName string
 	// IPProtocol is 4 or 6, the family of the dialed address; 0 when none.
 	IPProtocol int
 	// IPAddrHash is FNV-32a of the dialed IP's bytes, 4 for IPv4 (also an

@@ -30,9 +30,13 @@ import (
 // Last-seen times are not journaled: they change on every probe, and the
 // periodic Save keeps them.
 
-// journalVersion is the version of the journal format; reading rejects any
-// other.
-const journalVersion = 1
+// journalVersion is the version of the journal format written. Reading also
+// takes version 1, whose events had no server_name: each meant the target's
+// own host, as an empty one does now.
+const (
+	journalVersion       = 2
+	oldestJournalVersion = 1
+)
 
 // journalFormat names the format in the header, so that a journal is never
 // mistaken for another JSON-lines file.
@@ -60,11 +64,13 @@ const (
 // event is one journal line. Seq numbers the events of a KeyHistory in the
 // order they happened, across snapshots.
 type event struct {
-	Seq    uint64    `json:"seq"`
-	Op     eventOp   `json:"op"`
-	Target string    `json:"target"`
-	Module string    `json:"module"`
-	At     time.Time `json:"at"`
+	Seq    uint64  `json:"seq"`
+	Op     eventOp `json:"op"`
+	Target string  `json:"target"`
+	Module string  `json:"module"`
+	// ServerName is historyKey.serverName (absent: the target's own host).
+	ServerName string    `json:"server_name,omitempty"`
+	At         time.Time `json:"at"`
 	// opKeys: when the history started, and the fingerprints of every key
 	// the probe saw, new or known (their last sighting is At).
 	Since time.Time `json:"since,omitzero"`
@@ -79,18 +85,18 @@ func keysEvent(hist *targetHistory, keys []probe.KeyName, at time.Time) event {
 	for i, k := range keys {
 		seen[i] = k.Fingerprint
 	}
-	return event{Op: opKeys, Target: hist.key.target, Module: hist.key.module, At: at, Since: hist.since, Seen: seen}
+	return event{Op: opKeys, Target: hist.key.target, Module: hist.key.module, ServerName: hist.key.serverName, At: at, Since: hist.since, Seen: seen}
 }
 
 func rotationEvent(hist *targetHistory, at time.Time) event {
 	return event{
-		Op: opRotation, Target: hist.key.target, Module: hist.key.module, At: at,
+		Op: opRotation, Target: hist.key.target, Module: hist.key.module, ServerName: hist.key.serverName, At: at,
 		Rotations: hist.rotations, LastRotationIntervalSeconds: hist.lastRotationInterval.Seconds(),
 	}
 }
 
 func removeEvent(hist *targetHistory, at time.Time) event {
-	return event{Op: opRemove, Target: hist.key.target, Module: hist.key.module, At: at}
+	return event{Op: opRemove, Target: hist.key.target, Module: hist.key.module, ServerName: hist.key.serverName, At: at}
 }
 
 // emitLocked numbers ev and queues it for the journal, if there is one, and
@@ -340,8 +346,8 @@ func replayJournal(path string, hists map[historyKey]*targetHistory, order *[]*t
 	if err := json.Unmarshal(hdr, &h); err != nil || h.Format != journalFormat {
 		return 0, fmt.Errorf("journal %s: not a key history journal", path)
 	}
-	if h.Version != journalVersion {
-		return 0, fmt.Errorf("journal %s: unsupported format version %d (want %d)", path, h.Version, journalVersion)
+	if h.Version < oldestJournalVersion || h.Version > journalVersion {
+		return 0, fmt.Errorf("journal %s: unsupported format version %d (want %d to %d)", path, h.Version, oldestJournalVersion, journalVersion)
 	}
 	last := afterSeq
 	var prev uint64
@@ -409,7 +415,7 @@ func decodeEvent(line []byte, prev uint64) (event, error) {
 
 // applyEvent replays ev on hists as the Observe that wrote it changed them.
 func applyEvent(hists map[historyKey]*targetHistory, order *[]*targetHistory, ev event) error {
-	k := historyKey{ev.Target, ev.Module}
+	k := historyKey{ev.Target, ev.Module, ev.ServerName}
 	hist := hists[k]
 	if ev.Op == opRemove {
 		delete(hists, k)

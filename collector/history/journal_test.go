@@ -57,7 +57,7 @@ func factsOf(h *KeyHistory) map[historyKey]durableFacts {
 		for _, k := range fh.Keys {
 			f.FirstSeen[k.Fingerprint] = k.FirstSeen
 		}
-		out[historyKey{fh.Target, fh.Module}] = f
+		out[historyKey{fh.Target, fh.Module, fh.ServerName}] = f
 	}
 	return out
 }
@@ -165,7 +165,7 @@ func TestJournalReplayAndCompaction(t *testing.T) {
 					saved = true
 				}
 				clock.Set(start.Add(o.at))
-				if _, err := h.ObserveDurable(context.Background(), o.target, "tls", o.keys); err != nil {
+				if _, err := h.ObserveDurable(context.Background(), o.target, "tls", "", o.keys); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -211,7 +211,7 @@ func TestSaveDuringObserveDurable(t *testing.T) {
 		wg.Go(func() {
 			for i := range probes {
 				clock.Set(start.Add(time.Duration(i) * time.Second))
-				if _, err := h.ObserveDurable(context.Background(), fmt.Sprint("target-", w, "-", i%20), "tls", keys(fmt.Sprint("K", i))); err != nil {
+				if _, err := h.ObserveDurable(context.Background(), fmt.Sprint("target-", w, "-", i%20), "tls", "", keys(fmt.Sprint("K", i))); err != nil {
 					t.Error(err)
 					return
 				}
@@ -252,7 +252,7 @@ func TestObserveDurableGroupCommit(t *testing.T) {
 		wg.Go(func() {
 			<-release
 			target := fmt.Sprint("t", i)
-			if _, err := h.ObserveDurable(context.Background(), target, "tls", keys(target)); err != nil {
+			if _, err := h.ObserveDurable(context.Background(), target, "tls", "", keys(target)); err != nil {
 				t.Error(err)
 			}
 			// This probe's event is in the file when it returns.
@@ -288,7 +288,7 @@ func TestJournalDamage(t *testing.T) {
 	targets := []string{"a", "b", "c"}
 	for i, target := range targets {
 		clock.Set(start.Add(time.Duration(i) * time.Minute))
-		if _, err := h.ObserveDurable(context.Background(), target, "tls", keys(target)); err != nil {
+		if _, err := h.ObserveDurable(context.Background(), target, "tls", "", keys(target)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -340,7 +340,7 @@ func TestJournalRejects(t *testing.T) {
 	}{
 		{"not a journal", "{}\n", "not a key history journal"},
 		{"empty", "", "not a key history journal"},
-		{"other version", `{"format":"` + journalFormat + `","version":2}` + "\n", "unsupported format version 2"},
+		{"other version", `{"format":"` + journalFormat + `","version":3}` + "\n", "unsupported format version 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -510,7 +510,7 @@ func BenchmarkObserveDurableNewKey(b *testing.B) {
 			next++
 			fp := next
 			mu.Unlock()
-			if _, err := h.ObserveDurable(context.Background(), names[fp%uint64(len(names))], "tls", []probe.KeyName{{Fingerprint: fp, Tickets: 1}}); err != nil {
+			if _, err := h.ObserveDurable(context.Background(), names[fp%uint64(len(names))], "tls", "", []probe.KeyName{{Fingerprint: fp, Tickets: 1}}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -527,7 +527,7 @@ func BenchmarkObserveDurableKnownKey(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		n := i % len(names)
-		if _, err := h.ObserveDurable(context.Background(), names[n], "tls", []probe.KeyName{{Fingerprint: uint64(2 * n), Tickets: 1}}); err != nil {
+		if _, err := h.ObserveDurable(context.Background(), names[n], "tls", "", []probe.KeyName{{Fingerprint: uint64(2 * n), Tickets: 1}}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -539,7 +539,7 @@ func BenchmarkOpen100k(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "history.json")
 	h, names := benchHistory(b, path, 100_000)
 	for i := range 10_000 {
-		if _, err := h.ObserveDurable(context.Background(), names[i], "tls", []probe.KeyName{{Fingerprint: uint64(1<<40 + i), Tickets: 1}}); err != nil {
+		if _, err := h.ObserveDurable(context.Background(), names[i], "tls", "", []probe.KeyName{{Fingerprint: uint64(1<<40 + i), Tickets: 1}}); err != nil {
 			b.Fatal(err)
 		}
 	}

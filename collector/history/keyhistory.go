@@ -103,9 +103,15 @@ type KeyHistory struct {
 	lock   *os.File // held from Open to Close
 }
 
-type historyKey struct{ target, module string }
+// historyKey names one history. serverName is the server name the probes
+// sent (SNI) when it is not the target's own host, and empty when it is:
+// virtual hosts on one address may have their own ticket keys, and a
+// history that mixed them would read as one pool of keys whose rotations
+// interleave. Empty is also what every history saved before the server name
+// was kept means (history file version 2, journal version 1).
+type historyKey struct{ target, module, serverName string }
 
-// targetHistory is what one (target, module) has shown so far.
+// targetHistory is what one (target, module, server name) has shown so far.
 type targetHistory struct {
 	key historyKey
 	// probeElem and successElem are its places in KeyHistory.byProbe and
@@ -178,9 +184,17 @@ func (h *KeyHistory) now() time.Time { return h.opts.Now().Round(0) }
 // all, or a failed probe). Such a probe creates no history; of an existing
 // one it only moves the last-probe time, never erasing what was seen.
 //
-// Observe does not wait for the journal; see ObserveDurable.
+// Observe does not wait for the journal; see ObserveDurable. It records
+// under the target's own host name as server name; see ObserveServerName.
 func (h *KeyHistory) Observe(target, module string, keys []probe.KeyName) KeyState {
-	st, _ := h.observe(target, module, keys)
+	return h.ObserveServerName(target, module, "", keys)
+}
+
+// ObserveServerName is Observe for probes that sent serverName as SNI; empty
+// means the target's own host. Each server name of a target keeps its own
+// history.
+func (h *KeyHistory) ObserveServerName(target, module, serverName string, keys []probe.KeyName) KeyState {
+	st, _ := h.observe(historyKey{target, module, serverName}, keys)
 	return st
 }
 
@@ -189,9 +203,10 @@ func (h *KeyHistory) Observe(target, module string, keys []probe.KeyName) KeySta
 // or confirmed a rotation, it returns once that is on disk, so that no
 // published first sighting is lost by a crash. Concurrent probes share one
 // write and one fsync. An error says the journal write failed or ctx ended
-// first; the state is returned either way.
-func (h *KeyHistory) ObserveDurable(ctx context.Context, target, module string, keys []probe.KeyName) (KeyState, error) {
-	st, c := h.observe(target, module, keys)
+// first; the state is returned either way. serverName is as for
+// ObserveServerName.
+func (h *KeyHistory) ObserveDurable(ctx context.Context, target, module, serverName string, keys []probe.KeyName) (KeyState, error) {
+	st, c := h.observe(historyKey{target, module, serverName}, keys)
 	if c == nil {
 		return st, nil
 	}
@@ -200,13 +215,12 @@ func (h *KeyHistory) ObserveDurable(ctx context.Context, target, module string, 
 
 // observe is Observe, returning the journal commit to wait for (nil when
 // nothing needs to be durable).
-func (h *KeyHistory) observe(target, module string, keys []probe.KeyName) (KeyState, *commit) {
+func (h *KeyHistory) observe(k historyKey, keys []probe.KeyName) (KeyState, *commit) {
 	now := h.now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 
 	h.expireLocked(now)
-	k := historyKey{target, module}
 	hist, ok := h.byKey[k]
 	if !ok {
 		if len(keys) == 0 {

@@ -609,7 +609,7 @@ func TestKeyHistoryJournalsEvents(t *testing.T) {
 	done := 0
 	for _, tt := range tests {
 		clock.Set(start.Add(tt.at))
-		if _, err := h.ObserveDurable(context.Background(), tt.target, "tls", tt.keys); err != nil {
+		if _, err := h.ObserveDurable(context.Background(), tt.target, "tls", "", tt.keys); err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
 		evs := journalEvents(t, path)

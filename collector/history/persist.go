@@ -17,9 +17,11 @@ import (
 )
 
 // fileVersion is the version of the history file format written by
-// WriteFile. ReadFile reads it and version 1, which had no journal_seq.
+// WriteFile. ReadFile reads it, version 2, which had no server_name (each
+// history was of the target's own host, as an empty server_name is now),
+// and version 1, which had no journal_seq either.
 const (
-	fileVersion       = 2
+	fileVersion       = 3
 	oldestFileVersion = 1
 )
 
@@ -38,8 +40,11 @@ type historyFile struct {
 }
 
 type fileHistory struct {
-	Target                      string    `json:"target"`
-	Module                      string    `json:"module"`
+	Target string `json:"target"`
+	Module string `json:"module"`
+	// ServerName is historyKey.serverName; absent (before version 3) or
+	// empty: the target's own host.
+	ServerName                  string    `json:"server_name,omitempty"`
 	Since                       time.Time `json:"since"`
 	LastProbe                   time.Time `json:"last_probe"`
 	Rotations                   int       `json:"rotations"`
@@ -84,6 +89,9 @@ func (f historyFile) appendJSON(b []byte) []byte {
 		b = appendJSONString(b, fh.Target)
 		b = append(b, `,"module":`...)
 		b = appendJSONString(b, fh.Module)
+		if fh.ServerName != "" {
+			b = appendJSONString(append(b, `,"server_name":`...), fh.ServerName)
+		}
 		b = appendJSONTime(append(b, `,"since":`...), fh.Since)
 		b = appendJSONTime(append(b, `,"last_probe":`...), fh.LastProbe)
 		b = strconv.AppendInt(append(b, `,"rotations":`...), int64(fh.Rotations), 10)
@@ -108,7 +116,7 @@ func (f historyFile) appendJSON(b []byte) []byte {
 func (f historyFile) sizeHint() int {
 	n := 64
 	for _, fh := range f.Histories {
-		n += 200 + len(fh.Target) + len(fh.Module) + 100*len(fh.Keys)
+		n += 200 + len(fh.Target) + len(fh.Module) + len(fh.ServerName) + 100*len(fh.Keys)
 	}
 	return n
 }
@@ -203,6 +211,7 @@ func (h *KeyHistory) snapshotLocked() historyFile {
 		fh := fileHistory{
 			Target:                      hist.key.target,
 			Module:                      hist.key.module,
+			ServerName:                  hist.key.serverName,
 			Since:                       hist.since,
 			LastProbe:                   hist.lastProbe,
 			Rotations:                   hist.rotations,
@@ -348,7 +357,7 @@ func readHistoryFile(path string) (snapshotFile, error) {
 			return snapshotFile{}, fmt.Errorf("history %d (target %q, module %q): %w", i, fh.Target, fh.Module, err)
 		}
 		if seen[hist.key] {
-			return snapshotFile{}, fmt.Errorf("history %d: target %q, module %q listed twice", i, fh.Target, fh.Module)
+			return snapshotFile{}, fmt.Errorf("history %d: target %q, module %q, server name %q listed twice", i, fh.Target, fh.Module, fh.ServerName)
 		}
 		seen[hist.key] = true
 		hists = append(hists, hist)
@@ -391,7 +400,7 @@ func (fh fileHistory) decode() (*targetHistory, error) {
 		return nil, fmt.Errorf("last_rotation_interval_seconds %v out of range", secs)
 	}
 	hist := &targetHistory{
-		key:                  historyKey{fh.Target, fh.Module},
+		key:                  historyKey{fh.Target, fh.Module, fh.ServerName},
 		since:                fh.Since,
 		lastProbe:            fh.LastProbe,
 		rotations:            fh.Rotations,

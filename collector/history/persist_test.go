@@ -211,8 +211,8 @@ func TestWriteFileFormat(t *testing.T) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.Version != 2 {
-		t.Errorf("version %d, want 2", doc.Version)
+	if doc.Version != 3 {
+		t.Errorf("version %d, want 3", doc.Version)
 	}
 	if len(doc.Histories) != 3 {
 		t.Fatalf("%d histories, want 3", len(doc.Histories))
@@ -317,7 +317,7 @@ func TestReadFileRejects(t *testing.T) {
 	tests := []struct {
 		name, content, wantErr string
 	}{
-		{"unknown version", `{"version":3,"histories":[]}`, "unsupported format version 3"},
+		{"unknown version", `{"version":4,"histories":[]}`, "unsupported format version 4"},
 		{"no version", `{"histories":[]}`, "no version"},
 		{"not JSON", "history", "not a key history file"},
 		{"empty", "", "not a key history file"},

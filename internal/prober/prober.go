@@ -77,7 +77,7 @@ func (p *Prober) Probe(ctx context.Context, target, moduleName string, m probe.M
 		return o
 	}
 	var err error
-	if o.Keys, err = p.keys.ObserveDurable(ctx, target, moduleName, o.Result.KeyNames); err != nil {
+	if o.Keys, err = p.keys.ObserveDurable(ctx, target, moduleName, HistoryServerName(&o.Result), o.Result.KeyNames); err != nil {
 		// The journal counted and logged a failed write; the answer is
 		// still the probe's.
 		logger.Debug("Key history not saved before answering", "err", err)
@@ -88,4 +88,16 @@ func (p *Prober) Probe(ctx context.Context, target, moduleName string, m probe.M
 		o.Log = kept.Bytes()
 	}
 	return o
+}
+
+// HistoryServerName is the server name r's key history is kept under: the
+// name the probe sent, or empty when that is the target's own host (as every
+// history saved before server names were kept is). Virtual hosts on one
+// address, told apart by server_name, may have their own ticket keys; one
+// history for them all would read as one pool whose rotations interleave.
+func HistoryServerName(r *probe.Result) string {
+	if t, err := probe.ParseTarget(r.Target); err == nil && t.Host == r.ServerName {
+		return ""
+	}
+	return r.ServerName
 }
