@@ -61,14 +61,16 @@ func (a *admission) policy() probe.Policy {
 	return probe.Policy{a.flagList, a.config.AllowList()}
 }
 
-// wrap admits requests to next. A request whose target does not parse or
-// whose module does not exist goes straight on: next answers it with 400 and
-// probes nothing, so a malformed request never gets a 5xx, however busy.
+// wrap admits requests to next. A request whose target does not parse, whose
+// module does not exist or whose other parameters are wrong (a typo such as
+// hostnme=, a server_name that is no host name) goes straight on: next
+// answers it with 400 and probes nothing, so a malformed request never gets
+// a 403 or a 5xx, however busy.
 func (a *admission) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		t, err := probe.ParseTarget(q.Get("target"))
-		if err != nil || !a.knownModule(q.Get("module")) {
+		if _, perr := serverNameParam(q); err != nil || perr != nil || !a.knownModule(q.Get("module")) {
 			next.ServeHTTP(w, r)
 			return
 		}

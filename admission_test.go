@@ -64,6 +64,8 @@ func TestProbeAllowList(t *testing.T) {
 		{"short IPv4", []string{"10.0.0.0/8"}, "127.1:" + port, 400, "numeric label"},
 		{"signed port", nil, "127.0.0.1:+" + port, 400, "no sign or leading zero"},
 		{"zero-padded port", nil, "127.0.0.1:00" + port, 400, "no sign or leading zero"},
+		{"typo parameter, target not allowed", []string{"10.0.0.0/8"}, addr + "&hostnme=a.example", 400, `unknown query parameter "hostnme"`},
+		{"bad server_name, target not allowed", []string{"10.0.0.0/8"}, addr + "&server_name=a%20b", 400, "is not a host name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,7 +218,11 @@ func TestProbeConcurrencyLimits(t *testing.T) {
 		t.Errorf("/-/healthy: %d while the limiter is full", code)
 	}
 	// A malformed request is a 400 however busy the exporter is.
-	for _, q := range []string{"target=" + healthy + "&module=nope", "target=127.0.0.1:+1", "target="} {
+	for _, q := range []string{
+		"target=" + healthy + "&module=nope", "target=127.0.0.1:+1", "target=",
+		"target=" + healthy + "&hostnme=a.example", "target=" + healthy + "&server_name=a/b",
+		"target=" + healthy + "&server_name=a.example&hostname=b.example",
+	} {
 		if code, _ := get(t, srv.URL+"/probe?"+q, nil); code != 400 {
 			t.Errorf("/probe?%s while the limiter is full: %d, want 400", q, code)
 		}
