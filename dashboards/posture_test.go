@@ -98,25 +98,48 @@ func TestDashboardsFindAnyJob(t *testing.T) {
 // negotiated TLS version.
 func TestDashboardsShowZeroRTTAndVersion(t *testing.T) {
 	for name := range files() {
-		d, _ := load(t, name)
-		qs, err := d.Queries()
-		if err != nil {
-			t.Fatal(err)
-		}
-		used := map[string]bool{}
-		for _, q := range qs {
-			names, err := mixin.MetricNames(q.Expr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, n := range names {
-				used[n] = true
-			}
-		}
+		used := panelMetrics(t, name)
 		for _, m := range []string{"tls_session_ticket_max_early_data_bytes", "probe_tls_version_info"} {
 			if !used[m] {
 				t.Errorf("%s shows no %s", name, m)
 			}
 		}
 	}
+}
+
+// The overview shows fleets: how many backends (ticket keys) answered a
+// probe, and whether the first resumption offer landed on one that takes
+// it — the facts behind "resumes only sometimes" behind a load balancer.
+func TestOverviewShowsFleets(t *testing.T) {
+	used := panelMetrics(t, "resumption-overview.json")
+	for _, m := range []string{"tls_session_ticket_keys_seen", "tls_resumption_first_offer_resumed"} {
+		if !used[m] {
+			t.Errorf("resumption-overview.json has no panel showing %s", m)
+		}
+	}
+}
+
+// panelMetrics is the set of metric names the panels of dashboard file name
+// query (template variables not counted).
+func panelMetrics(t *testing.T, name string) map[string]bool {
+	t.Helper()
+	d, _ := load(t, name)
+	qs, err := d.Queries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]bool{}
+	for _, q := range qs {
+		if strings.HasPrefix(q.Panel, "variable ") {
+			continue
+		}
+		names, err := mixin.MetricNames(q.Expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			used[n] = true
+		}
+	}
+	return used
 }
