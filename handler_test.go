@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -255,10 +256,14 @@ func TestModuleWithTimeout(t *testing.T) {
 // the certificate must match, over the module's; each server name keeps
 // its own sessions.
 func TestProbeServerNameParameter(t *testing.T) {
-	_, srv := newTestExporter(t, options{})
+	pki := testservers.NewPKI(t)
+	cfg := filepath.Join(t.TempDir(), "config.yml")
+	writeFile(t, cfg, "modules:\n  verify:\n    tls_config:\n      ca_file: "+pki.CAFile+
+		"\n  insecure:\n    tls_config:\n      insecure_skip_verify: true\n")
+	_, srv := newTestExporter(t, options{configFile: cfg})
 	var mu sync.Mutex
 	seen := map[string]int{}
-	addr := startTLSServer(t, func(c *tls.Config) {
+	addr := testservers.ServeTLS(t, pki, func(c *tls.Config) {
 		c.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			mu.Lock()
 			seen[hello.ServerName]++
@@ -266,13 +271,26 @@ func TestProbeServerNameParameter(t *testing.T) {
 			return nil, nil
 		}
 	})
+	probe := func(module, param, name string) (float64, map[string]*dto.MetricFamily, string) {
+		t.Helper()
+		code, body := get(t, srv.URL+"/probe?debug=true&module="+module+"&target="+addr+"&"+param+"="+name, nil)
+		if code != http.StatusOK {
+			t.Fatalf("%s=%s: status %d: %s", param, name, code, body)
+		}
+		_, metrics, found := strings.Cut(body, "Metrics that would have been returned:\n")
+		if !found {
+			t.Fatalf("%s=%s: no metrics in the debug output:\n%s", param, name, body)
+		}
+		mfs := parseMetrics(t, metrics)
+		v, _ := value(t, mfs, "probe_success", nil)
+		return v, mfs, body
+	}
 	for _, tt := range []struct{ param, name string }{
 		{"server_name", "vhost-a.example"},
 		{"hostname", "vhost-b.example"},
 	} {
-		code, body := get(t, srv.URL+"/probe?module=insecure&target="+addr+"&"+tt.param+"="+tt.name, nil)
-		if v, _ := value(t, parseMetrics(t, body), "probe_success", nil); code != http.StatusOK || v != 1 {
-			t.Fatalf("%s=%s: status %d, probe_success %v", tt.param, tt.name, code, v)
+		if ok, _, body := probe("insecure", tt.param, tt.name); ok != 1 {
+			t.Fatalf("%s=%s: probe_success %v:\n%s", tt.param, tt.name, ok, body)
 		}
 		mu.Lock()
 		n := seen[tt.name]
@@ -282,8 +300,34 @@ func TestProbeServerNameParameter(t *testing.T) {
 		}
 	}
 	mu.Lock()
-	defer mu.Unlock()
 	if len(seen) != 2 {
 		t.Errorf("server names seen %v, want only the two given", seen)
 	}
+	mu.Unlock()
+
+	// The certificate is checked against the parameter's name: one it
+	// covers passes, one it does not fails with the hint naming both.
+	if ok, _, body := probe("verify", "server_name", "localhost"); ok != 1 {
+		t.Errorf("verify with server_name=localhost, which the certificate covers: probe_success %v:\n%s", ok, body)
+	}
+	ok, _, body := probe("verify", "server_name", "vhost-c.example")
+	if want := `the certificate is for "localhost", 127.0.0.1, ::1, not "vhost-c.example"`; ok != 0 || !strings.Contains(body, want) {
+		t.Errorf("verify with server_name=vhost-c.example: probe_success %v, want 0 and the hint %q:\n%s", ok, want, body)
+	}
+
+	// Sessions: the second probe under vhost-a.example offers the first's
+	// sessions and measures the age the server accepted; a first probe
+	// under another name has none to offer.
+	const maxAge = "tls_session_ticket_accepted_max_age_seconds"
+	if _, mfs, body := probe("insecure", "server_name", "vhost-a.example"); !hasMetric(mfs, maxAge) {
+		t.Errorf("second probe under vhost-a.example: no %s:\n%s", maxAge, body)
+	}
+	if _, mfs, body := probe("insecure", "server_name", "vhost-d.example"); hasMetric(mfs, maxAge) {
+		t.Errorf("first probe under vhost-d.example: %s present, but it had no session of that name:\n%s", maxAge, body)
+	}
+}
+
+func hasMetric(mfs map[string]*dto.MetricFamily, name string) bool {
+	_, ok := mfs[name]
+	return ok
 }
