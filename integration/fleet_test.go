@@ -111,6 +111,36 @@ func TestFleetVerdictsAreStable(t *testing.T) {
 	}
 }
 
+// The shipped tls12 module (TLS 1.2 only: session IDs and tickets) behind
+// HAProxy round-robin over two nginx with their own keys. OpenSSL sends no
+// TLS 1.2 ticket when it resumes, so no probe may see two tickets of one
+// backend among its chains' own: the key-name length comes from a further
+// ticket or from earlier probes, and every verdict holds.
+func TestFleetTLS12OnlyVerdictsAreStable(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	addr, fps := fleetOf(t, pki, "roundrobin", 2, false)
+	p := newRunner(t, pki, func(m *probe.Module) {
+		m.Checks = []probe.Mechanism{probe.MechanismSessionID, probe.MechanismSessionTicket}
+		m.TLSConfig.MaxVersion = "TLS12"
+	})
+	for i := 0; i < 20; i++ {
+		o := p.probe(t, addr)
+		if o.series[fingerprint] != 0 && !fps[uint64(o.series[fingerprint])] {
+			t.Fatalf("probe %d: fingerprint %v is no backend's key", i, o.series[fingerprint])
+		}
+		want := map[string]float64{success: 1, sessionID: 1, ticket12: 1}
+		if i >= 10 {
+			// By now a probe met one backend twice, among its own
+			// tickets and the kept ones, and the store keeps the length.
+			want[`tls_session_ticket_info{format="stateless",key_name_bytes="16",version="TLS 1.2"}`] = 1
+		}
+		o.expect(t, want)
+		if t.Failed() {
+			t.Fatalf("probe %d:\n%s", i, o)
+		}
+	}
+}
+
 // Two backends sharing one key file: one key, and tickets of either
 // backend resume on both.
 func TestFleetSharedKeyReadsAsOneKey(t *testing.T) {

@@ -315,3 +315,37 @@ func TestPredictNext(t *testing.T) {
 		}
 	}
 }
+
+// TLS 1.2 tickets alone (the tls12 module's; Go servers keep no session
+// IDs) behind round-robin over two backends: the key-name length, learnt from a further ticket or
+// kept from earlier probes, lets every probe read a refusal as another
+// backend's and retry, so every probe reports tickets resumed.
+func TestFleetTLS12OnlyRoundRobin(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	bs := newFleetOf(t, pki, 2)
+	for _, b := range bs {
+		b.cfg.MaxVersion = tls.VersionTLS12
+	}
+	var next atomic.Uint32
+	addr := balancer(t, bs, func() int { return int(next.Add(1)) % len(bs) })
+	sessions := NewSessions(SessionsOptions{})
+	m := testModule(t, pki, func(m *Module) {
+		m.Checks = []Mechanism{MechanismSessionTicket}
+		m.TLSConfig.ServerName = "localhost"
+		m.TLSConfig.MaxVersion = "TLS12"
+	})
+	for i := range 10 {
+		r := Run(context.Background(), addr, "test", m, sessions, slog.New(slog.DiscardHandler))
+		if !r.Success {
+			t.Fatalf("probe %d: %s", i, r.Failure)
+		}
+		for _, mech := range m.Checks {
+			if c, _ := r.Check(mech); !c.Resumed {
+				t.Errorf("probe %d: %s not resumed: %+v", i, mech, c)
+			}
+		}
+		if got := sessions.keyNameLen("test\x00"+r.Target+"\x00localhost", VersionTLS12); got != 16 {
+			t.Errorf("probe %d: key-name length kept %d, want 16", i, got)
+		}
+	}
+}
