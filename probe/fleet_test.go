@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -346,6 +347,38 @@ func TestFleetTLS12OnlyRoundRobin(t *testing.T) {
 		}
 		if got := sessions.keyNameLen("test\x00"+r.Target+"\x00localhost", VersionTLS12); got != 16 {
 			t.Errorf("probe %d: key-name length kept %d, want 16", i, got)
+		}
+	}
+}
+
+// A refused psk_ke offer says nothing of the server's policy when the probe
+// shows several backends: it may have reached one that never issued the
+// ticket. Go servers never resume psk_ke alone, so a single one is judged
+// (false) and two balanced round-robin leave the risk unjudged (nil).
+func TestPSKWithoutDHEUnjudgedBehindSeveralBackends(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	m := testModule(t, pki, func(m *Module) {
+		m.Checks = []Mechanism{MechanismPSK}
+		m.Risks = []Risk{RiskPSKWithoutDHE}
+		m.TLSConfig.ServerName = "localhost"
+		m.TLSConfig.MinVersion = "TLS13" // so that the PSK offer follows its full handshake
+	})
+	for _, n := range []int{1, 2} {
+		bs := newFleetOf(t, pki, n)
+		var next atomic.Uint32
+		addr := balancer(t, bs, func() int { return int(next.Add(1)) % len(bs) })
+		r := Run(context.Background(), addr, "test", m, NewSessions(SessionsOptions{}), slog.New(slog.DiscardHandler))
+		if !r.Success {
+			t.Fatalf("%d backends: %s", n, r.Failure)
+		}
+		c, _ := r.Check(MechanismPSK)
+		other := slices.ContainsFunc(c.Refusals, func(rf Refusal) bool { return rf.OtherBackend })
+		got := r.Risks.PSKWithoutDHE
+		switch {
+		case n == 1 && (other || got == nil || *got):
+			t.Errorf("one backend: other backend %v, psk_without_dhe %v; want judged false", other, fmtBool(got))
+		case n == 2 && (!other || got != nil):
+			t.Errorf("two backends: other backend %v, psk_without_dhe %v; want a refusal by the other backend and no verdict", other, fmtBool(got))
 		}
 	}
 }
