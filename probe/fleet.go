@@ -354,12 +354,18 @@ func predictNext(seq []uint64, maxPeriod int) (uint64, bool) {
 	return 0, false
 }
 
-// candidates lists what a retry may offer: the fresh session first, then
-// one session per other backend key, learnt in this probe or kept from
+// candidates lists what a retry may offer: this probe's own session first,
+// then one session per other backend key, learnt in this probe or kept from
 // earlier ones, newest first. Session IDs name no backend: the most recent
-// kept ones stand in.
+// kept ones stand in. The own session of PSK is the last ticket, which no
+// offer spent: the first offer spent the fresh one, and a backend whose
+// tickets are single-use would refuse it even when a retry reaches it.
 func (h *handshaker) candidates(o *chainOut, store *Sessions, key string) []*stored {
-	out := []*stored{o.fresh}
+	own := o.fresh
+	if o.check.Mechanism == MechanismPSK && o.keep != nil {
+		own = o.keep
+	}
+	out := []*stored{own}
 	if o.check.Mechanism == MechanismSessionID {
 		kept := store.oldest(key, MechanismSessionID)
 		for i := len(kept) - 1; i >= 0 && len(out) < 4; i-- {
@@ -367,7 +373,7 @@ func (h *handshaker) candidates(o *chainOut, store *Sessions, key string) []*sto
 		}
 		return out
 	}
-	seen := map[uint64]bool{o.fresh.key: true}
+	seen := map[uint64]bool{own.key: true}
 	learned := make([]*stored, 0, len(o.learned))
 	for i := len(o.learned) - 1; i >= 0; i-- {
 		learned = append(learned, o.learned[i])

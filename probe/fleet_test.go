@@ -382,3 +382,31 @@ func TestPSKWithoutDHEUnjudgedBehindSeveralBackends(t *testing.T) {
 		}
 	}
 }
+
+// A PSK retry offers first the probe's last ticket, which no offer spent,
+// not the fresh one the first offer spent (single-use tickets would refuse
+// it); the other mechanisms offer their one session.
+func TestRetryCandidatesSkipTheSpentTicket(t *testing.T) {
+	h := &handshaker{}
+	other := &stored{key: 2}
+	for _, tt := range []struct {
+		m    Mechanism
+		keep bool
+		want string
+	}{
+		{MechanismPSK, true, "keep"},
+		{MechanismPSK, false, "fresh"},
+		{MechanismSessionTicket, true, "fresh"},
+	} {
+		fresh := &stored{key: 1}
+		o := &chainOut{check: Check{Mechanism: tt.m}, fresh: fresh, learned: []*stored{other}}
+		if tt.keep {
+			o.keep = &stored{key: 1}
+		}
+		got := h.candidates(o, nil, "k")
+		first := map[*stored]string{fresh: "fresh", o.keep: "keep"}[got[0]]
+		if first != tt.want || len(got) != 2 || got[1] != other {
+			t.Errorf("%s with keep %v: first candidate %s of %d, want %s then the other backend's", tt.m, tt.keep, first, len(got), tt.want)
+		}
+	}
+}
