@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
+	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,11 +66,10 @@ func fleetOf(t *testing.T, pki *testservers.PKI, balance string, n int, sharedKe
 func TestFleetVerdictsAreStable(t *testing.T) {
 	allResumed := map[string]float64{success: 1, sessionID: 1, ticket12: 1, psk: 1}
 	cases := []struct {
-		name      string
-		balance   string
-		backends  int
-		sharedKey bool
-		keys      int // tls_session_ticket_keys_active
+		name     string
+		balance  string
+		backends int
+		keys     int // tls_session_ticket_keys_active
 		// warmup probes may still miss every backend: behind four the
 		// verdict rests on the window, which needs one hit first.
 		warmup int
@@ -82,7 +84,7 @@ func TestFleetVerdictsAreStable(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			pki := testservers.NewPKI(t)
-			addr, fps := fleetOf(t, pki, c.balance, c.backends, c.sharedKey)
+			addr, fps := fleetOf(t, pki, c.balance, c.backends, false)
 			p := newRunner(t, pki, nil)
 			for i := 0; i < 20; i++ {
 				o := p.probe(t, addr)
@@ -108,6 +110,36 @@ func TestFleetVerdictsAreStable(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The shipped tls12 module (TLS 1.2 only: session IDs and tickets) behind
+// HAProxy round-robin over two nginx with their own keys. OpenSSL sends no
+// TLS 1.2 ticket when it resumes, so no probe may see two tickets of one
+// backend among its chains' own: the key-name length comes from a further
+// ticket or from earlier probes, and every verdict holds.
+func TestFleetTLS12OnlyVerdictsAreStable(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	addr, fps := fleetOf(t, pki, "roundrobin", 2, false)
+	p := newRunner(t, pki, func(m *probe.Module) {
+		m.Checks = []probe.Mechanism{probe.MechanismSessionID, probe.MechanismSessionTicket}
+		m.TLSConfig.MaxVersion = "TLS12"
+	})
+	for i := 0; i < 20; i++ {
+		o := p.probe(t, addr)
+		if o.series[fingerprint] != 0 && !fps[uint64(o.series[fingerprint])] {
+			t.Fatalf("probe %d: fingerprint %v is no backend's key", i, o.series[fingerprint])
+		}
+		want := map[string]float64{success: 1, sessionID: 1, ticket12: 1}
+		if i >= 10 {
+			// By now a probe met one backend twice, among its own
+			// tickets and the kept ones, and the store keeps the length.
+			want[`tls_session_ticket_info{format="stateless",key_name_bytes="16",version="TLS 1.2"}`] = 1
+		}
+		o.expect(t, want)
+		if t.Failed() {
+			t.Fatalf("probe %d:\n%s", i, o)
+		}
 	}
 }
 
@@ -159,6 +191,41 @@ func flood(pki *testservers.PKI, addr string, stop chan struct{}) *sync.WaitGrou
 	return &wg
 }
 
+// evictingProxy forwards connections to addr and, before every third one,
+// makes n full handshakes there: in a small session cache they evict the
+// sessions the probe just obtained, so that some of its own offers are
+// refused, not only its replays of earlier probes' sessions.
+func evictingProxy(t *testing.T, pki *testservers.PKI, addr string, n int) string {
+	var conns atomic.Int64
+	return testservers.ServeTCP(t, func(c net.Conn) {
+		if conns.Add(1)%3 == 0 {
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Go(func() {
+					for range n / 4 {
+						fullHandshake(pki, addr)
+					}
+				})
+			}
+			wg.Wait()
+		}
+		up, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			return
+		}
+		defer up.Close()
+		done := make(chan struct{})
+		go func() {
+			io.Copy(up, c)
+			up.(*net.TCPConn).CloseWrite()
+			close(done)
+		}()
+		io.Copy(c, up)
+		c.Close()
+		<-done
+	})
+}
+
 // A single server that resumes only some of the time is not a balancer: a
 // session cache too small for the sessions it is given (nginx's smallest,
 // filled by other clients meanwhile), or TLS 1.3 tickets that are spent
@@ -166,8 +233,10 @@ func flood(pki *testservers.PKI, addr string, stop chan struct{}) *sync.WaitGrou
 // off with SSL_OP_NO_ANTI_REPLAY, s_server does not). Between the probes
 // of the first, other sessions evict the last probe's, whose replay must
 // then be refused and forgotten (no accepted age), not kept as another
-// backend's; during the probes, a flood of other sessions makes the
-// probe's own offers fail at times. Its refusals show
+// backend's; during the probes, other sessions (a flood, and handshakes
+// made before every third connection) make the probe's own offers fail at
+// times. With tickets on, session IDs are refused while tickets name one
+// key. Its refusals show
 // no other key, so no offer is repeated and no verdict leans on an earlier
 // probe.
 func TestPartialResumptionIsNotABalancer(t *testing.T) {
@@ -182,6 +251,14 @@ func TestPartialResumptionIsNotABalancer(t *testing.T) {
 			name:       "session cache too small",
 			directives: "ssl_protocols TLSv1.2 TLSv1.3; ssl_session_tickets off; ssl_session_cache shared:x:32k;",
 			flood:      true,
+		},
+		{
+			// Tickets on: one key is seen, while session IDs are
+			// refused. No retries, not read as a balancer.
+			name:       "session cache too small, tickets on",
+			directives: "ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:x:32k;",
+			flood:      true,
+			want:       map[string]float64{ticket12: 1, psk: 1, keysSeen12: 1, keysActive: 1},
 		},
 		{
 			name:    "single-use TLS 1.3 tickets",
@@ -200,7 +277,9 @@ func TestPartialResumptionIsNotABalancer(t *testing.T) {
 				srv = nginx(c.directives)(t, pki)
 			}
 			p := newRunner(t, pki, nil)
+			addr := srv.Addr
 			if c.flood {
+				addr = evictingProxy(t, pki, srv.Addr, 100)
 				stop := make(chan struct{})
 				wg := flood(pki, srv.Addr, stop)
 				defer wg.Wait()
@@ -215,7 +294,7 @@ func TestPartialResumptionIsNotABalancer(t *testing.T) {
 						fullHandshake(pki, srv.Addr)
 					}
 				}
-				o := p.probe(t, srv.Addr)
+				o := p.probe(t, addr)
 				if age, ok := o.series["tls_session_id_accepted_max_age_seconds"]; c.flood && ok {
 					t.Errorf("probe %d: a session %vs old survived a flooded 32k cache: the case tests nothing", i, age)
 				}
@@ -242,6 +321,9 @@ func TestPartialResumptionIsNotABalancer(t *testing.T) {
 				}
 			}
 			t.Logf("%d refused offers in 10 probes", refusals)
+			if c.flood && refusals == 0 {
+				t.Error("no offer refused in 10 probes of a flooded 32k cache: the case tests nothing")
+			}
 		})
 	}
 }

@@ -15,7 +15,9 @@ import (
 // server accepted — the identical first flight again: the same
 // ClientHello, key share, binder and early data on a new connection.
 // accepted is false without an offer when no ticket allows early data.
-// replay is nil unless the first attempt was accepted.
+// replay is nil unless the first attempt was accepted. An offer not
+// resumed while the probe shows several backends leaves its verdict nil:
+// it may have reached a backend that never issued the ticket.
 func (h *handshaker) earlyData(ctx context.Context) (accepted, replay *bool) {
 	fail := func(step string, err error) (*bool, *bool) {
 		h.log.Debug("Early-data check failed", "step", "risks", "risk", RiskEarlyData, "addr", h.addr, "at", step, "err", err)
@@ -49,6 +51,11 @@ func (h *handshaker) earlyData(ctx context.Context) (accepted, replay *bool) {
 		return fail("build", err)
 	}
 	ok, err := h.sendEarly(ctx, flight, attempt)
+	if errors.Is(err, errOtherBackend) {
+		h.log.Debug("Early-data offer not resumed behind several backends: another one may have answered; not judged",
+			"step", "risks", "risk", RiskEarlyData, "addr", h.addr)
+		return nil, nil
+	}
 	if err != nil {
 		return fail("offer", err)
 	}
@@ -57,6 +64,11 @@ func (h *handshaker) earlyData(ctx context.Context) (accepted, replay *bool) {
 		return &ok, nil
 	}
 	again, err := h.sendEarly(ctx, flight, attempt)
+	if errors.Is(err, errOtherBackend) {
+		h.log.Debug("Early-data replay not resumed behind several backends: another one may have answered; not judged",
+			"step", "risks", "risk", RiskEarlyData, "addr", h.addr)
+		return &ok, nil
+	}
 	if err != nil {
 		h.log.Debug("Early-data replay failed", "step", "risks", "risk", RiskEarlyData, "addr", h.addr, "err", err)
 		return &ok, nil
@@ -64,6 +76,10 @@ func (h *handshaker) earlyData(ctx context.Context) (accepted, replay *bool) {
 	h.log.Debug("Early data replayed", "step", "risks", "risk", RiskEarlyData, "addr", h.addr, "accepted", again)
 	return &ok, &again
 }
+
+// errOtherBackend: a 0-RTT flight was not resumed while the probe shows
+// several backends, so the one that answered may not know the ticket.
+var errOtherBackend = errors.New("not resumed, perhaps by another backend")
 
 func ptrBool(b bool) *bool { return &b }
 
@@ -105,7 +121,9 @@ func (p *pskOffer) earlyFlight(serverName string, payload []byte) ([]byte, *earl
 // server's answer up to its EncryptedExtensions: accepted when they carry
 // early_data. A server that did not resume (no pre_shared_key), or asked
 // for another key share (a HelloRetryRequest rejects early data, RFC 8446
-// §4.1.2), did not accept. The connection is then closed, without alert.
+// §4.1.2), did not accept; a server that did not resume while the probe
+// shows several backends answers errOtherBackend. The connection is then
+// closed, without alert.
 func (h *handshaker) sendEarly(ctx context.Context, flight []byte, a *earlyAttempt) (bool, error) {
 	conn, err := h.dial(ctx)
 	if err != nil {
@@ -132,6 +150,9 @@ func (h *handshaker) sendEarly(ctx context.Context, flight []byte, a *earlyAttem
 			return false, fmt.Errorf("%w %s", errAlert, ev.Alert)
 		case ev.ServerHello != nil:
 			sh := ev.ServerHello
+			if !sh.HelloRetryRequest && !sh.PSKSelected && h.severalBackends() {
+				return false, errOtherBackend
+			}
 			if sh.HelloRetryRequest || !sh.PSKSelected {
 				return false, nil
 			}

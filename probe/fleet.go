@@ -51,34 +51,19 @@ type fleet struct {
 
 // newFleet reads the first offers of every chain: the key-name lengths the
 // tickets show, the keys seen, and whether a refusal came from another
-// backend. It labels every session with the key that issued it.
-func (h *handshaker) newFleet(outs []chainOut, store *Sessions, key string) *fleet {
-	var ts []ticketSeen
-	for _, o := range outs {
-		ts = append(ts, o.tickets...)
-	}
-	byVersion, _ := summarise(ts)
-	f := &fleet{nameLen: map[uint16]int{}, keys: map[uint64]bool{}, recent: map[uint64]bool{}}
-	shown := 0
-	for v, t := range byVersion {
-		f.nameLen[v] = t.KeyNameBytes
-		shown = max(shown, t.KeyNameBytes)
-	}
-	// A lone ticket of one version shows no name on its own; a server
-	// names the keys of both versions alike (OpenSSL uses one key), and
-	// earlier probes may have shown the length.
+// backend. It labels every session with the key that issued it. extra holds
+// tickets fetched for the key names alone (see moreTickets).
+func (h *handshaker) newFleet(outs []chainOut, extra []ticketSeen, store *Sessions, key string) *fleet {
+	f := &fleet{nameLen: h.keyNameLengths(outs, extra, store, key), keys: map[uint64]bool{}, recent: map[uint64]bool{}}
 	for _, m := range []Mechanism{MechanismSessionTicket, MechanismPSK} {
 		for _, st := range store.perBackend(key, m) {
-			shown = max(shown, st.keyLen)
 			if h.now().Sub(st.obtained) <= store.window {
 				f.recent[st.key] = true
 			}
 		}
 	}
-	for _, v := range []uint16{VersionTLS12, VersionTLS13} {
-		if f.nameLen[v] == 0 {
-			f.nameLen[v] = shown
-		}
+	for _, t := range extra {
+		f.see(t)
 	}
 	for i := range outs {
 		o := &outs[i]
@@ -95,6 +80,76 @@ func (h *handshaker) newFleet(outs []chainOut, store *Sessions, key string) *fle
 		}
 	}
 	return f
+}
+
+// keyNameLengths returns the key-name length per version that the probe's
+// tickets show, compared with each other and with the kept sessions' (behind
+// a balancer two tickets of one backend are needed, and the probe may have
+// met each backend once), or else that earlier probes learnt.
+func (h *handshaker) keyNameLengths(outs []chainOut, extra []ticketSeen, store *Sessions, key string) map[uint16]int {
+	ts := slices.Concat(chainTickets(outs), extra, store.keptTickets(key))
+	byVersion, _ := summarise(ts)
+	lens := map[uint16]int{}
+	shown := 0
+	for _, m := range []Mechanism{MechanismSessionTicket, MechanismPSK} {
+		for _, st := range store.perBackend(key, m) {
+			shown = max(shown, st.keyLen)
+		}
+	}
+	for _, v := range []uint16{VersionTLS12, VersionTLS13} {
+		lens[v] = byVersion[v].KeyNameBytes
+		if lens[v] == 0 {
+			lens[v] = store.keyNameLen(key, v)
+		}
+		shown = max(shown, lens[v])
+	}
+	// A server names the keys of both versions alike (OpenSSL uses one
+	// key): a length shown at one version holds for the other.
+	for _, v := range []uint16{VersionTLS12, VersionTLS13} {
+		if lens[v] == 0 {
+			lens[v] = shown
+		}
+	}
+	return lens
+}
+
+// moreTickets fetches up to two more tickets at each version whose tickets,
+// kept ones included, show no key-name length, when a ticket offer of this
+// probe was refused: behind a balancer the fresh ticket and a refused
+// offer's new ticket may come from two backends and share no prefix, and
+// without the length the refusal cannot tell another backend answered.
+// With two backends a third ticket is from one of the first two.
+func (h *handshaker) moreTickets(ctx context.Context, outs []chainOut, store *Sessions, key string) []ticketSeen {
+	refused := map[uint16]bool{}
+	for _, o := range outs {
+		for _, a := range o.offers {
+			if !a.resumed && o.check.Mechanism != MechanismSessionID {
+				refused[o.version] = true
+			}
+		}
+	}
+	var extra []ticketSeen
+	for _, v := range []uint16{VersionTLS12, VersionTLS13} {
+		for range 2 {
+			if !refused[v] || h.keyNameLengths(outs, extra, store, key)[v] != 0 {
+				break
+			}
+			more, err := h.ticketsAt(ctx, v)
+			if err != nil {
+				break
+			}
+			extra = append(extra, more...)
+		}
+	}
+	return extra
+}
+
+func chainTickets(outs []chainOut) []ticketSeen {
+	var ts []ticketSeen
+	for _, o := range outs {
+		ts = append(ts, o.tickets...)
+	}
+	return ts
 }
 
 // keyOf returns the fingerprint of the key name a ticket carries, 0 when it
@@ -299,12 +354,18 @@ func predictNext(seq []uint64, maxPeriod int) (uint64, bool) {
 	return 0, false
 }
 
-// candidates lists what a retry may offer: the fresh session first, then
-// one session per other backend key, learnt in this probe or kept from
+// candidates lists what a retry may offer: this probe's own session first,
+// then one session per other backend key, learnt in this probe or kept from
 // earlier ones, newest first. Session IDs name no backend: the most recent
-// kept ones stand in.
+// kept ones stand in. The own session of PSK is the last ticket, which no
+// offer spent: the first offer spent the fresh one, and a backend whose
+// tickets are single-use would refuse it even when a retry reaches it.
 func (h *handshaker) candidates(o *chainOut, store *Sessions, key string) []*stored {
-	out := []*stored{o.fresh}
+	own := o.fresh
+	if o.check.Mechanism == MechanismPSK && o.keep != nil {
+		own = o.keep
+	}
+	out := []*stored{own}
 	if o.check.Mechanism == MechanismSessionID {
 		kept := store.oldest(key, MechanismSessionID)
 		for i := len(kept) - 1; i >= 0 && len(out) < 4; i-- {
@@ -312,7 +373,7 @@ func (h *handshaker) candidates(o *chainOut, store *Sessions, key string) []*sto
 		}
 		return out
 	}
-	seen := map[uint64]bool{o.fresh.key: true}
+	seen := map[uint64]bool{own.key: true}
 	learned := make([]*stored, 0, len(o.learned))
 	for i := len(o.learned) - 1; i >= 0; i-- {
 		learned = append(learned, o.learned[i])

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -312,6 +313,100 @@ func TestPredictNext(t *testing.T) {
 		got, ok := predictNext(tt.seq, tt.maxPeriod)
 		if ok != (tt.want != 0) || got != tt.want {
 			t.Errorf("%s: predictNext(%v, %d) = %d, %v; want %d", tt.name, tt.seq, tt.maxPeriod, got, ok, tt.want)
+		}
+	}
+}
+
+// TLS 1.2 tickets alone (the tls12 module's; Go servers keep no session
+// IDs) behind round-robin over two backends: the key-name length, learnt from a further ticket or
+// kept from earlier probes, lets every probe read a refusal as another
+// backend's and retry, so every probe reports tickets resumed.
+func TestFleetTLS12OnlyRoundRobin(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	bs := newFleetOf(t, pki, 2)
+	for _, b := range bs {
+		b.cfg.MaxVersion = tls.VersionTLS12
+	}
+	var next atomic.Uint32
+	addr := balancer(t, bs, func() int { return int(next.Add(1)) % len(bs) })
+	sessions := NewSessions(SessionsOptions{})
+	m := testModule(t, pki, func(m *Module) {
+		m.Checks = []Mechanism{MechanismSessionTicket}
+		m.TLSConfig.ServerName = "localhost"
+		m.TLSConfig.MaxVersion = "TLS12"
+	})
+	for i := range 10 {
+		r := Run(context.Background(), addr, "test", m, sessions, slog.New(slog.DiscardHandler))
+		if !r.Success {
+			t.Fatalf("probe %d: %s", i, r.Failure)
+		}
+		for _, mech := range m.Checks {
+			if c, _ := r.Check(mech); !c.Resumed {
+				t.Errorf("probe %d: %s not resumed: %+v", i, mech, c)
+			}
+		}
+		if got := sessions.keyNameLen("test\x00"+r.Target+"\x00localhost", VersionTLS12); got != 16 {
+			t.Errorf("probe %d: key-name length kept %d, want 16", i, got)
+		}
+	}
+}
+
+// A refused psk_ke offer says nothing of the server's policy when the probe
+// shows several backends: it may have reached one that never issued the
+// ticket. Go servers never resume psk_ke alone, so a single one is judged
+// (false) and two balanced round-robin leave the risk unjudged (nil).
+func TestPSKWithoutDHEUnjudgedBehindSeveralBackends(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	m := testModule(t, pki, func(m *Module) {
+		m.Checks = []Mechanism{MechanismPSK}
+		m.Risks = []Risk{RiskPSKWithoutDHE}
+		m.TLSConfig.ServerName = "localhost"
+		m.TLSConfig.MinVersion = "TLS13" // so that the PSK offer follows its full handshake
+	})
+	for _, n := range []int{1, 2} {
+		bs := newFleetOf(t, pki, n)
+		var next atomic.Uint32
+		addr := balancer(t, bs, func() int { return int(next.Add(1)) % len(bs) })
+		r := Run(context.Background(), addr, "test", m, NewSessions(SessionsOptions{}), slog.New(slog.DiscardHandler))
+		if !r.Success {
+			t.Fatalf("%d backends: %s", n, r.Failure)
+		}
+		c, _ := r.Check(MechanismPSK)
+		other := slices.ContainsFunc(c.Refusals, func(rf Refusal) bool { return rf.OtherBackend })
+		got := r.Risks.PSKWithoutDHE
+		switch {
+		case n == 1 && (other || got == nil || *got):
+			t.Errorf("one backend: other backend %v, psk_without_dhe %v; want judged false", other, fmtBool(got))
+		case n == 2 && (!other || got != nil):
+			t.Errorf("two backends: other backend %v, psk_without_dhe %v; want a refusal by the other backend and no verdict", other, fmtBool(got))
+		}
+	}
+}
+
+// A PSK retry offers first the probe's last ticket, which no offer spent,
+// not the fresh one the first offer spent (single-use tickets would refuse
+// it); the other mechanisms offer their one session.
+func TestRetryCandidatesSkipTheSpentTicket(t *testing.T) {
+	h := &handshaker{}
+	other := &stored{key: 2}
+	for _, tt := range []struct {
+		m    Mechanism
+		keep bool
+		want string
+	}{
+		{MechanismPSK, true, "keep"},
+		{MechanismPSK, false, "fresh"},
+		{MechanismSessionTicket, true, "fresh"},
+	} {
+		fresh := &stored{key: 1}
+		o := &chainOut{check: Check{Mechanism: tt.m}, fresh: fresh, learned: []*stored{other}}
+		if tt.keep {
+			o.keep = &stored{key: 1}
+		}
+		got := h.candidates(o, nil, "k")
+		first := map[*stored]string{fresh: "fresh", o.keep: "keep"}[got[0]]
+		if first != tt.want || len(got) != 2 || got[1] != other {
+			t.Errorf("%s with keep %v: first candidate %s of %d, want %s then the other backend's", tt.m, tt.keep, first, len(got), tt.want)
 		}
 	}
 }

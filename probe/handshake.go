@@ -43,6 +43,9 @@ type handshaker struct {
 	log        *slog.Logger
 	now        func() time.Time
 	risks      *riskSink // what the risk checks need from the chains
+	// fleet is what the probe saw of the servers behind its address,
+	// set before the follow-ups and risk checks run.
+	fleet *fleet
 	// ending counts connections still being ended in the background;
 	// the probe waits for them before it returns.
 	ending sync.WaitGroup

@@ -64,11 +64,17 @@ func ticketNameLengths(ts []ticketSeen) []int {
 // summarise turns the tickets of one probe into per-version summaries and the
 // key names, busiest first.
 func summarise(ts []ticketSeen) (map[uint16]Tickets, []KeyName) {
+	return summariseKnown(ts, 0)
+}
+
+// summariseKnown is summarise when earlier evidence (kept sessions, earlier
+// probes) showed the key names to be known bytes long, 0 when none did.
+func summariseKnown(ts []ticketSeen, known int) (map[uint16]Tickets, []KeyName) {
 	lens := ticketNameLengths(ts)
 	// A long ticket that matched no other one still carries a name when
 	// others show the server names its keys: behind a balancer one backend
 	// may have issued just this ticket. Short ones are session handles.
-	shown := 0
+	shown := known
 	for _, l := range lens {
 		shown = max(shown, l)
 	}

@@ -66,9 +66,12 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 	key := module + "\x00" + r.Target + "\x00" + h.serverName
 
 	outs := h.runChains(ctx, m)
-	h.followUp(ctx, outs, h.newFleet(outs, sessions, key), sessions, key)
+	extra := h.moreTickets(ctx, outs, sessions, key)
+	h.fleet = h.newFleet(outs, extra, sessions, key)
+	h.followUp(ctx, outs, h.fleet, sessions, key)
 	r.collect(outs, logger)
-	h.settleKeyNames(ctx, &r, outs)
+	h.settleKeyNames(ctx, &r, outs, extra)
+	sessions.learnKeyNames(key, r.Tickets)
 	h.runRisks(ctx, &r)
 	h.ending.Wait() // no connection outlives the probe
 	if r.refuse(cs.guard.Refused()) {
@@ -180,21 +183,11 @@ func (r *Result) collect(outs []chainOut, logger *slog.Logger) {
 // produced a single ticket whose format cannot be told on its own (it shares
 // no prefix with any other ticket), one more full handshake at that version
 // fetches a second ticket: a key name is only a name once two tickets show it.
-func (h *handshaker) settleKeyNames(ctx context.Context, r *Result, outs []chainOut) {
-	var ts []ticketSeen
-	for _, o := range outs {
-		ts = append(ts, o.tickets...)
-	}
+func (h *handshaker) settleKeyNames(ctx context.Context, r *Result, outs []chainOut, extra []ticketSeen) {
+	ts := append(chainTickets(outs), extra...)
 	for _, v := range ambiguous(ts) {
-		var more []ticketSeen
-		var err error
-		if v == VersionTLS12 {
-			_, more, err = h.ticketHandshake12(ctx)
-		} else {
-			_, more, err = h.ticketHandshake13(ctx)
-		}
+		more, err := h.ticketsAt(ctx, v)
 		if err != nil {
-			h.log.Debug("No second ticket for key-name inference", "step", "tickets", "version", VersionName(v), "addr", h.addr, "err", err)
 			continue
 		}
 		ts = append(ts, more...)
@@ -202,11 +195,31 @@ func (h *handshaker) settleKeyNames(ctx context.Context, r *Result, outs []chain
 	if len(ts) == 0 {
 		return
 	}
-	r.Tickets, r.KeyNames = summarise(ts)
+	known := 0
+	if h.fleet != nil {
+		known = max(h.fleet.nameLen[VersionTLS12], h.fleet.nameLen[VersionTLS13])
+	}
+	r.Tickets, r.KeyNames = summariseKnown(ts, known)
 	for v, t := range r.Tickets {
 		h.log.Debug("Tickets seen", "step", "tickets", "version", VersionName(v), "count", t.Count,
 			"lifetime_seconds", t.LifetimeHint, "format", t.Format, "key_name_bytes", t.KeyNameBytes, "keys_seen", t.KeysSeen, "max_early_data", t.MaxEarlyData)
 	}
+}
+
+// ticketsAt runs one more full handshake at version v for its tickets, to
+// infer key names from.
+func (h *handshaker) ticketsAt(ctx context.Context, v uint16) ([]ticketSeen, error) {
+	var more []ticketSeen
+	var err error
+	if v == VersionTLS12 {
+		_, more, err = h.ticketHandshake12(ctx)
+	} else {
+		_, more, err = h.ticketHandshake13(ctx)
+	}
+	if err != nil {
+		h.log.Debug("No further ticket for key-name inference", "step", "tickets", "version", VersionName(v), "addr", h.addr, "err", err)
+	}
+	return more, err
 }
 
 // judge sets Success: the target completed a handshake, and every check that

@@ -65,7 +65,8 @@ func (p *pskOffer) clientHello(serverName string, modes []uint8, earlyData bool)
 // share under psk_ke. Resumed without DHE = pre_shared_key and no
 // key_share in the ServerHello. The offer is abandoned by closing the
 // socket, never with an alert (OpenSSL drops sessions on fatal alerts).
-// nil: no TLS 1.3 session to offer, or the offer failed.
+// nil: no TLS 1.3 session to offer, the offer failed, or it was refused
+// while the probe shows several backends (another one may have answered).
 func (h *handshaker) pskWithoutDHE(ctx context.Context) *bool {
 	p := h.risks.lastPSK()
 	if p == nil {
@@ -80,6 +81,11 @@ func (h *handshaker) pskWithoutDHE(ctx context.Context) *bool {
 			got := sh.PSKSelected && sh.KeyShareGroup == 0
 			h.log.Debug("psk_ke offer answered", "step", "risks", "risk", RiskPSKWithoutDHE, "addr", h.addr,
 				"psk_selected", sh.PSKSelected, "key_share_group", sh.KeyShareGroup, "hello_retry", sh.HelloRetryRequest)
+			if !sh.PSKSelected && h.severalBackends() {
+				h.log.Debug("psk_ke offer refused behind several backends: another one may have answered; not judged",
+					"step", "risks", "risk", RiskPSKWithoutDHE, "addr", h.addr)
+				return nil
+			}
 			return &got
 		}
 		if errors.Is(err, errAlert) {
@@ -91,6 +97,13 @@ func (h *handshaker) pskWithoutDHE(ctx context.Context) *bool {
 	}
 	h.log.Debug("psk_ke offer failed", "step", "risks", "risk", RiskPSKWithoutDHE, "addr", h.addr, "err", err)
 	return nil
+}
+
+// severalBackends reports whether this probe showed several backends behind
+// its address: a refused offer may then have reached one that never issued
+// the session, and says nothing of the server's policy.
+func (h *handshaker) severalBackends() bool {
+	return h.fleet != nil && h.fleet.balanced()
 }
 
 // sendHello13 sends one hand-built TLS 1.3 ClientHello on a new connection

@@ -2,7 +2,6 @@ package probe
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -20,8 +19,8 @@ const (
 	// from the ticket key. One extra offer; needs the psk check.
 	RiskPSKWithoutDHE Risk = "psk_without_dhe"
 	// RiskTicketbleed: CVE-2016-9244, judged from one hand-built offer of
-	// a TLS 1.2 ticket the session_ticket check resumed; repeated only on
-	// a signal.
+	// the first TLS 1.2 ticket the probe obtained, made once the
+	// session_ticket check resumed a ticket; repeated only on a signal.
 	RiskTicketbleed Risk = "ticketbleed"
 	// RiskTicketWeakness: secrets in clear, an all-zero HMAC key, reused
 	// keystreams, judged from the tickets the other checks obtained.
@@ -189,15 +188,11 @@ func pskOffersOf(fh *fullHandshake, nsts []wire.NewSessionTicket13) []*pskOffer 
 // pskOffers reads the NewSessionTickets of a TLS 1.3 full handshake and
 // returns its sessions as offers.
 func pskOffers(fh *fullHandshake) ([]*pskOffer, error) {
-	secret := wire.ParseKeyLog(fh.keyLog)[wire.LabelServerTrafficSecret0]
-	if secret == nil {
-		return nil, errors.New("crypto/tls logged no SERVER_TRAFFIC_SECRET_0")
-	}
-	f, err := wire.ParseFlight13(fh.tap.received(), fh.state.CipherSuite, secret)
+	nsts, err := nsts13(fh.tap.received(), fh.state.CipherSuite, fh.keyLog)
 	if err != nil {
 		return nil, err
 	}
-	return pskOffersOf(fh, f.Tickets), nil
+	return pskOffersOf(fh, nsts), nil
 }
 
 func (s *riskSink) lastPSK() *pskOffer {

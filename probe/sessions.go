@@ -103,6 +103,11 @@ type targetSessions struct {
 	backends map[Mechanism]map[uint64]*stored
 	// resumed is when each mechanism last resumed an offer.
 	resumed map[Mechanism]time.Time
+	// nameLen is the key-name length earlier probes learnt per version.
+	// Behind a balancer a probe may see no two tickets of one backend, and
+	// so no name; without the length its sessions are labeled with no key
+	// and nothing else would carry it to the next probe.
+	nameLen map[uint16]int
 }
 
 // clock returns the time source ages are measured with.
@@ -139,7 +144,8 @@ func (s *Sessions) target(key string) *targetSessions {
 		return e.Value.(*targetSessions)
 	}
 	ts := &targetSessions{key: key, kinds: map[Mechanism][]*stored{},
-		backends: map[Mechanism]map[uint64]*stored{}, resumed: map[Mechanism]time.Time{}}
+		backends: map[Mechanism]map[uint64]*stored{}, resumed: map[Mechanism]time.Time{},
+		nameLen: map[uint16]int{}}
 	s.byKey[key] = s.lru.PushFront(ts)
 	for s.lru.Len() > s.maxTargets {
 		old := s.lru.Back()
@@ -303,4 +309,47 @@ func (s *Sessions) resumedWithin(key string, m Mechanism) (time.Duration, bool) 
 	}
 	ago := s.now().Sub(at)
 	return ago, ago <= s.window
+}
+
+// keyNameLen returns the key-name length earlier probes of key learnt for
+// version, 0 when none did.
+func (s *Sessions) keyNameLen(key string, version uint16) int {
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ts := s.lookup(key); ts != nil {
+		return ts.nameLen[version]
+	}
+	return 0
+}
+
+// learnKeyNames keeps the key-name lengths a probe's tickets showed.
+func (s *Sessions) learnKeyNames(key string, tickets map[uint16]Tickets) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for v, t := range tickets {
+		if t.KeyNameBytes > 0 {
+			s.target(key).nameLen[v] = t.KeyNameBytes
+		}
+	}
+}
+
+// keptTickets returns the tickets of the sessions kept for key: compared
+// with a probe's own, they show the key-name length when the probe met no
+// backend twice.
+func (s *Sessions) keptTickets(key string) []ticketSeen {
+	var ts []ticketSeen
+	for m, v := range map[Mechanism]uint16{MechanismSessionTicket: VersionTLS12, MechanismPSK: VersionTLS13} {
+		for _, st := range slices.Concat(s.oldest(key, m), s.perBackend(key, m)) {
+			if raw := st.ticket(); raw != nil {
+				ts = append(ts, ticketSeen{version: v, raw: raw})
+			}
+		}
+	}
+	return ts
 }
