@@ -200,7 +200,9 @@ func TestRealPath(t *testing.T) {
 
 // writeHistory saves a key history in which target has shown the key with
 // fingerprint once an hour from historyAge ago until an hour ago, through
-// history.KeyHistory itself, and returns when the history started.
+// history.KeyHistory itself, and returns when the history started. The
+// module probes with tls_config.server_name set (the certificate's name,
+// not the target's address), which keys the history too.
 func writeHistory(t *testing.T, path, target, module string, fingerprint uint64) time.Time {
 	t.Helper()
 	now := time.Now()
@@ -211,7 +213,7 @@ func writeHistory(t *testing.T, path, target, module string, fingerprint uint64)
 		Now:          func() time.Time { return clock },
 	})
 	for ; clock.Before(now.Add(-30 * time.Minute)); clock = clock.Add(time.Hour) {
-		h.Observe(target, module, []probe.KeyName{{Fingerprint: fingerprint, Tickets: 1}})
+		h.ObserveServerName(target, module, testservers.ServerName, []probe.KeyName{{Fingerprint: fingerprint, Tickets: 1}})
 	}
 	if err := h.WriteFile(path); err != nil {
 		t.Fatal(err)
