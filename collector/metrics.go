@@ -25,7 +25,7 @@ type probeDescs struct {
 	ticketAcceptedMaxAge, idAcceptedMaxAge *prometheus.Desc
 	pskWithoutDHE, ticketbleed             *prometheus.Desc
 	earlyData, earlyDataReplay             *prometheus.Desc
-	ticketWeakness                         *prometheus.Desc
+	ticketWeakness, crossName              *prometheus.Desc
 	offers, firstOfferResumed, keysSeen    *prometheus.Desc
 	ipProtocol, ipAddrHash, dnsLookup      *prometheus.Desc
 }
@@ -83,6 +83,8 @@ func newProbeDescs() *probeDescs {
 			"1 when the server accepted the same 0-RTT first flight a second time (no anti-replay), 0 when it declined the replay."),
 		ticketWeakness: d("tls_session_ticket_weakness",
 			"1 when the server's tickets of this version show the weakness (secret_in_clear, zero_key, keystream_reuse), 0 when they do not; absent when it cannot be judged.", "version", "weakness"),
+		crossName: d("tls_resumption_cross_name_accepted",
+			"1 when a session obtained for the target's server name resumed under one of the module's cross_names (shared keys or cache across virtual hosts), 0 when none did.", "mechanism"),
 		offers: d("tls_resumption_offers",
 			"Resumption offers made in this probe, the first one and the retries on new connections, by whether the server resumed them.", "mechanism", "result"),
 		firstOfferResumed: d("tls_resumption_first_offer_resumed",
@@ -110,7 +112,7 @@ var allDescs = []*prometheus.Desc{
 	descs.keyFirstSeen, descs.keyOldestActive, descs.rotationInterval, descs.rotations,
 	descs.keysActive, descs.historySince, descs.ticketAcceptedMaxAge, descs.idAcceptedMaxAge,
 	descs.pskWithoutDHE, descs.ticketbleed, descs.earlyData, descs.earlyDataReplay, descs.ticketWeakness,
-	descs.offers, descs.firstOfferResumed, descs.keysSeen,
+	descs.crossName, descs.offers, descs.firstOfferResumed, descs.keysSeen,
 	descs.ipProtocol, descs.ipAddrHash, descs.dnsLookup,
 }
 
@@ -255,6 +257,9 @@ func (g gauges) risks(r *probe.RiskResult) {
 	}
 	for _, w := range r.TicketWeaknesses {
 		g.emit(descs.ticketWeakness, boolValue(w.Found), probe.VersionName(w.Version), string(w.Weakness))
+	}
+	for m, ok := range r.CrossNameAccepted {
+		g.emit(descs.crossName, boolValue(ok), string(m))
 	}
 }
 

@@ -33,6 +33,12 @@ func TestRiskMetrics(t *testing.T) {
 			`tls_session_ticket_weakness{version="TLS 1.2",weakness="zero_key"} 1`,
 			`tls_session_ticket_weakness{version="TLS 1.3",weakness="keystream_reuse"} 0`,
 		}},
+		{"cross names: per mechanism offered", probe.RiskResult{
+			CrossNameAccepted: map[probe.Mechanism]bool{probe.MechanismSessionTicket: true, probe.MechanismPSK: false},
+		}, []string{
+			`tls_resumption_cross_name_accepted{mechanism="session_ticket"} 1`,
+			`tls_resumption_cross_name_accepted{mechanism="psk"} 0`,
+		}},
 		{"early data declined: no replay verdict", probe.RiskResult{EarlyDataAccepted: &no}, []string{
 			"tls_early_data_accepted 0",
 		}},

@@ -94,6 +94,7 @@ func (h *handshaker) sessionIDChain(ctx context.Context) chainOut {
 		ems: f.ServerHello.ExtendedMasterSecret, master: fh.masterSecret()}
 	out.fresh = &stored{obtained: h.now(), s12: s}
 	out.keep = out.fresh
+	h.risks.sawSessionID(s)
 	return h.firstOffer(ctx, out)
 }
 

@@ -86,6 +86,11 @@ type RiskResult struct {
 	// 16-byte session ID was answered, twice, with a longer ID that starts
 	// with ours.
 	Ticketbleed *bool
+	// CrossNameAccepted says, per mechanism offered under the module's
+	// cross_names, whether any of those names resumed a session obtained
+	// for the target's name. A mechanism with nothing to offer, or whose
+	// offers all failed, is absent.
+	CrossNameAccepted map[Mechanism]bool
 	// TicketWeaknesses lists, per version and weakness, the verdicts that
 	// applied to the tickets seen.
 	TicketWeaknesses []TicketWeakness
@@ -124,6 +129,9 @@ type riskSink struct {
 	// ticket12 is the first TLS 1.2 ticket obtained, with what a
 	// hand-built offer of it needs.
 	ticket12 *session12
+	// sessionID is the session ID the session_id check obtained, for the
+	// cross-name offers.
+	sessionID *session12
 }
 
 // ticketSecret is a ticket with the secret of the session it carries.
@@ -227,6 +235,10 @@ func (h *handshaker) runRisks(ctx context.Context, r *Result) {
 	}
 	if m.HasRisk(RiskEarlyData) && r.Versions[VersionTLS13] {
 		r.Risks.EarlyDataAccepted, r.Risks.EarlyDataReplayAccepted = h.earlyData(ctx)
+	}
+	if len(m.CrossNames) > 0 {
+		// Last: a single-use TLS 1.3 ticket the other name resumes is spent.
+		r.Risks.CrossNameAccepted = h.crossNames(ctx, m.CrossNames)
 	}
 }
 
