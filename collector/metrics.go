@@ -26,6 +26,7 @@ type probeDescs struct {
 	pskWithoutDHE, ticketbleed             *prometheus.Desc
 	earlyData, earlyDataReplay             *prometheus.Desc
 	ticketWeakness, crossName              *prometheus.Desc
+	crossNameClientAuth                    *prometheus.Desc
 	offers, firstOfferResumed, keysSeen    *prometheus.Desc
 	ipProtocol, ipAddrHash, dnsLookup      *prometheus.Desc
 }
@@ -85,6 +86,8 @@ func newProbeDescs() *probeDescs {
 			"1 when the server's tickets of this version show the weakness (secret_in_clear, zero_key, keystream_reuse), 0 when they do not; absent when it cannot be judged.", "version", "weakness"),
 		crossName: d("tls_resumption_cross_name_accepted",
 			"1 when a session obtained for the target's server name resumed under one of the module's cross_names (shared keys or cache across virtual hosts), 0 when none did.", "mechanism"),
+		crossNameClientAuth: d("tls_resumption_cross_name_client_auth",
+			"1 when a cross name that resumed the target's session asks for a client certificate in a full handshake, which resumption skips (the bypass of nginx CVE-2025-23419); 0 when none does; absent when no cross name resumed."),
 		offers: d("tls_resumption_offers",
 			"Resumption offers made in this probe, the first one and the retries on new connections, by whether the server resumed them.", "mechanism", "result"),
 		firstOfferResumed: d("tls_resumption_first_offer_resumed",
@@ -112,7 +115,7 @@ var allDescs = []*prometheus.Desc{
 	descs.keyFirstSeen, descs.keyOldestActive, descs.rotationInterval, descs.rotations,
 	descs.keysActive, descs.historySince, descs.ticketAcceptedMaxAge, descs.idAcceptedMaxAge,
 	descs.pskWithoutDHE, descs.ticketbleed, descs.earlyData, descs.earlyDataReplay, descs.ticketWeakness,
-	descs.crossName, descs.offers, descs.firstOfferResumed, descs.keysSeen,
+	descs.crossName, descs.crossNameClientAuth, descs.offers, descs.firstOfferResumed, descs.keysSeen,
 	descs.ipProtocol, descs.ipAddrHash, descs.dnsLookup,
 }
 
@@ -250,6 +253,7 @@ func (g gauges) risks(r *probe.RiskResult) {
 		{descs.ticketbleed, r.Ticketbleed},
 		{descs.earlyData, r.EarlyDataAccepted},
 		{descs.earlyDataReplay, r.EarlyDataReplayAccepted},
+		{descs.crossNameClientAuth, r.CrossNameClientAuth},
 	} {
 		if v.verdict != nil {
 			g.emit(v.desc, boolValue(*v.verdict))

@@ -34,8 +34,10 @@ func TestRiskMetrics(t *testing.T) {
 			`tls_session_ticket_weakness{version="TLS 1.3",weakness="keystream_reuse"} 0`,
 		}},
 		{"cross names: per mechanism offered", probe.RiskResult{
-			CrossNameAccepted: map[probe.Mechanism]bool{probe.MechanismSessionTicket: true, probe.MechanismPSK: false},
+			CrossNameAccepted:   map[probe.Mechanism]bool{probe.MechanismSessionTicket: true, probe.MechanismPSK: false},
+			CrossNameClientAuth: &yes,
 		}, []string{
+			"tls_resumption_cross_name_client_auth 1",
 			`tls_resumption_cross_name_accepted{mechanism="session_ticket"} 1`,
 			`tls_resumption_cross_name_accepted{mechanism="psk"} 0`,
 		}},

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -59,26 +60,77 @@ func (s *riskSink) sawSessionID(sess *session12) {
 // A mechanism is true when any name resumed it, false when every offer
 // was answered without resuming, absent when nothing could be offered or
 // every offer failed.
-func (h *handshaker) crossNames(ctx context.Context, names []string) map[Mechanism]bool {
+func (h *handshaker) crossNames(ctx context.Context, names []string) (map[Mechanism]bool, *bool) {
 	h.risks.mu.Lock()
 	sid, t12, psk := h.risks.sessionID, h.risks.ticket12, h.risks.psk
 	h.risks.mu.Unlock()
 	out := map[Mechanism]bool{}
+	var resumedBy []string
 	for _, name := range names {
+		resumed := false
 		if sid != nil {
-			h.crossVerdict(out, MechanismSessionID, name, h.cross12(ctx, sid, name))
+			resumed = h.crossVerdict(out, MechanismSessionID, name, h.cross12(ctx, sid, name)) || resumed
 		}
 		if t12 != nil {
-			h.crossVerdict(out, MechanismSessionTicket, name, h.cross12(ctx, t12, name))
+			resumed = h.crossVerdict(out, MechanismSessionTicket, name, h.cross12(ctx, t12, name)) || resumed
 		}
 		if psk != nil {
-			h.crossVerdict(out, MechanismPSK, name, h.cross13(ctx, psk, name))
+			resumed = h.crossVerdict(out, MechanismPSK, name, h.cross13(ctx, psk, name)) || resumed
+		}
+		if resumed {
+			resumedBy = append(resumedBy, name)
 		}
 	}
 	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, h.clientAuthAmong(ctx, resumedBy)
+}
+
+// clientAuthAmong makes one full handshake to each name that resumed the
+// target's sessions and reports whether any asked for a client
+// certificate: resuming there skips that authentication (nginx
+// CVE-2025-23419's bypass). crypto/tls calls GetClientCertificate exactly
+// when the server sent a CertificateRequest, which TLS 1.3 encrypts; the
+// handshake skips verifying the other name's certificate (it only tells
+// whether one is asked for) and offers none. nil when no name resumed, or
+// a handshake failed before the CertificateRequest could come.
+func (h *handshaker) clientAuthAmong(ctx context.Context, names []string) *bool {
+	if len(names) == 0 {
 		return nil
 	}
-	return out
+	asked := false
+	for _, name := range names {
+		ok, err := h.asksClientCert(ctx, name)
+		if err != nil {
+			h.log.Debug("Cross-name client-auth handshake failed", "step", "risks", "cross_name", name, "addr", h.addr, "err", err)
+			return nil
+		}
+		h.log.Debug("Cross-name client-auth handshake", "step", "risks", "cross_name", name, "addr", h.addr, "certificate_requested", ok)
+		asked = asked || ok
+	}
+	return &asked
+}
+
+func (h *handshaker) asksClientCert(ctx context.Context, name string) (bool, error) {
+	conn, err := h.dial(ctx)
+	if err != nil {
+		return false, fmt.Errorf("dial %s: %w", h.addr, err)
+	}
+	defer conn.Close()
+	vs := h.module.Versions()
+	cfg := h.module.tlsConfig(name, vs[len(vs)-1])
+	cfg.InsecureSkipVerify, cfg.VerifyPeerCertificate, cfg.VerifyConnection = true, nil, nil
+	asked := false
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		asked = true
+		return &tls.Certificate{}, nil
+	}
+	err = tls.Client(conn, cfg).HandshakeContext(ctx)
+	if asked {
+		return true, nil // the server may then refuse the empty certificate
+	}
+	return false, err
 }
 
 // crossOutcome is one cross-name offer's answer; err set when it failed.
@@ -87,7 +139,8 @@ type crossOutcome struct {
 	err     error
 }
 
-func (h *handshaker) crossVerdict(out map[Mechanism]bool, m Mechanism, name string, o crossOutcome) {
+// crossVerdict records o in out and reports whether the offer resumed.
+func (h *handshaker) crossVerdict(out map[Mechanism]bool, m Mechanism, name string, o crossOutcome) bool {
 	if errors.Is(o.err, errAlert) {
 		// An alert (unrecognized_name, say) is an answer: not resumed.
 		h.log.Debug("Cross-name offer refused with an alert", "step", "risks", "mechanism", m, "cross_name", name, "addr", h.addr, "err", o.err)
@@ -95,10 +148,11 @@ func (h *handshaker) crossVerdict(out map[Mechanism]bool, m Mechanism, name stri
 	}
 	if o.err != nil {
 		h.log.Debug("Cross-name offer failed", "step", "risks", "mechanism", m, "cross_name", name, "addr", h.addr, "err", o.err)
-		return
+		return false
 	}
 	h.log.Debug("Cross-name offer answered", "step", "risks", "mechanism", m, "cross_name", name, "addr", h.addr, "resumed", o.resumed)
 	out[m] = out[m] || o.resumed
+	return o.resumed
 }
 
 func (h *handshaker) cross12(ctx context.Context, s *session12, name string) crossOutcome {

@@ -27,13 +27,26 @@ func TestCrossNamesGoServers(t *testing.T) {
 			return c, nil
 		}
 	}
+	// The other name asks for a client certificate; the target's does not.
+	clientAuth := func(cfg *tls.Config) {
+		base := cfg.Clone()
+		cfg.GetConfigForClient = func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
+			c := base.Clone()
+			if hi.ServerName == otherName {
+				c.ClientAuth = tls.RequestClientCert
+			}
+			return c, nil
+		}
+	}
 	tests := []struct {
-		name      string
-		configure func(*tls.Config)
-		want      map[Mechanism]bool
+		name       string
+		configure  func(*tls.Config)
+		want       map[Mechanism]bool
+		clientAuth *bool // nil: no name resumed, nothing to judge
 	}{
-		{"one key for all names", nil, map[Mechanism]bool{MechanismSessionTicket: true, MechanismPSK: true}},
-		{"a key per name", perName, map[Mechanism]bool{MechanismSessionTicket: false, MechanismPSK: false}},
+		{"one key for all names", nil, map[Mechanism]bool{MechanismSessionTicket: true, MechanismPSK: true}, new(false)},
+		{"a key per name", perName, map[Mechanism]bool{MechanismSessionTicket: false, MechanismPSK: false}, nil},
+		{"one key, the other name asks for a certificate", clientAuth, map[Mechanism]bool{MechanismSessionTicket: true, MechanismPSK: true}, new(true)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,6 +58,9 @@ func TestCrossNamesGoServers(t *testing.T) {
 			}
 			if len(r.Risks.CrossNameAccepted) != len(tt.want) {
 				t.Errorf("cross-name verdicts %v, want %v", r.Risks.CrossNameAccepted, tt.want)
+			}
+			if got := r.Risks.CrossNameClientAuth; fmtBool(got) != fmtBool(tt.clientAuth) {
+				t.Errorf("cross-name client auth %s, want %s", fmtBool(got), fmtBool(tt.clientAuth))
 			}
 			for mech, want := range tt.want {
 				if got, ok := r.Risks.CrossNameAccepted[mech]; !ok || got != want {

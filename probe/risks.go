@@ -91,6 +91,10 @@ type RiskResult struct {
 	// for the target's name. A mechanism with nothing to offer, or whose
 	// offers all failed, is absent.
 	CrossNameAccepted map[Mechanism]bool
+	// CrossNameClientAuth: a name that resumed such a session asks for a
+	// client certificate in its full handshake, which resumption skips
+	// (the bypass of nginx CVE-2025-23419). nil when no name resumed.
+	CrossNameClientAuth *bool
 	// TicketWeaknesses lists, per version and weakness, the verdicts that
 	// applied to the tickets seen.
 	TicketWeaknesses []TicketWeakness
@@ -238,7 +242,7 @@ func (h *handshaker) runRisks(ctx context.Context, r *Result) {
 	}
 	if len(m.CrossNames) > 0 {
 		// Last: a single-use TLS 1.3 ticket the other name resumes is spent.
-		r.Risks.CrossNameAccepted = h.crossNames(ctx, m.CrossNames)
+		r.Risks.CrossNameAccepted, r.Risks.CrossNameClientAuth = h.crossNames(ctx, m.CrossNames)
 	}
 }
 
