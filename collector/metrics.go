@@ -26,7 +26,7 @@ type probeDescs struct {
 	pskWithoutDHE, ticketbleed             *prometheus.Desc
 	earlyData, earlyDataReplay             *prometheus.Desc
 	ticketWeakness, crossName              *prometheus.Desc
-	crossNameClientAuth                    *prometheus.Desc
+	crossNameClientAuth, ticketReuse       *prometheus.Desc
 	offers, firstOfferResumed, keysSeen    *prometheus.Desc
 	ipProtocol, ipAddrHash, dnsLookup      *prometheus.Desc
 }
@@ -88,6 +88,8 @@ func newProbeDescs() *probeDescs {
 			"1 when a session obtained for the target's server name resumed under one of the module's cross_names (shared keys or cache across virtual hosts), 0 when none did.", "mechanism"),
 		crossNameClientAuth: d("tls_resumption_cross_name_client_auth",
 			"1 when a cross name that resumed the target's session asks for a client certificate in a full handshake, which resumption skips (the bypass of nginx CVE-2025-23419); 0 when none does; absent when no cross name resumed."),
+		ticketReuse: d("tls_session_ticket_reuse_accepted",
+			"1 when a ticket the server resumed once in this probe resumed again when offered once more (not single-use), 0 when it was refused the second time.", "version"),
 		offers: d("tls_resumption_offers",
 			"Resumption offers made in this probe, the first one and the retries on new connections, by whether the server resumed them.", "mechanism", "result"),
 		firstOfferResumed: d("tls_resumption_first_offer_resumed",
@@ -115,7 +117,7 @@ var allDescs = []*prometheus.Desc{
 	descs.keyFirstSeen, descs.keyOldestActive, descs.rotationInterval, descs.rotations,
 	descs.keysActive, descs.historySince, descs.ticketAcceptedMaxAge, descs.idAcceptedMaxAge,
 	descs.pskWithoutDHE, descs.ticketbleed, descs.earlyData, descs.earlyDataReplay, descs.ticketWeakness,
-	descs.crossName, descs.crossNameClientAuth, descs.offers, descs.firstOfferResumed, descs.keysSeen,
+	descs.crossName, descs.crossNameClientAuth, descs.ticketReuse, descs.offers, descs.firstOfferResumed, descs.keysSeen,
 	descs.ipProtocol, descs.ipAddrHash, descs.dnsLookup,
 }
 
@@ -261,6 +263,9 @@ func (g gauges) risks(r *probe.RiskResult) {
 	}
 	for _, w := range r.TicketWeaknesses {
 		g.emit(descs.ticketWeakness, boolValue(w.Found), probe.VersionName(w.Version), string(w.Weakness))
+	}
+	for v, ok := range r.TicketReuseAccepted {
+		g.emit(descs.ticketReuse, boolValue(ok), probe.VersionName(v))
 	}
 	for m, ok := range r.CrossNameAccepted {
 		g.emit(descs.crossName, boolValue(ok), string(m))

@@ -41,6 +41,12 @@ func TestRiskMetrics(t *testing.T) {
 			`tls_resumption_cross_name_accepted{mechanism="session_ticket"} 1`,
 			`tls_resumption_cross_name_accepted{mechanism="psk"} 0`,
 		}},
+		{"ticket reuse: per version judged", probe.RiskResult{
+			TicketReuseAccepted: map[uint16]bool{probe.VersionTLS12: true, probe.VersionTLS13: false},
+		}, []string{
+			`tls_session_ticket_reuse_accepted{version="TLS 1.2"} 1`,
+			`tls_session_ticket_reuse_accepted{version="TLS 1.3"} 0`,
+		}},
 		{"early data declined: no replay verdict", probe.RiskResult{EarlyDataAccepted: &no}, []string{
 			"tls_early_data_accepted 0",
 		}},

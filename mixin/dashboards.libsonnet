@@ -308,13 +308,13 @@
 
   // The risk checks, a band of counts under the table: targets whose last
   // verdict found the risk (see the TLS* risk alerts).
-  local riskStat(i, title, description, metric) = stat(
+  local riskStat(i, title, description, metric, thresholds=redAbove(1)) = stat(
     title,
     description,
     'none',
     { h: 4, w: w, x: (i % 4) * w, y: 18 + 4 * std.floor(i / 4) },
     'count(max by (job, instance) (%s) == 1) or vector(0)' % m(metric),
-    redAbove(1),
+    thresholds,
   ),
   local riskStats = [
     riskStat(0, 'Risk: resumption without DHE', 'Targets that resumed a TLS 1.3 PSK offered with psk_ke alone: no forward secrecy (TLSResumptionWithoutForwardSecrecy).', 'tls_resumption_psk_without_dhe_accepted'),
@@ -322,6 +322,8 @@
     riskStat(2, 'Risk: weak ticket protection', 'Targets whose tickets hold the secret in clear, authenticate under an all-zero key or reuse a keystream (TLSSessionTicketWeakProtection).', 'tls_session_ticket_weakness'),
     riskStat(3, 'Risk: 0-RTT replay', 'Targets that accepted the same 0-RTT first flight twice; only probed by modules with the early_data risk check (TLSEarlyDataReplayAccepted).', 'tls_early_data_replay_accepted'),
     riskStat(4, 'Risk: sessions shared across names', 'Targets where a session of the target\'s name resumed under one of the module\'s cross_names: shared ticket key or cache across virtual hosts (TLSSessionsSharedAcrossNames; TLSClientAuthBypassAcrossNames when that name demands a client certificate).', 'tls_resumption_cross_name_accepted'),
+    // Info, not a risk on its own: stateless tickets are reusable by design.
+    riskStat(5, 'Info: tickets accepted twice', 'Targets that resumed one ticket twice in a probe (not single-use); only probed by modules with the ticket_reuse risk check. Information, no alert: stateless tickets always do; 0-RTT anti-replay needs single-use TLS 1.3 tickets.', 'tls_session_ticket_reuse_accepted', { mode: 'absolute', steps: [{ color: 'blue', value: null }] }),
   ],
 
   local legend = '{{instance}}',

@@ -67,6 +67,9 @@ func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
 		return failed(out, err)
 	}
 	out.record(a)
+	if a.resumed && out.check.Mechanism != MechanismSessionID {
+		h.risks.sawResumedFresh(out.version, out.fresh)
+	}
 	return out
 }
 

@@ -29,10 +29,14 @@ const (
 	// RiskEarlyData: 0-RTT acceptance and replay. It sends application
 	// data (Module.EarlyDataPayload) twice, so it is off by default.
 	RiskEarlyData Risk = "early_data"
+	// RiskTicketReuse: whether a ticket resumed once resumes again (not
+	// single-use). Info only; one extra offer per version, so off by
+	// default.
+	RiskTicketReuse Risk = "ticket_reuse"
 )
 
 // Risks lists every risk check, in the order the exporter reports them.
-var Risks = []Risk{RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData}
+var Risks = []Risk{RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData, RiskTicketReuse}
 
 // DefaultRisks are the risk checks of a module that lists none: those that
 // cost at most one extra handshake.
@@ -48,9 +52,9 @@ func validateRisks(rs []Risk) error {
 	seen := map[Risk]bool{}
 	for _, r := range rs {
 		switch r {
-		case RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData:
+		case RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData, RiskTicketReuse:
 		default:
-			return fmt.Errorf("risks: unknown check %q (want psk_without_dhe, ticketbleed, ticket_weakness or early_data)", r)
+			return fmt.Errorf("risks: unknown check %q (want psk_without_dhe, ticketbleed, ticket_weakness, early_data or ticket_reuse)", r)
 		}
 		if seen[r] {
 			return fmt.Errorf("risks: %q listed twice", r)
@@ -86,6 +90,10 @@ type RiskResult struct {
 	// 16-byte session ID was answered, twice, with a longer ID that starts
 	// with ours.
 	Ticketbleed *bool
+	// TicketReuseAccepted says, per version, whether the ticket the chain
+	// resumed on its first offer resumed again when offered once more.
+	// A version whose first offer did not resume is absent.
+	TicketReuseAccepted map[uint16]bool
 	// CrossNameAccepted says, per mechanism offered under the module's
 	// cross_names, whether any of those names resumed a session obtained
 	// for the target's name. A mechanism with nothing to offer, or whose
@@ -136,6 +144,9 @@ type riskSink struct {
 	// sessionID is the session ID the session_id check obtained, for the
 	// cross-name offers.
 	sessionID *session12
+	// resumedFresh holds, per version, the fresh ticket session a chain's
+	// first offer resumed, for the ticket_reuse check.
+	resumedFresh map[uint16]*stored
 }
 
 // ticketSecret is a ticket with the secret of the session it carries.
@@ -239,6 +250,9 @@ func (h *handshaker) runRisks(ctx context.Context, r *Result) {
 	}
 	if m.HasRisk(RiskEarlyData) && r.Versions[VersionTLS13] {
 		r.Risks.EarlyDataAccepted, r.Risks.EarlyDataReplayAccepted = h.earlyData(ctx)
+	}
+	if m.HasRisk(RiskTicketReuse) {
+		r.Risks.TicketReuseAccepted = h.ticketReuse(ctx)
 	}
 	if len(m.CrossNames) > 0 {
 		// Last: a single-use TLS 1.3 ticket the other name resumes is spent.
