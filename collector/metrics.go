@@ -27,6 +27,7 @@ type probeDescs struct {
 	earlyData, earlyDataReplay             *prometheus.Desc
 	ticketWeakness, crossName              *prometheus.Desc
 	crossNameClientAuth, ticketReuse       *prometheus.Desc
+	ticketRenewed                          *prometheus.Desc
 	offers, firstOfferResumed, keysSeen    *prometheus.Desc
 	ipProtocol, ipAddrHash, dnsLookup      *prometheus.Desc
 }
@@ -90,6 +91,8 @@ func newProbeDescs() *probeDescs {
 			"1 when a cross name that resumed the target's session asks for a client certificate in a full handshake, which resumption skips (the bypass of nginx CVE-2025-23419); 0 when none does; absent when no cross name resumed."),
 		ticketReuse: d("tls_session_ticket_reuse_accepted",
 			"1 when a ticket the server resumed once in this probe resumed again when offered once more (not single-use), 0 when it was refused the second time.", "version"),
+		ticketRenewed: d("tls_session_ticket_renewed_on_resumption",
+			"1 when a resumed handshake of this version issued a fresh ticket, carrying the session's master secret forward (a session prolonged without end), 0 when it issued none.", "version"),
 		offers: d("tls_resumption_offers",
 			"Resumption offers made in this probe, the first one and the retries on new connections, by whether the server resumed them.", "mechanism", "result"),
 		firstOfferResumed: d("tls_resumption_first_offer_resumed",
@@ -117,7 +120,7 @@ var allDescs = []*prometheus.Desc{
 	descs.keyFirstSeen, descs.keyOldestActive, descs.rotationInterval, descs.rotations,
 	descs.keysActive, descs.historySince, descs.ticketAcceptedMaxAge, descs.idAcceptedMaxAge,
 	descs.pskWithoutDHE, descs.ticketbleed, descs.earlyData, descs.earlyDataReplay, descs.ticketWeakness,
-	descs.crossName, descs.crossNameClientAuth, descs.ticketReuse, descs.offers, descs.firstOfferResumed, descs.keysSeen,
+	descs.crossName, descs.crossNameClientAuth, descs.ticketReuse, descs.ticketRenewed, descs.offers, descs.firstOfferResumed, descs.keysSeen,
 	descs.ipProtocol, descs.ipAddrHash, descs.dnsLookup,
 }
 
@@ -263,6 +266,9 @@ func (g gauges) risks(r *probe.RiskResult) {
 	}
 	for _, w := range r.TicketWeaknesses {
 		g.emit(descs.ticketWeakness, boolValue(w.Found), probe.VersionName(w.Version), string(w.Weakness))
+	}
+	if r.TicketRenewed12 != nil {
+		g.emit(descs.ticketRenewed, boolValue(*r.TicketRenewed12), probe.VersionName(probe.VersionTLS12))
 	}
 	for v, ok := range r.TicketReuseAccepted {
 		g.emit(descs.ticketReuse, boolValue(ok), probe.VersionName(v))

@@ -43,7 +43,9 @@ func TestRiskMetrics(t *testing.T) {
 		}},
 		{"ticket reuse: per version judged", probe.RiskResult{
 			TicketReuseAccepted: map[uint16]bool{probe.VersionTLS12: true, probe.VersionTLS13: false},
+			TicketRenewed12:     &yes,
 		}, []string{
+			`tls_session_ticket_renewed_on_resumption{version="TLS 1.2"} 1`,
 			`tls_session_ticket_reuse_accepted{version="TLS 1.2"} 1`,
 			`tls_session_ticket_reuse_accepted{version="TLS 1.3"} 0`,
 		}},

@@ -85,6 +85,15 @@
             {{ $labels.instance }} resumed, under another server name, a {{ $labels.mechanism }} session obtained for the target's name (tls_resumption_cross_name_accepted = {{ $value }}): the virtual hosts share a ticket key or session cache, so a session of one name opens the other (RFC 6066 section 3 forbids it for TLS 1.2), and whoever holds one name's keys holds the other's sessions too.
           |||,
         ),
+        alert(
+          'TLSSessionTicketRenewedOnResumption',
+          'warning',
+          '%s == 1' % probe('tls_session_ticket_renewed_on_resumption'),
+          'Resumed TLS 1.2 sessions get fresh tickets: sessions never end',
+          |||
+            {{ $labels.instance }} issued a new {{ $labels.version }} ticket on a resumed handshake (tls_session_ticket_renewed_on_resumption = {{ $value }}): the new ticket carries the same master secret, so a client, or whoever copied a ticket, can prolong the session without end, past the ticket lifetime, and one session links all of a client's visits.
+          |||,
+        ),
         // One series per target holding a key another target holds too:
         // the fingerprint, a value, becomes a label to join on.
         local keyOf = 'count_values by (job, instance) ("fingerprint", %s)' % probe('tls_session_ticket_key_fingerprint');

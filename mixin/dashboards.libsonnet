@@ -322,6 +322,7 @@
     riskStat(2, 'Risk: weak ticket protection', 'Targets whose tickets hold the secret in clear, authenticate under an all-zero key or reuse a keystream (TLSSessionTicketWeakProtection).', 'tls_session_ticket_weakness'),
     riskStat(3, 'Risk: 0-RTT replay', 'Targets that accepted the same 0-RTT first flight twice; only probed by modules with the early_data risk check (TLSEarlyDataReplayAccepted).', 'tls_early_data_replay_accepted'),
     riskStat(4, 'Risk: sessions shared across names', 'Targets where a session of the target\'s name resumed under one of the module\'s cross_names: shared ticket key or cache across virtual hosts (TLSSessionsSharedAcrossNames; TLSClientAuthBypassAcrossNames when that name demands a client certificate).', 'tls_resumption_cross_name_accepted'),
+    riskStat(6, 'Risk: TLS 1.2 sessions renewed', 'Targets whose resumed TLS 1.2 handshake issued a fresh ticket, carrying the master secret forward (TLSSessionTicketRenewedOnResumption).', 'tls_session_ticket_renewed_on_resumption'),
     // Info, not a risk on its own: stateless tickets are reusable by design.
     riskStat(5, 'Info: tickets accepted twice', 'Targets that resumed one ticket twice in a probe (not single-use); only probed by modules with the ticket_reuse risk check. Information, no alert: stateless tickets always do; 0-RTT anti-replay needs single-use TLS 1.3 tickets.', 'tls_session_ticket_reuse_accepted', { mode: 'absolute', steps: [{ color: 'blue', value: null }] }),
   ],

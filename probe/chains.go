@@ -70,6 +70,11 @@ func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
 	if a.resumed && out.check.Mechanism != MechanismSessionID {
 		h.risks.sawResumedFresh(out.version, out.fresh)
 	}
+	if a.resumed && out.check.Mechanism == MechanismSessionTicket {
+		// TLS 1.2 tickets come in the handshake: a resumed flight with
+		// one renewed the session.
+		h.risks.sawRenewal12(len(a.tickets) > 0)
+	}
 	return out
 }
 

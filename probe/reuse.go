@@ -48,3 +48,12 @@ func (h *handshaker) ticketReuse(ctx context.Context) map[uint16]bool {
 	}
 	return out
 }
+
+func (s *riskSink) sawRenewal12(renewed bool) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.renewed12 = &renewed
+}

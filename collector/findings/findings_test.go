@@ -191,6 +191,22 @@ func TestRiskFindings(t *testing.T) {
 	}
 }
 
+// A renewed TLS 1.2 ticket is the warning of its alert; 0 is no finding.
+func TestTicketRenewalFinding(t *testing.T) {
+	for _, tt := range []struct {
+		renewed *bool
+		want    []string
+	}{{new(true), []string{"ticket_renewed_on_resumption"}}, {new(false), nil}, {nil, nil}} {
+		got := Evaluate(&probe.Result{Risks: probe.RiskResult{TicketRenewed12: tt.renewed}}, nil, now, DefaultThresholds)
+		if !slices.Equal(ids(got), tt.want) {
+			t.Errorf("renewed %v: findings %v, want %v", tt.renewed, ids(got), tt.want)
+		}
+		if len(got) == 1 && (got[0].Severity != Warning || got[0].Subject != "TLS 1.2") {
+			t.Errorf("finding %+v", got[0])
+		}
+	}
+}
+
 // The cross-name verdicts split as the alerts do: the client-auth bypass
 // alone (critical) when a name that resumed demands a certificate, else a
 // warning per mechanism that resumed.
