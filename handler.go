@@ -68,6 +68,14 @@ func (h *probeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if serverName != "" {
 		module.TLSConfig.ServerName = serverName
 	}
+	if cn, ok := q["cross_names"]; ok {
+		names, err := crossNamesParam(cn)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		module.CrossNames = names
+	}
 	debug := q.Get("debug") == "true"
 	out := h.prober.Probe(r.Context(), target, name, module.WithTimeout(timeout), debug)
 	if out.Result.Refused != nil {
@@ -89,7 +97,7 @@ func (h *probeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // probeParams are the query parameters /probe knows (those ServeHTTP and
 // the admission wrapper read): another one is a typo (hostnme=) to report,
 // not to ignore.
-var probeParams = []string{"debug", "hostname", "module", "server_name", "target"}
+var probeParams = []string{"cross_names", "debug", "hostname", "module", "server_name", "target"}
 
 // serverNameParam checks that q holds only known parameters and returns
 // the server name for this probe (SNI and the name the certificate must
@@ -110,6 +118,25 @@ func serverNameParam(q url.Values) (string, error) {
 		return "", fmt.Errorf("server_name %s is not a host name", probe.Echo(sn))
 	}
 	return sn, nil
+}
+
+// crossNamesParam reads cross_names=a,b: the other SNI names of this
+// probe's cross-name offers, over the module's cross_names. Empty means
+// none (the check off for this probe).
+func crossNamesParam(vs []string) ([]string, error) {
+	if len(vs) > 1 {
+		return nil, fmt.Errorf("cross_names given %d times; give one comma-separated list", len(vs))
+	}
+	var names []string
+	for n := range strings.SplitSeq(vs[0], ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	if err := probe.ValidateCrossNames(names); err != nil {
+		return nil, err
+	}
+	return names, nil
 }
 
 // timeout follows blackbox_exporter: the scrape timeout Prometheus sends,

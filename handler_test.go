@@ -124,6 +124,9 @@ func TestProbeBadRequests(t *testing.T) {
 		{"misspelt parameter", "target=example.com:443&hostnme=www.example.com", nil, `unknown query parameter "hostnme"`},
 		{"server_name and hostname disagree", "target=example.com:443&server_name=a.example&hostname=b.example", nil, "disagree"},
 		{"server_name with a space", "target=example.com:443&server_name=a%20b", nil, "not a host name"},
+		{"cross_names with a space", "target=example.com:443&cross_names=a.example,b%20c", nil, "not a host name"},
+		{"cross_names twice", "target=example.com:443&cross_names=a.example&cross_names=b.example", nil, "given 2 times"},
+		{"cross_names repeated", "target=example.com:443&cross_names=a.example,a.example", nil, "listed twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -330,4 +333,28 @@ func TestProbeServerNameParameter(t *testing.T) {
 func hasMetric(mfs map[string]*dto.MetricFamily, name string) bool {
 	_, ok := mfs[name]
 	return ok
+}
+
+// cross_names= reaches the probe: a stock Go server shares its ticket key
+// across names, so the other name resumes; without the parameter the
+// check does not run.
+func TestProbeCrossNamesParam(t *testing.T) {
+	_, srv := newTestExporter(t, options{})
+	addr := startTLSServer(t, nil)
+	for _, tt := range []struct {
+		query string
+		want  bool
+	}{
+		{"&cross_names=other.example,third.example", true},
+		{"", false},
+	} {
+		code, body := get(t, srv.URL+"/probe?module=insecure&target="+addr+tt.query, nil)
+		if code != http.StatusOK {
+			t.Fatalf("%q: status %d: %s", tt.query, code, body)
+		}
+		got, ok := value(t, parseMetrics(t, body), "tls_resumption_cross_name_accepted", map[string]string{"mechanism": "psk"})
+		if ok != tt.want || (ok && got != 1) {
+			t.Errorf("%q: cross-name psk = %v (present %v), want present %v with 1", tt.query, got, ok, tt.want)
+		}
+	}
 }

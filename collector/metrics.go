@@ -25,7 +25,9 @@ type probeDescs struct {
 	ticketAcceptedMaxAge, idAcceptedMaxAge *prometheus.Desc
 	pskWithoutDHE, ticketbleed             *prometheus.Desc
 	earlyData, earlyDataReplay             *prometheus.Desc
-	ticketWeakness                         *prometheus.Desc
+	ticketWeakness, crossName              *prometheus.Desc
+	crossNameClientAuth, ticketReuse       *prometheus.Desc
+	ticketRenewed                          *prometheus.Desc
 	offers, firstOfferResumed, keysSeen    *prometheus.Desc
 	ipProtocol, ipAddrHash, dnsLookup      *prometheus.Desc
 }
@@ -83,6 +85,14 @@ func newProbeDescs() *probeDescs {
 			"1 when the server accepted the same 0-RTT first flight a second time (no anti-replay), 0 when it declined the replay."),
 		ticketWeakness: d("tls_session_ticket_weakness",
 			"1 when the server's tickets of this version show the weakness (secret_in_clear, zero_key, keystream_reuse), 0 when they do not; absent when it cannot be judged.", "version", "weakness"),
+		crossName: d("tls_resumption_cross_name_accepted",
+			"1 when a session obtained for the target's server name resumed under one of the module's cross_names (shared keys or cache across virtual hosts), 0 when none did.", "mechanism"),
+		crossNameClientAuth: d("tls_resumption_cross_name_client_auth",
+			"1 when a cross name that resumed the target's session asks for a client certificate in a full handshake, which resumption skips (the bypass of nginx CVE-2025-23419); 0 when none does; absent when no cross name resumed."),
+		ticketReuse: d("tls_session_ticket_reuse_accepted",
+			"1 when a ticket the server resumed once in this probe resumed again when offered once more (not single-use), 0 when it was refused the second time.", "version"),
+		ticketRenewed: d("tls_session_ticket_renewed_on_resumption",
+			"1 when a resumed handshake of this version issued a fresh ticket, carrying the session's master secret forward (a session prolonged without end), 0 when it issued none.", "version"),
 		offers: d("tls_resumption_offers",
 			"Resumption offers made in this probe, the first one and the retries on new connections, by whether the server resumed them.", "mechanism", "result"),
 		firstOfferResumed: d("tls_resumption_first_offer_resumed",
@@ -110,7 +120,7 @@ var allDescs = []*prometheus.Desc{
 	descs.keyFirstSeen, descs.keyOldestActive, descs.rotationInterval, descs.rotations,
 	descs.keysActive, descs.historySince, descs.ticketAcceptedMaxAge, descs.idAcceptedMaxAge,
 	descs.pskWithoutDHE, descs.ticketbleed, descs.earlyData, descs.earlyDataReplay, descs.ticketWeakness,
-	descs.offers, descs.firstOfferResumed, descs.keysSeen,
+	descs.crossName, descs.crossNameClientAuth, descs.ticketReuse, descs.ticketRenewed, descs.offers, descs.firstOfferResumed, descs.keysSeen,
 	descs.ipProtocol, descs.ipAddrHash, descs.dnsLookup,
 }
 
@@ -248,6 +258,7 @@ func (g gauges) risks(r *probe.RiskResult) {
 		{descs.ticketbleed, r.Ticketbleed},
 		{descs.earlyData, r.EarlyDataAccepted},
 		{descs.earlyDataReplay, r.EarlyDataReplayAccepted},
+		{descs.crossNameClientAuth, r.CrossNameClientAuth},
 	} {
 		if v.verdict != nil {
 			g.emit(v.desc, boolValue(*v.verdict))
@@ -255,6 +266,15 @@ func (g gauges) risks(r *probe.RiskResult) {
 	}
 	for _, w := range r.TicketWeaknesses {
 		g.emit(descs.ticketWeakness, boolValue(w.Found), probe.VersionName(w.Version), string(w.Weakness))
+	}
+	if r.TicketRenewed12 != nil {
+		g.emit(descs.ticketRenewed, boolValue(*r.TicketRenewed12), probe.VersionName(probe.VersionTLS12))
+	}
+	for v, ok := range r.TicketReuseAccepted {
+		g.emit(descs.ticketReuse, boolValue(ok), probe.VersionName(v))
+	}
+	for m, ok := range r.CrossNameAccepted {
+		g.emit(descs.crossName, boolValue(ok), string(m))
 	}
 }
 

@@ -33,6 +33,22 @@ func TestRiskMetrics(t *testing.T) {
 			`tls_session_ticket_weakness{version="TLS 1.2",weakness="zero_key"} 1`,
 			`tls_session_ticket_weakness{version="TLS 1.3",weakness="keystream_reuse"} 0`,
 		}},
+		{"cross names: per mechanism offered", probe.RiskResult{
+			CrossNameAccepted:   map[probe.Mechanism]bool{probe.MechanismSessionTicket: true, probe.MechanismPSK: false},
+			CrossNameClientAuth: &yes,
+		}, []string{
+			"tls_resumption_cross_name_client_auth 1",
+			`tls_resumption_cross_name_accepted{mechanism="session_ticket"} 1`,
+			`tls_resumption_cross_name_accepted{mechanism="psk"} 0`,
+		}},
+		{"ticket reuse: per version judged", probe.RiskResult{
+			TicketReuseAccepted: map[uint16]bool{probe.VersionTLS12: true, probe.VersionTLS13: false},
+			TicketRenewed12:     &yes,
+		}, []string{
+			`tls_session_ticket_renewed_on_resumption{version="TLS 1.2"} 1`,
+			`tls_session_ticket_reuse_accepted{version="TLS 1.2"} 1`,
+			`tls_session_ticket_reuse_accepted{version="TLS 1.3"} 0`,
+		}},
 		{"early data declined: no replay verdict", probe.RiskResult{EarlyDataAccepted: &no}, []string{
 			"tls_early_data_accepted 0",
 		}},

@@ -67,6 +67,45 @@
             {{ $labels.instance }} accepted the same 0-RTT first flight twice (tls_early_data_replay_accepted = {{ $value }}): an attacker who records a client's early data can replay it, and the application acts on it again.
           |||,
         ),
+        alert(
+          'TLSClientAuthBypassAcrossNames',
+          'critical',
+          '%s == 1' % probe('tls_resumption_cross_name_client_auth'),
+          'A session of another name resumes where a client certificate is required',
+          |||
+            {{ $labels.instance }} resumed, under one of the module's cross_names, a session obtained for the target's name, and that name asks for a client certificate in a full handshake (tls_resumption_cross_name_client_auth = {{ $value }}): a client without a certificate gets one from the name that asks for none and resumes it there, skipping the authentication (the bypass of nginx CVE-2025-23419).
+          |||,
+        ),
+        alert(
+          'TLSSessionsSharedAcrossNames',
+          'warning',
+          '%s == 1 unless ignoring (mechanism) %s == 1' % [probe('tls_resumption_cross_name_accepted'), probe('tls_resumption_cross_name_client_auth')],
+          'Sessions resume across virtual hosts',
+          |||
+            {{ $labels.instance }} resumed, under another server name, a {{ $labels.mechanism }} session obtained for the target's name (tls_resumption_cross_name_accepted = {{ $value }}): the virtual hosts share a ticket key or session cache, so a session of one name opens the other (RFC 6066 section 3 forbids it for TLS 1.2), and whoever holds one name's keys holds the other's sessions too.
+          |||,
+        ),
+        alert(
+          'TLSSessionTicketRenewedOnResumption',
+          'warning',
+          '%s == 1' % probe('tls_session_ticket_renewed_on_resumption'),
+          'Resumed TLS 1.2 sessions get fresh tickets: sessions never end',
+          |||
+            {{ $labels.instance }} issued a new {{ $labels.version }} ticket on a resumed handshake (tls_session_ticket_renewed_on_resumption = {{ $value }}): the new ticket carries the same master secret, so a client, or whoever copied a ticket, can prolong the session without end, past the ticket lifetime, and one session links all of a client's visits.
+          |||,
+        ),
+        // One series per target holding a key another target holds too:
+        // the fingerprint, a value, becomes a label to join on.
+        local keyOf = 'count_values by (job, instance) ("fingerprint", %s)' % probe('tls_session_ticket_key_fingerprint');
+        alert(
+          'TLSSessionTicketKeySharedAcrossTargets',
+          'info',
+          '%s * on (fingerprint) group_left () (count by (fingerprint) (%s) > 1)' % [keyOf, keyOf],
+          'One ticket key serves several targets',
+          |||
+            {{ $labels.instance }} issues tickets under a key that {{ $value }} probed targets hold in all (fingerprint {{ $labels.fingerprint }}): one stolen key decrypts the sessions of all of them. Expected for the names of one server or one fleet; list them with tls_session_ticket_key_fingerprint == {{ $labels.fingerprint }}.
+          |||,
+        ),
       ],
     }],
   },

@@ -308,19 +308,23 @@
 
   // The risk checks, a band of counts under the table: targets whose last
   // verdict found the risk (see the TLS* risk alerts).
-  local riskStat(i, title, description, metric) = stat(
+  local riskStat(i, title, description, metric, thresholds=redAbove(1)) = stat(
     title,
     description,
     'none',
-    { h: 4, w: w, x: i * w, y: 18 },
+    { h: 4, w: w, x: (i % 4) * w, y: 18 + 4 * std.floor(i / 4) },
     'count(max by (job, instance) (%s) == 1) or vector(0)' % m(metric),
-    redAbove(1),
+    thresholds,
   ),
   local riskStats = [
     riskStat(0, 'Risk: resumption without DHE', 'Targets that resumed a TLS 1.3 PSK offered with psk_ke alone: no forward secrecy (TLSResumptionWithoutForwardSecrecy).', 'tls_resumption_psk_without_dhe_accepted'),
     riskStat(1, 'Risk: Ticketbleed', 'Targets that echo a longer session ID than the client sent with its ticket, CVE-2016-9244 (TLSTicketbleedVulnerable).', 'tls_ticketbleed_vulnerable'),
     riskStat(2, 'Risk: weak ticket protection', 'Targets whose tickets hold the secret in clear, authenticate under an all-zero key or reuse a keystream (TLSSessionTicketWeakProtection).', 'tls_session_ticket_weakness'),
     riskStat(3, 'Risk: 0-RTT replay', 'Targets that accepted the same 0-RTT first flight twice; only probed by modules with the early_data risk check (TLSEarlyDataReplayAccepted).', 'tls_early_data_replay_accepted'),
+    riskStat(4, 'Risk: sessions shared across names', 'Targets where a session of the target\'s name resumed under one of the module\'s cross_names: shared ticket key or cache across virtual hosts (TLSSessionsSharedAcrossNames; TLSClientAuthBypassAcrossNames when that name demands a client certificate).', 'tls_resumption_cross_name_accepted'),
+    riskStat(6, 'Risk: TLS 1.2 sessions renewed', 'Targets whose resumed TLS 1.2 handshake issued a fresh ticket, carrying the master secret forward (TLSSessionTicketRenewedOnResumption).', 'tls_session_ticket_renewed_on_resumption'),
+    // Info, not a risk on its own: stateless tickets are reusable by design.
+    riskStat(5, 'Info: tickets accepted twice', 'Targets that resumed one ticket twice in a probe (not single-use); only probed by modules with the ticket_reuse risk check. Information, no alert: stateless tickets always do; 0-RTT anti-replay needs single-use TLS 1.3 tickets.', 'tls_session_ticket_reuse_accepted', { mode: 'absolute', steps: [{ color: 'blue', value: null }] }),
   ],
 
   local legend = '{{instance}}',
@@ -471,14 +475,14 @@
       'Backends seen',
       'Distinct ticket key names per probe (tls_session_ticket_keys_seen, the larger of TLS 1.2 and TLS 1.3): behind a load balancer whose backends have keys of their own, how many answered. 1 for a single server or backends sharing a key; 0 or absent when tickets name no key.',
       'none',
-      { h: 8, w: 12, x: 0, y: 22 },
+      { h: 8, w: 12, x: 0, y: 26 },
       [target('A', 'max by (job, instance) (%s)' % m('tls_session_ticket_keys_seen'), legend)],
     ),
     timeseries(
       'Resumed share of first offers',
       'Share of probes, over the last hour, whose first offer of a fresh session resumed (avg_over_time of tls_resumption_first_offer_resumed), per mechanism: about 1/N behind N backends with their own caches and keys, 1 on a single server. tls_resumption_supported stays 1 behind such a balancer; this is what clients experience.',
       'percentunit',
-      { h: 8, w: 12, x: 12, y: 22 },
+      { h: 8, w: 12, x: 12, y: 26 },
       [fleetShare('{{instance}} ')],
     ),
   ],

@@ -71,6 +71,14 @@ func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
 		return failed(out, err)
 	}
 	out.record(a)
+	if a.resumed && out.check.Mechanism != MechanismSessionID {
+		h.risks.sawResumedFresh(out.version, out.fresh)
+	}
+	if a.resumed && out.check.Mechanism == MechanismSessionTicket {
+		// TLS 1.2 tickets come in the handshake: a resumed flight with
+		// one renewed the session.
+		h.risks.sawRenewal12(len(a.tickets) > 0)
+	}
 	return out
 }
 
@@ -98,6 +106,7 @@ func (h *handshaker) sessionIDChain(ctx context.Context) chainOut {
 		ems: f.ServerHello.ExtendedMasterSecret, master: fh.masterSecret()}
 	out.fresh = &stored{obtained: h.now(), s12: s}
 	out.keep = out.fresh
+	h.risks.sawSessionID(s)
 	return h.firstOffer(ctx, out)
 }
 

@@ -41,8 +41,13 @@ type Module struct {
 	Risks []Risk `yaml:"risks"`
 	// EarlyDataPayload is the application data the early_data check
 	// sends as 0-RTT data, twice.
-	EarlyDataPayload string    `yaml:"early_data_payload"`
-	TLSConfig        TLSConfig `yaml:"tls_config,omitempty"`
+	EarlyDataPayload string `yaml:"early_data_payload"`
+	// CrossNames lists other server names (SNI only) under which the
+	// probe offers the sessions it obtained for the target's name: a
+	// session one of them resumes breaks the isolation between virtual
+	// hosts. The dialed address stays the target's.
+	CrossNames []string  `yaml:"cross_names,omitempty"`
+	TLSConfig  TLSConfig `yaml:"tls_config,omitempty"`
 	// StartTLS, when set, runs a protocol's plaintext preamble on every
 	// connection of the probe before its TLS handshake.
 	StartTLS StartTLSConfig `yaml:"starttls,omitempty"`
@@ -193,6 +198,9 @@ func (m *Module) Validate() error {
 	}
 	if len(m.EarlyDataPayload) > maxEarlyDataPayload {
 		return fmt.Errorf("early_data_payload: %d bytes, at most %d", len(m.EarlyDataPayload), maxEarlyDataPayload)
+	}
+	if err := ValidateCrossNames(m.CrossNames); err != nil {
+		return err
 	}
 	return validateRisks(m.Risks)
 }

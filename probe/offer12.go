@@ -56,8 +56,14 @@ type offer12Outcome struct {
 const ticketOfferIDLen = 16
 
 func (h *handshaker) offer12Echo(ctx context.Context, s *session12) (offer12Outcome, error) {
+	return h.offer12As(ctx, s, h.serverName)
+}
+
+// offer12As is offer12Echo with serverName as SNI, which the cross-name
+// check sets to a name other than the one the session was obtained for.
+func (h *handshaker) offer12As(ctx context.Context, s *session12, serverName string) (offer12Outcome, error) {
 	var o offer12Outcome
-	hello := wire.NewClientHello12(h.serverName, []uint16{s.suite})
+	hello := wire.NewClientHello12(serverName, []uint16{s.suite})
 	hello.ExtendedMasterSecret = s.ems
 	if _, err := rand.Read(hello.Random[:]); err != nil {
 		return o, err

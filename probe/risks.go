@@ -28,14 +28,22 @@ const (
 	// RiskEarlyData: 0-RTT acceptance and replay. It sends application
 	// data (Module.EarlyDataPayload) twice, so it is off by default.
 	RiskEarlyData Risk = "early_data"
+	// RiskTicketReuse: whether a ticket resumed once resumes again (not
+	// single-use). Info only; one extra offer per version, so off by
+	// default.
+	RiskTicketReuse Risk = "ticket_reuse"
+	// RiskTicketRenewal: whether a resumed TLS 1.2 handshake issues a
+	// fresh ticket, which carries the same master secret forward. Read
+	// from the session_ticket check's own first offer: no extra handshake.
+	RiskTicketRenewal Risk = "ticket_renewal"
 )
 
 // Risks lists every risk check, in the order the exporter reports them.
-var Risks = []Risk{RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData}
+var Risks = []Risk{RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData, RiskTicketReuse, RiskTicketRenewal}
 
 // DefaultRisks are the risk checks of a module that lists none: those that
 // cost at most one extra handshake.
-var DefaultRisks = []Risk{RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness}
+var DefaultRisks = []Risk{RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskTicketRenewal}
 
 // DefaultEarlyDataPayload is the 0-RTT data the early_data check sends
 // unless the module says otherwise: an HTTP HEAD, a safe method (RFC 9110
@@ -47,9 +55,9 @@ func validateRisks(rs []Risk) error {
 	seen := map[Risk]bool{}
 	for _, r := range rs {
 		switch r {
-		case RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData:
+		case RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData, RiskTicketReuse, RiskTicketRenewal:
 		default:
-			return fmt.Errorf("risks: unknown check %q (want psk_without_dhe, ticketbleed, ticket_weakness or early_data)", r)
+			return fmt.Errorf("risks: unknown check %q (want psk_without_dhe, ticketbleed, ticket_weakness, early_data, ticket_reuse or ticket_renewal)", r)
 		}
 		if seen[r] {
 			return fmt.Errorf("risks: %q listed twice", r)
@@ -85,6 +93,24 @@ type RiskResult struct {
 	// 16-byte session ID was answered, twice, with a longer ID that starts
 	// with ours.
 	Ticketbleed *bool
+	// TicketReuseAccepted says, per version, whether the ticket the chain
+	// resumed on its first offer resumed again when offered once more.
+	// A version whose first offer did not resume is absent.
+	TicketReuseAccepted map[uint16]bool
+	// TicketRenewed12: the session_ticket check's first offer resumed and
+	// the server's resumed flight carried a NewSessionTicket: the session
+	// (its master secret) lives on in the new ticket. nil when that offer
+	// did not resume.
+	TicketRenewed12 *bool
+	// CrossNameAccepted says, per mechanism offered under the module's
+	// cross_names, whether any of those names resumed a session obtained
+	// for the target's name. A mechanism with nothing to offer, or whose
+	// offers all failed, is absent.
+	CrossNameAccepted map[Mechanism]bool
+	// CrossNameClientAuth: a name that resumed such a session asks for a
+	// client certificate in its full handshake, which resumption skips
+	// (the bypass of nginx CVE-2025-23419). nil when no name resumed.
+	CrossNameClientAuth *bool
 	// TicketWeaknesses lists, per version and weakness, the verdicts that
 	// applied to the tickets seen.
 	TicketWeaknesses []TicketWeakness
@@ -123,6 +149,15 @@ type riskSink struct {
 	// ticket12 is the first TLS 1.2 ticket obtained, with what a
 	// hand-built offer of it needs.
 	ticket12 *session12
+	// sessionID is the session ID the session_id check obtained, for the
+	// cross-name offers.
+	sessionID *session12
+	// resumedFresh holds, per version, the fresh ticket session a chain's
+	// first offer resumed, for the ticket_reuse check.
+	resumedFresh map[uint16]*stored
+	// renewed12: whether the resumed flight of the session_ticket check's
+	// first offer carried a NewSessionTicket; nil when it did not resume.
+	renewed12 *bool
 }
 
 // ticketSecret is a ticket with the secret of the session it carries.
@@ -222,6 +257,18 @@ func (h *handshaker) runRisks(ctx context.Context, r *Result) {
 	}
 	if m.HasRisk(RiskEarlyData) && r.Versions[VersionTLS13] {
 		r.Risks.EarlyDataAccepted, r.Risks.EarlyDataReplayAccepted = h.earlyData(ctx)
+	}
+	if m.HasRisk(RiskTicketRenewal) {
+		h.risks.mu.Lock()
+		r.Risks.TicketRenewed12 = h.risks.renewed12
+		h.risks.mu.Unlock()
+	}
+	if m.HasRisk(RiskTicketReuse) {
+		r.Risks.TicketReuseAccepted = h.ticketReuse(ctx)
+	}
+	if len(m.CrossNames) > 0 {
+		// Last: a single-use TLS 1.3 ticket the other name resumes is spent.
+		r.Risks.CrossNameAccepted, r.Risks.CrossNameClientAuth = h.crossNames(ctx, m.CrossNames)
 	}
 }
 

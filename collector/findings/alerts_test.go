@@ -24,6 +24,8 @@ var notFindings = map[string]string{
 	// a check judges from its own key history (--history.path or
 	// --watch), so ticket_key_not_rotated covers both.
 	"TLSSessionTicketKeyUnchanged": "fingerprint-gauge fallback; a check has its own history",
+	// A check judges each target alone; this one compares targets.
+	"TLSSessionTicketKeySharedAcrossTargets": "compares targets; a check judges each alone",
 	// A check that cannot probe exits with status 2 instead.
 	"ResumptionProbeFailing":               "a failed probe is exit status 2",
 	"ResumptionExporterConfigReloadFailed": "about a running exporter",

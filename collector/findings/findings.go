@@ -91,10 +91,15 @@ func alerted(id string, s Severity, alert string) Definition {
 // The definitions, most severe first within each group.
 var (
 	// The risk checks' findings (probe.RiskResult), one alert each.
-	ResumptionWithoutDHE    = alerted("psk_without_dhe_accepted", Critical, "TLSResumptionWithoutForwardSecrecy")
-	Ticketbleed             = alerted("ticketbleed_vulnerable", Critical, "TLSTicketbleedVulnerable")
-	TicketWeakProtection    = alerted("ticket_weak_protection", Critical, "TLSSessionTicketWeakProtection")
-	EarlyDataReplayAccepted = alerted("early_data_replay_accepted", Warning, "TLSEarlyDataReplayAccepted")
+	ResumptionWithoutDHE      = alerted("psk_without_dhe_accepted", Critical, "TLSResumptionWithoutForwardSecrecy")
+	Ticketbleed               = alerted("ticketbleed_vulnerable", Critical, "TLSTicketbleedVulnerable")
+	TicketWeakProtection      = alerted("ticket_weak_protection", Critical, "TLSSessionTicketWeakProtection")
+	EarlyDataReplayAccepted   = alerted("early_data_replay_accepted", Warning, "TLSEarlyDataReplayAccepted")
+	TicketRenewedOnResumption = alerted("ticket_renewed_on_resumption", Warning, "TLSSessionTicketRenewedOnResumption")
+	// The cross-name check's: critical when a name that resumed asks for a
+	// client certificate, else the warning, as the two alerts split it.
+	ClientAuthBypassAcrossNames = alerted("cross_name_client_auth_bypass", Critical, "TLSClientAuthBypassAcrossNames")
+	SessionsSharedAcrossNames   = alerted("sessions_shared_across_names", Warning, "TLSSessionsSharedAcrossNames")
 
 	KeyNotRotated = alerted("ticket_key_not_rotated", Warning, "TLSSessionTicketKeyNotRotated")
 	// LifetimeAboveOneDay and TLS13LifetimeAboveMaximum are judged per
@@ -113,6 +118,7 @@ var (
 // Definitions lists every kind of finding, in report order.
 var Definitions = []Definition{
 	ResumptionWithoutDHE, Ticketbleed, TicketWeakProtection, EarlyDataReplayAccepted,
+	ClientAuthBypassAcrossNames, SessionsSharedAcrossNames, TicketRenewedOnResumption,
 	KeyNotRotated, LifetimeAboveOneDay, TLS13LifetimeAboveMaximum,
 	TicketResumableAfterOneDay, SessionIDResumableAfterDay, LifetimeAboveRotationPeriod,
 	SessionIDResumption, SessionTicketResumption, PSKResumption,
@@ -207,6 +213,24 @@ func riskFindings(r *probe.RiskResult, add func(Definition, string, string, ...a
 	}
 	if found(r.EarlyDataReplayAccepted) {
 		add(EarlyDataReplayAccepted, "psk", "accepted the same 0-RTT first flight twice: no anti-replay")
+	}
+	if found(r.TicketRenewed12) {
+		add(TicketRenewedOnResumption, probe.VersionName(probe.VersionTLS12), "a resumed TLS 1.2 handshake issued a fresh ticket with the same master secret")
+	}
+	crossNameFindings(r, add)
+}
+
+// crossNameFindings mirrors TLSClientAuthBypassAcrossNames (one finding)
+// and, without it, TLSSessionsSharedAcrossNames (one per mechanism).
+func crossNameFindings(r *probe.RiskResult, add func(Definition, string, string, ...any)) {
+	if found(r.CrossNameClientAuth) {
+		add(ClientAuthBypassAcrossNames, "", "a name that demands a client certificate resumed a session of the target's name: resumption skips the authentication")
+		return
+	}
+	for _, m := range probe.Mechanisms {
+		if r.CrossNameAccepted[m] {
+			add(SessionsSharedAcrossNames, string(m), "a %s session of the target's name resumed under another name", m)
+		}
 	}
 }
 

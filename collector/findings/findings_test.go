@@ -190,3 +190,56 @@ func TestRiskFindings(t *testing.T) {
 		t.Errorf("no verdicts gave findings %v", ids(fs))
 	}
 }
+
+// A renewed TLS 1.2 ticket is the warning of its alert; 0 is no finding.
+func TestTicketRenewalFinding(t *testing.T) {
+	for _, tt := range []struct {
+		renewed *bool
+		want    []string
+	}{{new(true), []string{"ticket_renewed_on_resumption"}}, {new(false), nil}, {nil, nil}} {
+		got := Evaluate(&probe.Result{Risks: probe.RiskResult{TicketRenewed12: tt.renewed}}, nil, now, DefaultThresholds)
+		if !slices.Equal(ids(got), tt.want) {
+			t.Errorf("renewed %v: findings %v, want %v", tt.renewed, ids(got), tt.want)
+		}
+		if len(got) == 1 && (got[0].Severity != Warning || got[0].Subject != "TLS 1.2") {
+			t.Errorf("finding %+v", got[0])
+		}
+	}
+}
+
+// The cross-name verdicts split as the alerts do: the client-auth bypass
+// alone (critical) when a name that resumed demands a certificate, else a
+// warning per mechanism that resumed.
+func TestCrossNameFindings(t *testing.T) {
+	shared := map[probe.Mechanism]bool{probe.MechanismSessionTicket: true, probe.MechanismPSK: false, probe.MechanismSessionID: true}
+	tests := []struct {
+		name     string
+		risks    probe.RiskResult
+		want     []string
+		subjects []string
+	}{
+		{"isolated", probe.RiskResult{CrossNameAccepted: map[probe.Mechanism]bool{probe.MechanismPSK: false}}, nil, nil},
+		{"shared", probe.RiskResult{CrossNameAccepted: shared, CrossNameClientAuth: new(false)},
+			[]string{"sessions_shared_across_names", "sessions_shared_across_names"}, []string{"session_id", "session_ticket"}},
+		{"shared with a client certificate demanded", probe.RiskResult{CrossNameAccepted: shared, CrossNameClientAuth: new(true)},
+			[]string{"cross_name_client_auth_bypass"}, []string{""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Evaluate(&probe.Result{Risks: tt.risks}, nil, now, DefaultThresholds)
+			if !slices.Equal(ids(got), tt.want) {
+				t.Fatalf("findings %v, want %v", ids(got), tt.want)
+			}
+			var subjects []string
+			for _, f := range got {
+				subjects = append(subjects, f.Subject)
+				if f.Definition == ClientAuthBypassAcrossNames && f.Severity != Critical || f.Definition == SessionsSharedAcrossNames && f.Severity != Warning {
+					t.Errorf("%s: severity %v", f.ID, f.Severity)
+				}
+			}
+			if !slices.Equal(subjects, tt.subjects) {
+				t.Errorf("subjects %v, want %v", subjects, tt.subjects)
+			}
+		})
+	}
+}

@@ -2,8 +2,10 @@ package testservers
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -41,6 +43,10 @@ type ApacheConfig struct {
 	// VirtualHost goes inside the one <VirtualHost 127.0.0.1:PORT>, after
 	// SSLEngine and the certificate.
 	VirtualHost string
+	// OtherHosts are more name-based TLS virtual hosts on the same port,
+	// after the first: each maps its ServerName to its directives (such as
+	// its own SSLSessionTicketKeyFile); they serve the same certificate.
+	OtherHosts map[string]string
 }
 
 // StartApache runs apache2 with a self-contained configuration (no part of
@@ -118,16 +124,23 @@ func apacheConf(dir string, port int, pki *PKI, cfg ApacheConfig) string {
 	b.WriteString("SSLPassPhraseDialog builtin\n")
 	b.WriteString(cfg.Global)
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "<VirtualHost 127.0.0.1:%d>\n", port)
-	fmt.Fprintf(&b, "    ServerName %s\n", ServerName)
-	fmt.Fprintf(&b, "    DocumentRoot %q\n", filepath.Join(dir, "htdocs"))
-	fmt.Fprintf(&b, "    <Directory %q>\n        Require all granted\n    </Directory>\n", filepath.Join(dir, "htdocs"))
-	b.WriteString("    SSLEngine on\n")
-	fmt.Fprintf(&b, "    SSLCertificateFile %q\n", pki.CertFile)
-	fmt.Fprintf(&b, "    SSLCertificateKeyFile %q\n", pki.KeyFile)
-	b.WriteString(indent(cfg.VirtualHost))
-	b.WriteString("</VirtualHost>\n")
+	apacheVirtualHost(&b, dir, port, pki, ServerName, cfg.VirtualHost)
+	for _, name := range slices.Sorted(maps.Keys(cfg.OtherHosts)) {
+		apacheVirtualHost(&b, dir, port, pki, name, cfg.OtherHosts[name])
+	}
 	return b.String()
+}
+
+func apacheVirtualHost(b *strings.Builder, dir string, port int, pki *PKI, name, directives string) {
+	fmt.Fprintf(b, "<VirtualHost 127.0.0.1:%d>\n", port)
+	fmt.Fprintf(b, "    ServerName %s\n", name)
+	fmt.Fprintf(b, "    DocumentRoot %q\n", filepath.Join(dir, "htdocs"))
+	fmt.Fprintf(b, "    <Directory %q>\n        Require all granted\n    </Directory>\n", filepath.Join(dir, "htdocs"))
+	b.WriteString("    SSLEngine on\n")
+	fmt.Fprintf(b, "    SSLCertificateFile %q\n", pki.CertFile)
+	fmt.Fprintf(b, "    SSLCertificateKeyFile %q\n", pki.KeyFile)
+	b.WriteString(indent(directives))
+	b.WriteString("</VirtualHost>\n")
 }
 
 // reloadApache sends SIGUSR1, Apache's graceful restart: the parent re-reads
