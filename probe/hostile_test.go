@@ -57,27 +57,34 @@ func TestRunAgainstBrokenServers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := testservers.ServeTCP(t, tt.serve)
 			m := DefaultModule
 			m.Timeout, m.TicketWait = timeout, 500*time.Millisecond
-			start := time.Now()
-			r := Run(context.Background(), addr, "test", &m, nil, testLogger(t))
-			took := time.Since(start)
-			if r.Success {
-				t.Fatal("probe of a broken server succeeded")
-			}
-			if !regexp.MustCompile(tt.reason).MatchString(r.Failure) {
-				t.Errorf("failure %q does not say %q", r.Failure, tt.reason)
-			}
-			if took > timeout+2*time.Second {
-				t.Errorf("probe took %s, timeout was %s", took, timeout)
-			}
-			for _, c := range r.Checks {
-				if c.Completed {
-					t.Errorf("%s check claims completion against a broken server", c.Mechanism)
-				}
-			}
+			expectBrokenServer(t, testservers.ServeTCP(t, tt.serve), &m, tt.reason)
 		})
+	}
+}
+
+// expectBrokenServer probes addr with m and checks the probe fails with a
+// reason matching the regexp reason, within m's timeout plus a margin, and
+// with no check claiming completion.
+func expectBrokenServer(t *testing.T, addr string, m *Module, reason string) {
+	t.Helper()
+	start := time.Now()
+	r := Run(context.Background(), addr, "test", m, nil, testLogger(t))
+	took := time.Since(start)
+	if r.Success {
+		t.Fatal("probe of a broken server succeeded")
+	}
+	if !regexp.MustCompile(reason).MatchString(r.Failure) {
+		t.Errorf("failure %q does not say %q", r.Failure, reason)
+	}
+	if took > m.Timeout+2*time.Second {
+		t.Errorf("probe took %s, timeout was %s", took, m.Timeout)
+	}
+	for _, c := range r.Checks {
+		if c.Completed {
+			t.Errorf("%s check claims completion against a broken server", c.Mechanism)
+		}
 	}
 }
 

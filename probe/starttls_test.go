@@ -2,10 +2,8 @@ package probe
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"net"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -230,30 +228,13 @@ func TestRunStartTLSRefusedOrBroken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := testservers.ServeTCP(t, tt.serve)
 			m := DefaultModule
 			m.Timeout, m.TicketWait = timeout, 500*time.Millisecond
 			m.StartTLS.Protocol = tt.p
 			if err := m.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			start := time.Now()
-			r := Run(context.Background(), addr, "test", &m, nil, testLogger(t))
-			took := time.Since(start)
-			if r.Success {
-				t.Fatal("probe succeeded")
-			}
-			if !regexp.MustCompile(tt.reason).MatchString(r.Failure) {
-				t.Errorf("failure %q does not say %q", r.Failure, tt.reason)
-			}
-			if took > timeout+2*time.Second {
-				t.Errorf("probe took %s, timeout was %s", took, timeout)
-			}
-			for _, c := range r.Checks {
-				if c.Completed {
-					t.Errorf("%s check claims completion", c.Mechanism)
-				}
-			}
+			expectBrokenServer(t, testservers.ServeTCP(t, tt.serve), &m, tt.reason)
 		})
 	}
 }
