@@ -30,6 +30,9 @@ type HAProxyConfig struct {
 	// Bind follows `bind 127.0.0.1:PORT ssl crt CHAIN` on the same line:
 	// "no-tls-tickets", "tls-ticket-keys FILE", "ssl-min-ver TLSv1.3", …
 	Bind string
+	// Frontend goes in the frontend section after the bind line:
+	// "http-request wait-for-handshake if ! METH_GET", …
+	Frontend string
 }
 
 // StartHAProxy runs HAProxy terminating TLS on a free port of 127.0.0.1
@@ -56,8 +59,8 @@ defaults
 
 frontend tls
     bind 127.0.0.1:%d ssl crt %s %s
-    http-request return status 200 content-type text/plain string "ok"
-`, indent(haproxyGlobal()+cfg.Global), port, pki.ChainFile, cfg.Bind)
+%s    http-request return status 200 content-type text/plain string "ok"
+`, indent(haproxyGlobal()+cfg.Global), port, pki.ChainFile, cfg.Bind, indent(cfg.Frontend))
 	})
 }
 
