@@ -360,3 +360,54 @@ func decodeKeyLine(t *testing.T, line []byte) []byte {
 	}
 	return key
 }
+
+// keyPerServer is TLSSessionTicketKeySharedAcrossTargets' fix: two servers
+// started with one key file show one fingerprint, with a key each two.
+type keyPerServer struct {
+	section, name string
+	start         func(t *testing.T, pki *testservers.PKI, keyFile string) string
+	keyBytes      string // `openssl rand N`
+}
+
+// TestRunbookKeyPerServer runs runbookKeyPerServer.
+func TestRunbookKeyPerServer(t *testing.T) {
+	for _, f := range runbookKeyPerServer() {
+		t.Run(f.section+"/"+f.name, func(t *testing.T) {
+			pki := testservers.NewPKI(t)
+			shared := filepath.Join(t.TempDir(), "shared.key")
+			writeRandKey(t, shared, f.keyBytes)
+			own := func() string {
+				p := filepath.Join(t.TempDir(), "own.key")
+				writeRandKey(t, p, f.keyBytes)
+				return p
+			}
+			fp := func(addr string) float64 {
+				o := newRunner(t, pki, nil).probe(t, addr)
+				v, ok := o.series[fingerprint]
+				if !ok {
+					t.Fatalf("%s: no fingerprint\n%s", addr, o)
+				}
+				return v
+			}
+			if a, b := fp(f.start(t, pki, shared)), fp(f.start(t, pki, shared)); a != b {
+				t.Errorf("one key file: fingerprints %v and %v, want one (the alert's condition)", a, b)
+			}
+			if a, b := fp(f.start(t, pki, own())), fp(f.start(t, pki, own())); a == b {
+				t.Errorf("a key file each: both fingerprints %v, want two", a)
+			}
+		})
+	}
+}
+
+func runbookKeyPerServer() []keyPerServer {
+	return []keyPerServer{
+		{section: "TLSSessionTicketKeySharedAcrossTargets", name: "nginx ssl_session_ticket_key", keyBytes: "80",
+			start: func(t *testing.T, pki *testservers.PKI, key string) string {
+				return nginxAt("ssl_session_ticket_key "+key+";")(t, pki)
+			}},
+		{section: "TLSSessionTicketKeySharedAcrossTargets", name: "Apache SSLSessionTicketKeyFile", keyBytes: "48",
+			start: func(t *testing.T, pki *testservers.PKI, key string) string {
+				return apacheAt("SSLSessionTicketKeyFile "+key+"\n", "")(t, pki)
+			}},
+	}
+}

@@ -114,6 +114,9 @@ func TestRunbookFixSections(t *testing.T) {
 	for _, r := range runbookRotations() {
 		sections = append(sections, r.section)
 	}
+	for _, r := range runbookKeyPerServer() {
+		sections = append(sections, r.section)
+	}
 	for _, s := range sections {
 		if !headings[s] {
 			t.Errorf("row names section %q, which alerts/runbook.md does not have", s)
@@ -500,6 +503,12 @@ func runbookFixes() []runbookFix {
 			section: "Stateful TLS 1.3 tickets", name: "openssl s_server with 0-RTT sends stateful tickets",
 			alert: []alertOn{fires(named13)},
 			fixed: runbookServer{start: logged(quietOpenSSL("-early_data")), want: map[string]float64{success: 1, psk: 1, stateful13: 1}},
+		},
+		{
+			section: "HAProxy", name: "ssl-default-bind-options no-tls-tickets in global",
+			alert:   []alertOn{fires(ticket12)},
+			problem: &runbookServer{start: haproxyAt(testservers.HAProxyConfig{})},
+			fixed:   runbookServer{start: haproxyAt(testservers.HAProxyConfig{Global: "ssl-default-bind-options no-tls-tickets"}), want: map[string]float64{success: 1, sessionID: 1, stateful13: 1}},
 		},
 		{
 			section: "Apache httpd (mod_ssl)", name: "SSLOpenSSLConfCmd Options -SessionTicket",
