@@ -245,6 +245,9 @@ func haproxyRing(t *testing.T, pki *testservers.PKI) (srv *testservers.Server, k
 	testservers.Require(t, "haproxy")
 	srv = testservers.StartHAProxyConfig(t, pki, testservers.HAProxyConfig{Global: global, Bind: "tls-ticket-keys " + path})
 	setKey = func(t *testing.T) []byte {
+		if out := haproxyCLI(t, sock, "show tls-keys"); !strings.Contains(out, path) {
+			t.Fatalf("show tls-keys does not list %s: %q", path, out)
+		}
 		line := bytes.TrimSpace(haproxyKeyLine(t))
 		out := haproxyCLI(t, sock, "set ssl tls-key "+path+" "+string(line))
 		if !strings.Contains(out, "TLS ticket key updated") {
