@@ -478,6 +478,15 @@ func runbookFixes() []runbookFix {
 			fixed:   runbookServer{start: goAt(func(c *tls.Config) { c.SessionTicketsDisabled = true }), want: map[string]float64{success: 1}},
 		},
 		{
+			// Rotating keys bounds what Go accepts, not what it announces.
+			section: "TLSSessionTicketLifetimeAboveOneDay", name: "Go SetSessionTicketKeys",
+			alert:   []alertOn{exceeds(hint13, day)},
+			problem: &runbookServer{start: goAt(nil)},
+			fixed: runbookServer{start: goAt(func(c *tls.Config) { c.SetSessionTicketKeys([][32]byte{{1}, {2}}) }),
+				want: map[string]float64{success: 1, psk: 1, hint12: 0, hint13: 604800}},
+			stillFires: true,
+		},
+		{
 			section: "Stateful TLS 1.3 tickets", name: "nginx ssl_session_cache off as well",
 			alert:   []alertOn{fires(psk), fires(sessionID)},
 			problem: &runbookServer{start: nginxAt("ssl_session_tickets off; ssl_session_cache shared:SSL:1m;"), want: map[string]float64{stateful13: 1, ticket12: 0}},
