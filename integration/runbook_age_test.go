@@ -344,6 +344,11 @@ func runbookRotations() []rotationFix {
 			srv := testservers.StartApacheConfig(t, pki, testservers.ApacheConfig{})
 			return srv.Addr, nil, func(t *testing.T) []byte { srv.Reload(t); return nil }
 		}},
+		{section: "HAProxy", name: "no tls-ticket-keys: a new key on reload", start: func(t *testing.T, pki *testservers.PKI) (string, []byte, func(*testing.T) []byte) {
+			testservers.Require(t, "haproxy")
+			srv := testservers.StartHAProxy(t, pki, "")
+			return srv.Addr, nil, func(t *testing.T) []byte { srv.Reload(t); return nil }
+		}},
 		{section: "HAProxy", name: "tls-ticket-keys ring: penultimate key encrypts; set ssl tls-key", start: func(t *testing.T, pki *testservers.PKI) (string, []byte, func(*testing.T) []byte) {
 			srv, keys, setKey := haproxyRing(t, pki)
 			return srv.Addr, keys[1][:16], func(t *testing.T) []byte {

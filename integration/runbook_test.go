@@ -520,9 +520,20 @@ func runbookFixes() []runbookFix {
 			fixed:   runbookServer{start: haproxyAt(testservers.HAProxyConfig{Global: "ssl-default-bind-options no-tls-tickets"}), want: map[string]float64{success: 1, sessionID: 1, stateful13: 1}},
 		},
 		{
+			// Since Go 1.21 tickets carry no key name: no fingerprint.
+			section: "Go (crypto/tls) and servers built on it", name: "SessionTicketsDisabled",
+			alert: []alertOn{fires(ticket12), fires(psk)},
+			problem: &runbookServer{start: goAt(nil), want: map[string]float64{
+				`tls_session_ticket_info{format="stateless_unnamed",key_name_bytes="0",version="TLS 1.2"}`: 1,
+				`tls_session_ticket_info{format="stateless_unnamed",key_name_bytes="0",version="TLS 1.3"}`: 1,
+			}, absent: []string{fingerprint}},
+			fixed: runbookServer{start: goAt(func(c *tls.Config) { c.SessionTicketsDisabled = true }), want: map[string]float64{success: 1}},
+		},
+		{
+			// Apache's default SSLSessionCacheTimeout is 300 s.
 			section: "Apache httpd (mod_ssl)", name: "SSLOpenSSLConfCmd Options -SessionTicket",
 			alert:   []alertOn{fires(ticket12)},
-			problem: &runbookServer{start: apacheAt("", "")},
+			problem: &runbookServer{start: apacheAt("", ""), want: map[string]float64{hint12: 300, hint13: 300}},
 			fixed:   runbookServer{start: apacheAt("", "SSLOpenSSLConfCmd Options -SessionTicket"), want: map[string]float64{success: 1, sessionID: 1}},
 		},
 	}
