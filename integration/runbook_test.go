@@ -272,6 +272,29 @@ func goTicketsStock(c *tls.Config) {
 	c.UnwrapSession = func(id []byte, cs tls.ConnectionState) (*tls.SessionState, error) { return c.DecryptTicket(id, cs) }
 }
 
+// goTicketsBoundToName records the server name in each session's Extra
+// and resumes a ticket only under the name it was issued for: the
+// runbook's check of the name in UnwrapSession.
+func goTicketsBoundToName(c *tls.Config) {
+	const prefix = "sni:"
+	c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+		ss.Extra = append(ss.Extra, []byte(prefix+cs.ServerName))
+		return c.EncryptTicket(cs, ss)
+	}
+	c.UnwrapSession = func(id []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+		ss, err := c.DecryptTicket(id, cs)
+		if err != nil || ss == nil {
+			return nil, err
+		}
+		for _, e := range ss.Extra {
+			if string(e) == prefix+cs.ServerName {
+				return ss, nil
+			}
+		}
+		return nil, nil // another name's session: a full handshake
+	}
+}
+
 func runbookFixes() []runbookFix {
 	const noDHE = "TLSResumptionWithoutForwardSecrecy"
 	allowNoDHE := opensslConf("AllowNoDHEKEX")
@@ -429,6 +452,12 @@ func runbookFixes() []runbookFix {
 			module: crossNameModule, alert: crossAll,
 			problem: &runbookServer{start: haproxyAt(testservers.HAProxyConfig{})},
 			fixed:   runbookServer{start: haproxyAt(testservers.HAProxyConfig{Bind: "strict-sni"}), want: map[string]float64{success: 1}},
+		},
+		{
+			section: "TLSSessionsSharedAcrossNames", name: "Go UnwrapSession checks the name",
+			module: crossNameModule, alert: []alertOn{fires(crossTicket), fires(crossPSK)},
+			problem: &runbookServer{start: goAt(nil)},
+			fixed:   runbookServer{start: goAt(goTicketsBoundToName), want: map[string]float64{success: 1, ticket12: 1, psk: 1, crossTicket: 0, crossPSK: 0}},
 		},
 		{
 			section: "TLSSessionTicketRenewedOnResumption", name: "Go MinVersion TLS 1.3",
