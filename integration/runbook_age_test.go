@@ -291,6 +291,10 @@ func TestRunbookKeyRotation(t *testing.T) {
 			if !ok || (before != nil && fp != float64(probe.Fingerprint(before))) {
 				t.Fatalf("before the rotation: fingerprint %v (present %v), want %s\n%s", fp, ok, keyNameOf(before), o)
 			}
+			// Until the rotation the key stays.
+			if again := r.probe(t, addr); again.series[fingerprint] != fp {
+				t.Fatalf("without a rotation the fingerprint changed from %v to %v\n%s", fp, again.series[fingerprint], again)
+			}
 			after := rotate(t)
 			o = r.probe(t, addr)
 			got, ok := o.series[fingerprint]
