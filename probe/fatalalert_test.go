@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
@@ -153,5 +154,39 @@ func TestAfterFatalAlertOffByDefault(t *testing.T) {
 	}
 	if n := srv.alertsReceived(); n != 0 {
 		t.Errorf("the default module sent %d fatal alerts", n)
+	}
+}
+
+// Behind several backends an offer refused after the alert may have reached
+// a backend that never issued the session: not judged. One backend resumes
+// its stateless ticket (true); two round-robin ones, taking turns, answer
+// the alerted session's offer with the other backend (absent), though the
+// chain itself resumed on a retry.
+func TestAfterFatalAlertUnjudgedBehindSeveralBackends(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	m := testModule(t, pki, func(m *Module) {
+		m.Checks = []Mechanism{MechanismSessionTicket}
+		m.Risks = []Risk{RiskAfterFatalAlert}
+		m.TLSConfig.ServerName = "localhost"
+		m.TLSConfig.MaxVersion = "TLS12" // one connection at a time: the turns are known
+	})
+	for _, n := range []int{1, 2} {
+		bs := newFleetOf(t, pki, n)
+		var next atomic.Uint32
+		addr := balancer(t, bs, func() int { return int(next.Add(1)) % len(bs) })
+		r := Run(context.Background(), addr, "test", m, NewSessions(SessionsOptions{}), testLogger(t))
+		if !r.Success {
+			t.Fatalf("%d backends: %s", n, r.Failure)
+		}
+		c, _ := r.Check(MechanismSessionTicket)
+		got, judged := r.Risks.AfterFatalAlertAccepted[MechanismSessionTicket]
+		switch {
+		case c.OffersResumed == 0:
+			t.Errorf("%d backends: the chain resumed nothing, so the check did not run", n)
+		case n == 1 && (!judged || !got):
+			t.Errorf("one backend: verdict %v (judged %v), want true", got, judged)
+		case n == 2 && judged:
+			t.Errorf("two backends: verdict %v, want none", got)
+		}
 	}
 }
