@@ -27,7 +27,7 @@ type probeDescs struct {
 	earlyData, earlyDataReplay             *prometheus.Desc
 	ticketWeakness, crossName              *prometheus.Desc
 	crossNameClientAuth, ticketReuse       *prometheus.Desc
-	ticketRenewed                          *prometheus.Desc
+	ticketRenewed, afterFatalAlert         *prometheus.Desc
 	offers, firstOfferResumed, keysSeen    *prometheus.Desc
 	ipProtocol, ipAddrHash, dnsLookup      *prometheus.Desc
 }
@@ -93,6 +93,8 @@ func newProbeDescs() *probeDescs {
 			"1 when a ticket the server resumed once in this probe resumed again when offered once more (not single-use), 0 when it was refused the second time.", "version"),
 		ticketRenewed: d("tls_session_ticket_renewed_on_resumption",
 			"1 when a resumed handshake of this version issued a fresh ticket, carrying the session's master secret forward (a session prolonged without end), 0 when it issued none.", "version"),
+		afterFatalAlert: d("tls_resumption_after_fatal_alert_accepted",
+			"1 when a session whose connection the probe ended with a fatal alert resumed on a new connection (RFC 5246 section 7.2 says it must not; stateless tickets cannot be invalidated), 0 when it was refused.", "mechanism"),
 		offers: d("tls_resumption_offers",
 			"Resumption offers made in this probe, the first one and the retries on new connections, by whether the server resumed them.", "mechanism", "result"),
 		firstOfferResumed: d("tls_resumption_first_offer_resumed",
@@ -120,7 +122,7 @@ var allDescs = []*prometheus.Desc{
 	descs.keyFirstSeen, descs.keyOldestActive, descs.rotationInterval, descs.rotations,
 	descs.keysActive, descs.historySince, descs.ticketAcceptedMaxAge, descs.idAcceptedMaxAge,
 	descs.pskWithoutDHE, descs.ticketbleed, descs.earlyData, descs.earlyDataReplay, descs.ticketWeakness,
-	descs.crossName, descs.crossNameClientAuth, descs.ticketReuse, descs.ticketRenewed, descs.offers, descs.firstOfferResumed, descs.keysSeen,
+	descs.crossName, descs.crossNameClientAuth, descs.ticketReuse, descs.ticketRenewed, descs.afterFatalAlert, descs.offers, descs.firstOfferResumed, descs.keysSeen,
 	descs.ipProtocol, descs.ipAddrHash, descs.dnsLookup,
 }
 
@@ -275,6 +277,9 @@ func (g gauges) risks(r *probe.RiskResult) {
 	}
 	for m, ok := range r.CrossNameAccepted {
 		g.emit(descs.crossName, boolValue(ok), string(m))
+	}
+	for m, ok := range r.AfterFatalAlertAccepted {
+		g.emit(descs.afterFatalAlert, boolValue(ok), string(m))
 	}
 }
 

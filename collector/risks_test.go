@@ -49,6 +49,13 @@ func TestRiskMetrics(t *testing.T) {
 			`tls_session_ticket_reuse_accepted{version="TLS 1.2"} 1`,
 			`tls_session_ticket_reuse_accepted{version="TLS 1.3"} 0`,
 		}},
+		{"after a fatal alert: per mechanism judged", probe.RiskResult{
+			AfterFatalAlertAccepted: map[probe.Mechanism]bool{probe.MechanismSessionID: false, probe.MechanismSessionTicket: true, probe.MechanismPSK: true},
+		}, []string{
+			`tls_resumption_after_fatal_alert_accepted{mechanism="session_id"} 0`,
+			`tls_resumption_after_fatal_alert_accepted{mechanism="session_ticket"} 1`,
+			`tls_resumption_after_fatal_alert_accepted{mechanism="psk"} 1`,
+		}},
 		{"early data declined: no replay verdict", probe.RiskResult{EarlyDataAccepted: &no}, []string{
 			"tls_early_data_accepted 0",
 		}},

@@ -94,6 +94,19 @@
             {{ $labels.instance }} issued a new {{ $labels.version }} ticket on a resumed handshake (tls_session_ticket_renewed_on_resumption = {{ $value }}): the new ticket carries the same master secret, so a client, or whoever copied a ticket, can prolong the session without end, past the ticket lifetime, and one session links all of a client's visits.
           |||,
         ),
+        // Only session IDs: a session cache can forget an entry, a
+        // stateless ticket cannot be revoked without the state tickets
+        // avoid, so a ticket that survives the alert is by design, bounded
+        // by its lifetime and key rotation (alerted on elsewhere).
+        alert(
+          'TLSSessionIDResumableAfterFatalAlert',
+          'warning',
+          'tls_resumption_after_fatal_alert_accepted{%s, mechanism="session_id"} == 1' % c.probeSelector,
+          'A TLS 1.2 session ID still resumes after its connection ended with a fatal alert',
+          |||
+            {{ $labels.instance }} resumed a session ID whose connection the probe had ended with a fatal alert (tls_resumption_after_fatal_alert_accepted = {{ $value }}): RFC 5246 section 7.2 says such a session must not be resumed, since the alert may mark an attack on the connection, and the server's session cache keeps it anyway.
+          |||,
+        ),
         // One series per target holding a key another target holds too:
         // the fingerprint, a value, becomes a label to join on.
         local keyOf = 'count_values by (job, instance) ("fingerprint", %s)' % probe('tls_session_ticket_key_fingerprint');

@@ -308,12 +308,12 @@
 
   // The risk checks, a band of counts under the table: targets whose last
   // verdict found the risk (see the TLS* risk alerts).
-  local riskStat(i, title, description, metric, thresholds=redAbove(1)) = stat(
+  local riskStat(i, title, description, metric, thresholds=redAbove(1), extra='') = stat(
     title,
     description,
     'none',
     { h: 4, w: w, x: (i % 4) * w, y: 18 + 4 * std.floor(i / 4) },
-    'count(max by (job, instance) (%s) == 1) or vector(0)' % m(metric),
+    'count(max by (job, instance) (%s) == 1) or vector(0)' % m(metric, extra),
     thresholds,
   ),
   local riskStats = [
@@ -322,6 +322,7 @@
     riskStat(2, 'Risk: weak ticket protection', 'Targets whose tickets hold the secret in clear, authenticate under an all-zero key or reuse a keystream (TLSSessionTicketWeakProtection).', 'tls_session_ticket_weakness'),
     riskStat(3, 'Risk: 0-RTT replay', 'Targets that accepted the same 0-RTT first flight twice; only probed by modules with the early_data risk check (TLSEarlyDataReplayAccepted).', 'tls_early_data_replay_accepted'),
     riskStat(4, 'Risk: sessions shared across names', 'Targets where a session of the target\'s name resumed under one of the module\'s cross_names: shared ticket key or cache across virtual hosts (TLSSessionsSharedAcrossNames; TLSClientAuthBypassAcrossNames when that name demands a client certificate).', 'tls_resumption_cross_name_accepted'),
+    riskStat(7, 'Risk: session IDs survive fatal alerts', 'Targets that resumed a TLS 1.2 session ID whose connection the probe had ended with a fatal alert, which RFC 5246 section 7.2 forbids; only probed by modules with the after_fatal_alert risk check. Tickets are left out: stateless ones cannot be invalidated (TLSSessionIDResumableAfterFatalAlert).', 'tls_resumption_after_fatal_alert_accepted', extra='mechanism="session_id"'),
     riskStat(6, 'Risk: TLS 1.2 sessions renewed', 'Targets whose resumed TLS 1.2 handshake issued a fresh ticket, carrying the master secret forward (TLSSessionTicketRenewedOnResumption).', 'tls_session_ticket_renewed_on_resumption'),
     // Info, not a risk on its own: stateless tickets are reusable by design.
     riskStat(5, 'Info: tickets accepted twice', 'Targets that resumed one ticket twice in a probe (not single-use); only probed by modules with the ticket_reuse risk check. Information, no alert: stateless tickets always do; 0-RTT anti-replay needs single-use TLS 1.3 tickets.', 'tls_session_ticket_reuse_accepted', { mode: 'absolute', steps: [{ color: 'blue', value: null }] }),

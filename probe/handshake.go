@@ -57,34 +57,59 @@ type handshaker struct {
 // h.end, which also collects the server's TLS 1.3 NewSessionTickets, and
 // is closed before full returns.
 func (h *handshaker) full(ctx context.Context, version uint16, tickets bool) (*fullHandshake, error) {
+	c, err := h.handshake(ctx, version, tickets)
+	if err != nil {
+		return nil, err
+	}
+	defer c.t.Close()
+	h.end(ctx, c.tc)
+	return c.done(), nil
+}
+
+// clientConn is a crypto/tls client connection whose handshake completed,
+// on a tap, with its key log and the sessions crypto/tls stored so far.
+type clientConn struct {
+	tc     *tls.Conn
+	t      *tap
+	keyLog *bytes.Buffer
+	cache  *captureCache
+	// tickets: the client asked for tickets (the cache is crypto/tls's).
+	tickets bool
+}
+
+// handshake dials and completes one handshake at version, as full
+// describes, and leaves the connection open for the caller to end. A failed
+// handshake's connection is closed, without alert.
+func (h *handshaker) handshake(ctx context.Context, version uint16, tickets bool) (*clientConn, error) {
 	conn, err := h.dial(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", h.addr, err)
 	}
-	t := newTap(conn)
-	defer t.Close()
-
-	var keyLog bytes.Buffer
+	c := &clientConn{t: newTap(conn), keyLog: &bytes.Buffer{}, cache: &captureCache{}, tickets: tickets}
 	cfg := h.module.tlsConfig(h.serverName, version)
-	cfg.KeyLogWriter = &keyLog
-	cache := &captureCache{}
+	cfg.KeyLogWriter = c.keyLog
 	if tickets {
-		cfg.ClientSessionCache = cache
+		cfg.ClientSessionCache = c.cache
 	} else {
 		cfg.SessionTicketsDisabled = true
 	}
-	tc := tls.Client(t, cfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, h.classify(version, t.received(), err)
+	c.tc = tls.Client(c.t, cfg)
+	if err := c.tc.HandshakeContext(ctx); err != nil {
+		c.t.Close()
+		return nil, h.classify(version, c.t.received(), err)
 	}
-	h.end(ctx, tc)
+	return c, nil
+}
+
+// done returns what the connection showed, once it has been ended.
+func (c *clientConn) done() *fullHandshake {
 	return &fullHandshake{
-		state:    tc.ConnectionState(),
-		tap:      t,
-		keyLog:   keyLog.Bytes(),
-		sessions: cache.all(),
+		state:    c.tc.ConnectionState(),
+		tap:      c.t,
+		keyLog:   c.keyLog.Bytes(),
+		sessions: c.cache.all(),
 		received: time.Now(),
-	}, nil
+	}
 }
 
 // end finishes a completed connection on an event rather than a clock: it
@@ -180,6 +205,8 @@ type captureCache struct {
 	mu    sync.Mutex
 	got   []*tls.ClientSessionState
 	offer *tls.ClientSessionState
+	// first, when made by stored, is closed on the first Put.
+	first chan struct{}
 }
 
 func (c *captureCache) Get(string) (*tls.ClientSessionState, bool) {
@@ -194,7 +221,25 @@ func (c *captureCache) Put(_ string, cs *tls.ClientSessionState) {
 	}
 	c.mu.Lock()
 	c.got = append(c.got, cs)
+	if c.first != nil && len(c.got) == 1 {
+		close(c.first)
+	}
 	c.mu.Unlock()
+}
+
+// stored returns a channel closed once the cache holds a session: for a
+// caller waiting on crypto/tls to process a TLS 1.3 NewSessionTicket, which
+// it does inside a Read on another goroutine.
+func (c *captureCache) stored() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.first == nil {
+		c.first = make(chan struct{})
+		if len(c.got) > 0 {
+			close(c.first)
+		}
+	}
+	return c.first
 }
 
 func (c *captureCache) all() []*tls.ClientSessionState {

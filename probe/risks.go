@@ -36,10 +36,15 @@ const (
 	// fresh ticket, which carries the same master secret forward. Read
 	// from the session_ticket check's own first offer: no extra handshake.
 	RiskTicketRenewal Risk = "ticket_renewal"
+	// RiskAfterFatalAlert: whether a session whose connection ended with
+	// a fatal alert still resumes (RFC 5246 §7.2 says it must not). It
+	// spends a session and adds, per mechanism, one full handshake and
+	// one offer, so it is off by default.
+	RiskAfterFatalAlert Risk = "after_fatal_alert"
 )
 
 // Risks lists every risk check, in the order the exporter reports them.
-var Risks = []Risk{RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData, RiskTicketReuse, RiskTicketRenewal}
+var Risks = []Risk{RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData, RiskTicketReuse, RiskTicketRenewal, RiskAfterFatalAlert}
 
 // DefaultRisks are the risk checks of a module that lists none: those that
 // cost at most one extra handshake.
@@ -55,9 +60,9 @@ func validateRisks(rs []Risk) error {
 	seen := map[Risk]bool{}
 	for _, r := range rs {
 		switch r {
-		case RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData, RiskTicketReuse, RiskTicketRenewal:
+		case RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData, RiskTicketReuse, RiskTicketRenewal, RiskAfterFatalAlert:
 		default:
-			return fmt.Errorf("risks: unknown check %q (want psk_without_dhe, ticketbleed, ticket_weakness, early_data, ticket_reuse or ticket_renewal)", r)
+			return fmt.Errorf("risks: unknown check %q (want psk_without_dhe, ticketbleed, ticket_weakness, early_data, ticket_reuse, ticket_renewal or after_fatal_alert)", r)
 		}
 		if seen[r] {
 			return fmt.Errorf("risks: %q listed twice", r)
@@ -102,6 +107,11 @@ type RiskResult struct {
 	// (its master secret) lives on in the new ticket. nil when that offer
 	// did not resume.
 	TicketRenewed12 *bool
+	// AfterFatalAlertAccepted says, per mechanism the chains resumed,
+	// whether a session whose connection the probe ended with a fatal
+	// alert resumed when offered on a new connection. A mechanism the
+	// check could not judge is absent.
+	AfterFatalAlertAccepted map[Mechanism]bool
 	// CrossNameAccepted says, per mechanism offered under the module's
 	// cross_names, whether any of those names resumed a session obtained
 	// for the target's name. A mechanism with nothing to offer, or whose
@@ -265,6 +275,9 @@ func (h *handshaker) runRisks(ctx context.Context, r *Result) {
 	}
 	if m.HasRisk(RiskTicketReuse) {
 		r.Risks.TicketReuseAccepted = h.ticketReuse(ctx)
+	}
+	if m.HasRisk(RiskAfterFatalAlert) {
+		r.Risks.AfterFatalAlertAccepted = h.afterFatalAlert(ctx, r.Checks)
 	}
 	if len(m.CrossNames) > 0 {
 		// Last: a single-use TLS 1.3 ticket the other name resumes is spent.

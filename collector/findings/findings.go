@@ -96,6 +96,9 @@ var (
 	TicketWeakProtection      = alerted("ticket_weak_protection", Critical, "TLSSessionTicketWeakProtection")
 	EarlyDataReplayAccepted   = alerted("early_data_replay_accepted", Warning, "TLSEarlyDataReplayAccepted")
 	TicketRenewedOnResumption = alerted("ticket_renewed_on_resumption", Warning, "TLSSessionTicketRenewedOnResumption")
+	// Session IDs only: tickets that survive a fatal alert do so by
+	// design (the runbook's "Tickets after a fatal alert"), no alert.
+	SessionIDAfterFatalAlert = alerted("session_id_resumed_after_fatal_alert", Warning, "TLSSessionIDResumableAfterFatalAlert")
 	// The cross-name check's: critical when a name that resumed asks for a
 	// client certificate, else the warning, as the two alerts split it.
 	ClientAuthBypassAcrossNames = alerted("cross_name_client_auth_bypass", Critical, "TLSClientAuthBypassAcrossNames")
@@ -118,7 +121,7 @@ var (
 // Definitions lists every kind of finding, in report order.
 var Definitions = []Definition{
 	ResumptionWithoutDHE, Ticketbleed, TicketWeakProtection, EarlyDataReplayAccepted,
-	ClientAuthBypassAcrossNames, SessionsSharedAcrossNames, TicketRenewedOnResumption,
+	ClientAuthBypassAcrossNames, SessionsSharedAcrossNames, TicketRenewedOnResumption, SessionIDAfterFatalAlert,
 	KeyNotRotated, LifetimeAboveOneDay, TLS13LifetimeAboveMaximum,
 	TicketResumableAfterOneDay, SessionIDResumableAfterDay, LifetimeAboveRotationPeriod,
 	SessionIDResumption, SessionTicketResumption, PSKResumption,
@@ -216,6 +219,9 @@ func riskFindings(r *probe.RiskResult, add func(Definition, string, string, ...a
 	}
 	if found(r.TicketRenewed12) {
 		add(TicketRenewedOnResumption, probe.VersionName(probe.VersionTLS12), "a resumed TLS 1.2 handshake issued a fresh ticket with the same master secret")
+	}
+	if r.AfterFatalAlertAccepted[probe.MechanismSessionID] {
+		add(SessionIDAfterFatalAlert, string(probe.MechanismSessionID), "resumed a session ID whose connection ended with a fatal alert (RFC 5246 section 7.2: it must not)")
 	}
 	crossNameFindings(r, add)
 }

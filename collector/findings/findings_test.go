@@ -207,6 +207,27 @@ func TestTicketRenewalFinding(t *testing.T) {
 	}
 }
 
+// A session ID resumed after a fatal alert is the warning of its alert;
+// tickets that survive it, and a session ID refused, are no finding.
+func TestAfterFatalAlertFinding(t *testing.T) {
+	for _, tt := range []struct {
+		verdicts map[probe.Mechanism]bool
+		want     []string
+	}{
+		{map[probe.Mechanism]bool{probe.MechanismSessionID: true, probe.MechanismSessionTicket: true, probe.MechanismPSK: true}, []string{"session_id_resumed_after_fatal_alert"}},
+		{map[probe.Mechanism]bool{probe.MechanismSessionID: false, probe.MechanismSessionTicket: true, probe.MechanismPSK: true}, nil},
+		{nil, nil},
+	} {
+		got := Evaluate(&probe.Result{Risks: probe.RiskResult{AfterFatalAlertAccepted: tt.verdicts}}, nil, now, DefaultThresholds)
+		if !slices.Equal(ids(got), tt.want) {
+			t.Errorf("verdicts %v: findings %v, want %v", tt.verdicts, ids(got), tt.want)
+		}
+		if len(got) == 1 && (got[0].Severity != Warning || got[0].Subject != "session_id" || got[0].Alert != "TLSSessionIDResumableAfterFatalAlert") {
+			t.Errorf("finding %+v", got[0])
+		}
+	}
+}
+
 // The cross-name verdicts split as the alerts do: the client-auth bypass
 // alone (critical) when a name that resumed demands a certificate, else a
 // warning per mechanism that resumed.
