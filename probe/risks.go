@@ -36,10 +36,16 @@ const (
 	// fresh ticket, which carries the same master secret forward. Read
 	// from the session_ticket check's own first offer: no extra handshake.
 	RiskTicketRenewal Risk = "ticket_renewal"
+	// RiskResumptionChain: how old a chain of resumptions, each issuing
+	// the ticket the next one offers, grows while the server still
+	// resumes it (RFC 8446 §4.6.1 asks servers to bound it). One extra
+	// resumed offer per ticket mechanism, so off by default.
+	RiskResumptionChain Risk = "resumption_chain"
 )
 
 // Risks lists every risk check, in the order the exporter reports them.
-var Risks = []Risk{RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData, RiskTicketReuse, RiskTicketRenewal}
+var Risks = []Risk{RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData, RiskTicketReuse, RiskTicketRenewal,
+	RiskResumptionChain}
 
 // DefaultRisks are the risk checks of a module that lists none: those that
 // cost at most one extra handshake.
@@ -55,9 +61,10 @@ func validateRisks(rs []Risk) error {
 	seen := map[Risk]bool{}
 	for _, r := range rs {
 		switch r {
-		case RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData, RiskTicketReuse, RiskTicketRenewal:
+		case RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData, RiskTicketReuse, RiskTicketRenewal,
+			RiskResumptionChain:
 		default:
-			return fmt.Errorf("risks: unknown check %q (want psk_without_dhe, ticketbleed, ticket_weakness, early_data, ticket_reuse or ticket_renewal)", r)
+			return fmt.Errorf("risks: unknown check %q (want psk_without_dhe, ticketbleed, ticket_weakness, early_data, ticket_reuse, ticket_renewal or resumption_chain)", r)
 		}
 		if seen[r] {
 			return fmt.Errorf("risks: %q listed twice", r)
@@ -102,6 +109,11 @@ type RiskResult struct {
 	// (its master secret) lives on in the new ticket. nil when that offer
 	// did not resume.
 	TicketRenewed12 *bool
+	// ResumptionChainMaxAge says, per ticket mechanism, how long ago the
+	// full handshake ran that the oldest resumption chain this probe saw
+	// resumed descends from (see chain.go). A mechanism none of whose
+	// offers resumed is absent.
+	ResumptionChainMaxAge map[Mechanism]time.Duration
 	// CrossNameAccepted says, per mechanism offered under the module's
 	// cross_names, whether any of those names resumed a session obtained
 	// for the target's name. A mechanism with nothing to offer, or whose
@@ -158,6 +170,8 @@ type riskSink struct {
 	// renewed12: whether the resumed flight of the session_ticket check's
 	// first offer carried a NewSessionTicket; nil when it did not resume.
 	renewed12 *bool
+	// chainAges holds the resumption_chain check's age per mechanism.
+	chainAges map[Mechanism]time.Duration
 }
 
 // ticketSecret is a ticket with the secret of the session it carries.
@@ -265,6 +279,9 @@ func (h *handshaker) runRisks(ctx context.Context, r *Result) {
 	}
 	if m.HasRisk(RiskTicketReuse) {
 		r.Risks.TicketReuseAccepted = h.ticketReuse(ctx)
+	}
+	if m.HasRisk(RiskResumptionChain) {
+		r.Risks.ResumptionChainMaxAge = h.risks.chainMaxAges()
 	}
 	if len(m.CrossNames) > 0 {
 		// Last: a single-use TLS 1.3 ticket the other name resumes is spent.
