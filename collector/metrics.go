@@ -27,7 +27,7 @@ type probeDescs struct {
 	earlyData, earlyDataReplay             *prometheus.Desc
 	ticketWeakness, crossName              *prometheus.Desc
 	crossNameClientAuth, ticketReuse       *prometheus.Desc
-	ticketRenewed                          *prometheus.Desc
+	ticketRenewed, chainMaxAge             *prometheus.Desc
 	offers, firstOfferResumed, keysSeen    *prometheus.Desc
 	ipProtocol, ipAddrHash, dnsLookup      *prometheus.Desc
 }
@@ -93,6 +93,8 @@ func newProbeDescs() *probeDescs {
 			"1 when a ticket the server resumed once in this probe resumed again when offered once more (not single-use), 0 when it was refused the second time.", "version"),
 		ticketRenewed: d("tls_session_ticket_renewed_on_resumption",
 			"1 when a resumed handshake of this version issued a fresh ticket, carrying the session's master secret forward (a session prolonged without end), 0 when it issued none.", "version"),
+		chainMaxAge: d("tls_resumption_chain_max_age_seconds",
+			"Seconds since the full handshake of the oldest resumption chain (each resumption's new ticket offered by the next probe) the server still resumed in this probe; absent when nothing resumed.", "mechanism"),
 		offers: d("tls_resumption_offers",
 			"Resumption offers made in this probe, the first one and the retries on new connections, by whether the server resumed them.", "mechanism", "result"),
 		firstOfferResumed: d("tls_resumption_first_offer_resumed",
@@ -120,7 +122,7 @@ var allDescs = []*prometheus.Desc{
 	descs.keyFirstSeen, descs.keyOldestActive, descs.rotationInterval, descs.rotations,
 	descs.keysActive, descs.historySince, descs.ticketAcceptedMaxAge, descs.idAcceptedMaxAge,
 	descs.pskWithoutDHE, descs.ticketbleed, descs.earlyData, descs.earlyDataReplay, descs.ticketWeakness,
-	descs.crossName, descs.crossNameClientAuth, descs.ticketReuse, descs.ticketRenewed, descs.offers, descs.firstOfferResumed, descs.keysSeen,
+	descs.crossName, descs.crossNameClientAuth, descs.ticketReuse, descs.ticketRenewed, descs.chainMaxAge, descs.offers, descs.firstOfferResumed, descs.keysSeen,
 	descs.ipProtocol, descs.ipAddrHash, descs.dnsLookup,
 }
 
@@ -272,6 +274,9 @@ func (g gauges) risks(r *probe.RiskResult) {
 	}
 	for v, ok := range r.TicketReuseAccepted {
 		g.emit(descs.ticketReuse, boolValue(ok), probe.VersionName(v))
+	}
+	for m, age := range r.ResumptionChainMaxAge {
+		g.emit(descs.chainMaxAge, age.Seconds(), string(m))
 	}
 	for m, ok := range r.CrossNameAccepted {
 		g.emit(descs.crossName, boolValue(ok), string(m))

@@ -3,6 +3,7 @@ package collector
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -48,6 +49,12 @@ func TestRiskMetrics(t *testing.T) {
 			`tls_session_ticket_renewed_on_resumption{version="TLS 1.2"} 1`,
 			`tls_session_ticket_reuse_accepted{version="TLS 1.2"} 1`,
 			`tls_session_ticket_reuse_accepted{version="TLS 1.3"} 0`,
+		}},
+		{"resumption chains: per ticket mechanism that resumed", probe.RiskResult{
+			ResumptionChainMaxAge: map[probe.Mechanism]time.Duration{probe.MechanismPSK: 48 * time.Hour, probe.MechanismSessionTicket: 0},
+		}, []string{
+			`tls_resumption_chain_max_age_seconds{mechanism="psk"} 172800`,
+			`tls_resumption_chain_max_age_seconds{mechanism="session_ticket"} 0`,
 		}},
 		{"early data declined: no replay verdict", probe.RiskResult{EarlyDataAccepted: &no}, []string{
 			"tls_early_data_accepted 0",
