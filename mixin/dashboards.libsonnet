@@ -308,12 +308,12 @@
 
   // The risk checks, a band of counts under the table: targets whose last
   // verdict found the risk (see the TLS* risk alerts).
-  local riskStat(i, title, description, metric, thresholds=redAbove(1)) = stat(
+  local riskStat(i, title, description, metric, thresholds=redAbove(1), query=null) = stat(
     title,
     description,
     'none',
     { h: 4, w: w, x: (i % 4) * w, y: 18 + 4 * std.floor(i / 4) },
-    'count(max by (job, instance) (%s) == 1) or vector(0)' % m(metric),
+    if query != null then query else 'count(max by (job, instance) (%s) == 1) or vector(0)' % m(metric),
     thresholds,
   ),
   local riskStats = [
@@ -323,6 +323,7 @@
     riskStat(3, 'Risk: 0-RTT replay', 'Targets that accepted the same 0-RTT first flight twice; only probed by modules with the early_data risk check (TLSEarlyDataReplayAccepted).', 'tls_early_data_replay_accepted'),
     riskStat(4, 'Risk: sessions shared across names', 'Targets where a session of the target\'s name resumed under one of the module\'s cross_names: shared ticket key or cache across virtual hosts (TLSSessionsSharedAcrossNames; TLSClientAuthBypassAcrossNames when that name demands a client certificate).', 'tls_resumption_cross_name_accepted'),
     riskStat(6, 'Risk: TLS 1.2 sessions renewed', 'Targets whose resumed TLS 1.2 handshake issued a fresh ticket, carrying the master secret forward (TLSSessionTicketRenewedOnResumption).', 'tls_session_ticket_renewed_on_resumption'),
+    riskStat(7, 'Risk: unbounded resumption chains', 'Targets that still resumed a resumption chain (each resumption\'s new ticket offered by the next probe) older than %s since its full handshake; only probed by modules with the resumption_chain risk check, and never older than the exporter\'s uptime (TLSResumptionChainUnbounded).' % human(c.resumptionChainMaxAgeSeconds), 'tls_resumption_chain_max_age_seconds', query='count(max by (job, instance) (max_over_time(%s[1h]) > %d)) or vector(0)' % [m('tls_resumption_chain_max_age_seconds'), c.resumptionChainMaxAgeSeconds]),
     // Info, not a risk on its own: stateless tickets are reusable by design.
     riskStat(5, 'Info: tickets accepted twice', 'Targets that resumed one ticket twice in a probe (not single-use); only probed by modules with the ticket_reuse risk check. Information, no alert: stateless tickets always do; 0-RTT anti-replay needs single-use TLS 1.3 tickets.', 'tls_session_ticket_reuse_accepted', { mode: 'absolute', steps: [{ color: 'blue', value: null }] }),
   ],
