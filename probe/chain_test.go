@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,5 +160,46 @@ func TestResumptionChainAbsent(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Behind a balancer a link refused by another backend than its own proves
+// nothing: it is kept, and resumes on its own backend later, with its
+// chain's age. Every connection of a probe goes to one backend: a, then b
+// (which refuses a's link), then a again, within the store's window, so
+// that a's key counts as still about.
+func TestResumptionChainBehindBalancer(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	bs := newFleetOf(t, pki, 2)
+	var to atomic.Int32
+	addr := balancer(t, bs, func() int { return int(to.Load()) })
+	clock := newFakeClock()
+	m := testModule(t, pki, func(m *Module) {
+		m.Checks = ticketMechanisms
+		m.TLSConfig.ServerName = "localhost"
+		m.Risks = []Risk{RiskResumptionChain}
+	})
+	sessions := NewSessions(SessionsOptions{Now: clock.Now})
+	start := clock.Now()
+	for _, s := range []struct {
+		at      time.Duration
+		backend int32
+		age     time.Duration
+	}{
+		{0, 0, 0},
+		{5 * time.Minute, 1, 0}, // b resumes its own fresh session; a's link is kept
+		{10 * time.Minute, 0, 10 * time.Minute},
+	} {
+		clock.set(start, s.at)
+		to.Store(s.backend)
+		r := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
+		if !r.Success {
+			t.Fatalf("at %s: %s", s.at, r.Failure)
+		}
+		for _, mech := range ticketMechanisms {
+			if got, ok := r.Risks.ResumptionChainMaxAge[mech]; !ok || got != s.age {
+				t.Errorf("at %s on backend %d: %s chain age %s (reported %v), want %s", s.at, s.backend, mech, got, ok, s.age)
+			}
+		}
 	}
 }
