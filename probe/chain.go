@@ -57,6 +57,21 @@ func (h *handshaker) offerLink(ctx context.Context, o *chainOut, store *Sessions
 	return l
 }
 
+// settleLinkLater settles l in the background: a TLS 1.3 link's offer
+// reads to the server's close, a round trip after its verdict, which the
+// risk checks' offers before runRisks reads the ages (and Run's wait for
+// background work) hide instead of the follow-ups waiting for it.
+func (h *handshaker) settleLinkLater(l *linkOffer, o *chainOut, f *fleet, store *Sessions, key string) {
+	if l == nil {
+		return
+	}
+	h.linking.Add(1)
+	h.ending.Go(func() {
+		defer h.linking.Done()
+		h.settleLink(l, o, f, store, key)
+	})
+}
+
 // settleLink waits for the link offer and decides what the chain is now:
 // extended by the resumed connection's newest session, kept (refused by
 // another backend than its own, see keepRefused; or lost to the network),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -201,5 +202,37 @@ func TestResumptionChainBehindBalancer(t *testing.T) {
 				t.Errorf("at %s on backend %d: %s chain age %s (reported %v), want %s", s.at, s.backend, mech, got, ok, s.age)
 			}
 		}
+	}
+}
+
+// BenchmarkResumptionChainRoundTrips probes a Go server 40 ms away (20 ms
+// each way) in the steady state, with and without the resumption_chain
+// check, and reports the median probe in round trips: what the link offer
+// adds to the critical path beside the replay.
+func BenchmarkResumptionChainRoundTrips(b *testing.B) {
+	const oneWay = 20 * time.Millisecond
+	pki := testservers.NewPKI(b)
+	far := testservers.DelayProxy(b, startGoServer(b, pki, nil), oneWay)
+	for _, tt := range []struct {
+		name  string
+		risks []Risk
+	}{{"without", []Risk{}}, {"with", []Risk{RiskResumptionChain}}} {
+		b.Run(tt.name, func(b *testing.B) {
+			m := testModule(b, pki, func(m *Module) { m.Risks = tt.risks })
+			sessions := NewSessions(SessionsOptions{})
+			for range 2 {
+				Run(context.Background(), far, "bench", m, sessions, nil)
+			}
+			var wall []time.Duration
+			for b.Loop() {
+				r := Run(context.Background(), far, "bench", m, sessions, nil)
+				if !r.Success {
+					b.Fatal(r.Failure)
+				}
+				wall = append(wall, r.Duration)
+			}
+			slices.Sort(wall)
+			b.ReportMetric(float64(wall[len(wall)/2])/float64(2*oneWay), "rtt")
+		})
 	}
 }

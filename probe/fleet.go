@@ -280,7 +280,7 @@ func (h *handshaker) followUp(ctx context.Context, outs []chainOut, f *fleet, st
 			}
 			h.verdict(o, f, store, key)
 			h.keep(o, store, key)
-			h.settleLink(link, o, f, store, key)
+			h.settleLinkLater(link, o, f, store, key)
 		}()
 	}
 	wg.Wait()

@@ -281,6 +281,7 @@ func (h *handshaker) runRisks(ctx context.Context, r *Result) {
 		r.Risks.TicketReuseAccepted = h.ticketReuse(ctx)
 	}
 	if m.HasRisk(RiskResumptionChain) {
+		h.linking.Wait() // after the checks above: their offers hide the links' last round trip
 		r.Risks.ResumptionChainMaxAge = h.risks.chainMaxAges()
 	}
 	if len(m.CrossNames) > 0 {
