@@ -13,23 +13,23 @@ import (
 // probeDescs describes every metric a probe can produce: the "facts about a
 // target" table of README.md.
 type probeDescs struct {
-	success, duration                      *prometheus.Desc
-	versionInfo, versionSupported          *prometheus.Desc
-	resumptionSupported, checkSuccess      *prometheus.Desc
-	lifetimeHint, maxEarlyData             *prometheus.Desc
-	ticketInfo, keyFingerprint             *prometheus.Desc
-	handshakeDuration                      *prometheus.Desc
-	keyFirstSeen, keyOldestActive          *prometheus.Desc
-	rotationInterval, rotations            *prometheus.Desc
-	keysActive, historySince               *prometheus.Desc
-	ticketAcceptedMaxAge, idAcceptedMaxAge *prometheus.Desc
-	pskWithoutDHE, ticketbleed             *prometheus.Desc
-	earlyData, earlyDataReplay             *prometheus.Desc
-	ticketWeakness, crossName              *prometheus.Desc
-	crossNameClientAuth, ticketReuse       *prometheus.Desc
-	ticketRenewed, afterFatalAlert         *prometheus.Desc
-	offers, firstOfferResumed, keysSeen    *prometheus.Desc
-	ipProtocol, ipAddrHash, dnsLookup      *prometheus.Desc
+	success, duration                           *prometheus.Desc
+	versionInfo, versionSupported               *prometheus.Desc
+	resumptionSupported, checkSuccess           *prometheus.Desc
+	lifetimeHint, maxEarlyData                  *prometheus.Desc
+	ticketInfo, keyFingerprint                  *prometheus.Desc
+	handshakeDuration                           *prometheus.Desc
+	keyFirstSeen, keyOldestActive               *prometheus.Desc
+	rotationInterval, rotations                 *prometheus.Desc
+	keysActive, historySince                    *prometheus.Desc
+	ticketAcceptedMaxAge, idAcceptedMaxAge      *prometheus.Desc
+	pskWithoutDHE, ticketbleed                  *prometheus.Desc
+	earlyData, earlyDataReplay                  *prometheus.Desc
+	ticketWeakness, crossName                   *prometheus.Desc
+	crossNameClientAuth, ticketReuse            *prometheus.Desc
+	ticketRenewed, afterFatalAlert, chainMaxAge *prometheus.Desc
+	offers, firstOfferResumed, keysSeen         *prometheus.Desc
+	ipProtocol, ipAddrHash, dnsLookup           *prometheus.Desc
 }
 
 func newProbeDescs() *probeDescs {
@@ -95,6 +95,8 @@ func newProbeDescs() *probeDescs {
 			"1 when a resumed handshake of this version issued a fresh ticket, carrying the session's master secret forward (a session prolonged without end), 0 when it issued none.", "version"),
 		afterFatalAlert: d("tls_resumption_after_fatal_alert_accepted",
 			"1 when a session whose connection the probe ended with a fatal alert resumed on a new connection (RFC 5246 section 7.2 says it must not; stateless tickets cannot be invalidated), 0 when it was refused.", "mechanism"),
+		chainMaxAge: d("tls_resumption_chain_max_age_seconds",
+			"Seconds since the full handshake of the oldest resumption chain (each resumption's new ticket offered by the next probe) the server still resumed in this probe; absent when nothing resumed.", "mechanism"),
 		offers: d("tls_resumption_offers",
 			"Resumption offers made in this probe, the first one and the retries on new connections, by whether the server resumed them.", "mechanism", "result"),
 		firstOfferResumed: d("tls_resumption_first_offer_resumed",
@@ -122,7 +124,7 @@ var allDescs = []*prometheus.Desc{
 	descs.keyFirstSeen, descs.keyOldestActive, descs.rotationInterval, descs.rotations,
 	descs.keysActive, descs.historySince, descs.ticketAcceptedMaxAge, descs.idAcceptedMaxAge,
 	descs.pskWithoutDHE, descs.ticketbleed, descs.earlyData, descs.earlyDataReplay, descs.ticketWeakness,
-	descs.crossName, descs.crossNameClientAuth, descs.ticketReuse, descs.ticketRenewed, descs.afterFatalAlert, descs.offers, descs.firstOfferResumed, descs.keysSeen,
+	descs.crossName, descs.crossNameClientAuth, descs.ticketReuse, descs.ticketRenewed, descs.afterFatalAlert, descs.chainMaxAge, descs.offers, descs.firstOfferResumed, descs.keysSeen,
 	descs.ipProtocol, descs.ipAddrHash, descs.dnsLookup,
 }
 
@@ -274,6 +276,9 @@ func (g gauges) risks(r *probe.RiskResult) {
 	}
 	for v, ok := range r.TicketReuseAccepted {
 		g.emit(descs.ticketReuse, boolValue(ok), probe.VersionName(v))
+	}
+	for m, age := range r.ResumptionChainMaxAge {
+		g.emit(descs.chainMaxAge, age.Seconds(), string(m))
 	}
 	for m, ok := range r.CrossNameAccepted {
 		g.emit(descs.crossName, boolValue(ok), string(m))

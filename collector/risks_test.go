@@ -3,6 +3,7 @@ package collector
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -55,6 +56,12 @@ func TestRiskMetrics(t *testing.T) {
 			`tls_resumption_after_fatal_alert_accepted{mechanism="session_id"} 0`,
 			`tls_resumption_after_fatal_alert_accepted{mechanism="session_ticket"} 1`,
 			`tls_resumption_after_fatal_alert_accepted{mechanism="psk"} 1`,
+		}},
+		{"resumption chains: per ticket mechanism that resumed", probe.RiskResult{
+			ResumptionChainMaxAge: map[probe.Mechanism]time.Duration{probe.MechanismPSK: 48 * time.Hour, probe.MechanismSessionTicket: 0},
+		}, []string{
+			`tls_resumption_chain_max_age_seconds{mechanism="psk"} 172800`,
+			`tls_resumption_chain_max_age_seconds{mechanism="session_ticket"} 0`,
 		}},
 		{"early data declined: no replay verdict", probe.RiskResult{EarlyDataAccepted: &no}, []string{
 			"tls_early_data_accepted 0",

@@ -73,6 +73,23 @@ func TestKeyStatMatchesAlert(t *testing.T) {
 	}
 }
 
+// TestChainStatMatchesAlert: the overview's resumption-chain stat counts
+// the targets TLSResumptionChainUnbounded fires for (before its `for:`).
+func TestChainStatMatchesAlert(t *testing.T) {
+	qs := panelQueries(t, "resumption-overview.json")["Risk: unbounded resumption chains"]
+	if len(qs) != 1 {
+		t.Fatalf("overview has %d queries for the chain stat, want 1", len(qs))
+	}
+	inner, ok := strings.CutPrefix(qs[0], "count(max by (job, instance) (")
+	if inner, ok = strings.CutSuffix(inner, ")) or vector(0)"); !ok {
+		t.Fatalf("chain stat query %q is not count(max by (job, instance) (<alert expression>)) or vector(0)", qs[0])
+	}
+	got := strings.ReplaceAll(inner, dashboardSelector, `job="resumption"`)
+	if want := strings.TrimSpace(alertExpr(t, "TLSResumptionChainUnbounded")); got != want {
+		t.Errorf("chain stat counts\n%s\nbut the alert fires on\n%s", got, want)
+	}
+}
+
 // TestDashboardsFindAnyJob: the variables list the jobs that scrape
 // resumption_exporter whatever they are called, and no panel adds a job of
 // its own to what the variables select.

@@ -13,6 +13,7 @@
 
   local runbook(name) = '%s#%s' % [c.runbookBase, std.asciiLower(name)],
   local probe(metric) = '%s{%s}' % [metric, c.probeSelector],
+  local human = (import 'duration.libsonnet').humanDuration,
 
   local alert(name, severity, expr, summary, description) = {
     alert: name,
@@ -106,6 +107,17 @@
           |||
             {{ $labels.instance }} resumed a session ID whose connection the probe had ended with a fatal alert (tls_resumption_after_fatal_alert_accepted = {{ $value }}): RFC 5246 section 7.2 says such a session must not be resumed, since the alert may mark an attack on the connection, and the server's session cache keeps it anyway.
           |||,
+        ),
+        // max_over_time: a probe whose link missed (the network, another
+        // backend) reports the fresh chain, about 0, for once.
+        alert(
+          'TLSResumptionChainUnbounded',
+          'warning',
+          'max_over_time(%s[1h]) > %d' % [probe('tls_resumption_chain_max_age_seconds'), c.resumptionChainMaxAgeSeconds],
+          'Resumption chains older than %s still resume' % human(c.resumptionChainMaxAgeSeconds),
+          |||
+            {{ $labels.instance }} still resumed a {{ $labels.mechanism }} resumption chain whose full handshake was {{ $value | humanizeDuration }} ago (limit: %s): each resumption issued the ticket the next one offered, so the certificate check of that one handshake (and, with TLS 1.2 tickets, its master secret) is carried forward without end. RFC 8446 section 4.6.1 asks servers to bound a chain's total age.
+          ||| % human(c.resumptionChainMaxAgeSeconds),
         ),
         // One series per target holding a key another target holds too:
         // the fingerprint, a value, becomes a label to join on.

@@ -308,12 +308,12 @@
 
   // The risk checks, a band of counts under the table: targets whose last
   // verdict found the risk (see the TLS* risk alerts).
-  local riskStat(i, title, description, metric, thresholds=redAbove(1), extra='') = stat(
+  local riskStat(i, title, description, metric, thresholds=redAbove(1), extra='', query=null) = stat(
     title,
     description,
     'none',
     { h: 4, w: w, x: (i % 4) * w, y: 18 + 4 * std.floor(i / 4) },
-    'count(max by (job, instance) (%s) == 1) or vector(0)' % m(metric, extra),
+    if query != null then query else 'count(max by (job, instance) (%s) == 1) or vector(0)' % m(metric, extra),
     thresholds,
   ),
   local riskStats = [
@@ -324,6 +324,7 @@
     riskStat(4, 'Risk: sessions shared across names', 'Targets where a session of the target\'s name resumed under one of the module\'s cross_names: shared ticket key or cache across virtual hosts (TLSSessionsSharedAcrossNames; TLSClientAuthBypassAcrossNames when that name demands a client certificate).', 'tls_resumption_cross_name_accepted'),
     riskStat(7, 'Risk: session IDs survive fatal alerts', 'Targets that resumed a TLS 1.2 session ID whose connection the probe had ended with a fatal alert, which RFC 5246 section 7.2 forbids; only probed by modules with the after_fatal_alert risk check. Tickets are left out: stateless ones cannot be invalidated (TLSSessionIDResumableAfterFatalAlert).', 'tls_resumption_after_fatal_alert_accepted', extra='mechanism="session_id"'),
     riskStat(6, 'Risk: TLS 1.2 sessions renewed', 'Targets whose resumed TLS 1.2 handshake issued a fresh ticket, carrying the master secret forward (TLSSessionTicketRenewedOnResumption).', 'tls_session_ticket_renewed_on_resumption'),
+    riskStat(8, 'Risk: unbounded resumption chains', 'Targets that still resumed a resumption chain (each resumption\'s new ticket offered by the next probe) older than %s since its full handshake; only probed by modules with the resumption_chain risk check, and never older than the exporter\'s uptime (TLSResumptionChainUnbounded).' % human(c.resumptionChainMaxAgeSeconds), 'tls_resumption_chain_max_age_seconds', query='count(max by (job, instance) (max_over_time(%s[1h]) > %d)) or vector(0)' % [m('tls_resumption_chain_max_age_seconds'), c.resumptionChainMaxAgeSeconds]),
     // Info, not a risk on its own: stateless tickets are reusable by design.
     riskStat(5, 'Info: tickets accepted twice', 'Targets that resumed one ticket twice in a probe (not single-use); only probed by modules with the ticket_reuse risk check. Information, no alert: stateless tickets always do; 0-RTT anti-replay needs single-use TLS 1.3 tickets.', 'tls_session_ticket_reuse_accepted', { mode: 'absolute', steps: [{ color: 'blue', value: null }] }),
   ],
@@ -476,14 +477,14 @@
       'Backends seen',
       'Distinct ticket key names per probe (tls_session_ticket_keys_seen, the larger of TLS 1.2 and TLS 1.3): behind a load balancer whose backends have keys of their own, how many answered. 1 for a single server or backends sharing a key; 0 or absent when tickets name no key.',
       'none',
-      { h: 8, w: 12, x: 0, y: 26 },
+      { h: 8, w: 12, x: 0, y: 30 },
       [target('A', 'max by (job, instance) (%s)' % m('tls_session_ticket_keys_seen'), legend)],
     ),
     timeseries(
       'Resumed share of first offers',
       'Share of probes, over the last hour, whose first offer of a fresh session resumed (avg_over_time of tls_resumption_first_offer_resumed), per mechanism: about 1/N behind N backends with their own caches and keys, 1 on a single server. tls_resumption_supported stays 1 behind such a balancer; this is what clients experience.',
       'percentunit',
-      { h: 8, w: 12, x: 12, y: 26 },
+      { h: 8, w: 12, x: 12, y: 30 },
       [fleetShare('{{instance}} ')],
     ),
   ],

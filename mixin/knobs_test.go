@@ -140,6 +140,8 @@ func TestThresholdKnobs(t *testing.T) {
 			map[string]string{"summary": "more than 1d12h"}},
 		{`{tls13MaxTicketLifetimeSeconds: 172800}`, "TLS13SessionTicketLifetimeAboveMaximum", []string{"> 172800"},
 			map[string]string{"summary": "above 2d", "description": "above 172800 s (2d)"}},
+		{`{resumptionChainMaxAgeSeconds: 172800}`, "TLSResumptionChainUnbounded", []string{"> 172800"},
+			map[string]string{"summary": "older than 2d", "description": "(limit: 2d)"}},
 		{`{fingerprintMinSamples: 48}`, "TLSSessionTicketKeyUnchanged", []string{">= 48"}, nil},
 	}
 	for _, tt := range tests {

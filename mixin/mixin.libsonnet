@@ -44,6 +44,10 @@
     acceptedMaxAgeSeconds: 86400,
     // RFC 8446, section 4.6.1: ticket_lifetime must not exceed seven days.
     tls13MaxTicketLifetimeSeconds: 604800,
+    // A resumption chain still resumed this long after its full handshake
+    // is unbounded: RFC 8446's 7-day ticket lifetime cap, which a chain
+    // bounded as its section 4.6.1 recommends would not outlive.
+    resumptionChainMaxAgeSeconds: 604800,
 
     // `for:` durations. generate.sh --fast shortens all of them (and the rule
     // group interval) for end-to-end tests; thresholds stay as they are.

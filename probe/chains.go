@@ -293,6 +293,14 @@ var errNotOffered = errors.New("crypto/tls did not offer the session")
 // backend of the key the offered session names, so its new tickets would
 // tell the fleet nothing, and they are not read.
 func (h *handshaker) resumeTLS(ctx context.Context, version uint16, st *stored) (attempt, error) {
+	return h.resumeTLSReading(ctx, version, st, false)
+}
+
+// resumeTLSReading is resumeTLS; with readResumed a resumed TLS 1.3
+// connection is ended before it returns too, and the sessions its
+// NewSessionTickets gave are in a.issued: the next link of a resumption
+// chain (chain.go).
+func (h *handshaker) resumeTLSReading(ctx context.Context, version uint16, st *stored, readResumed bool) (attempt, error) {
 	a := attempt{offered: st}
 	conn, err := h.dial(ctx)
 	if err != nil {
@@ -320,7 +328,7 @@ func (h *handshaker) resumeTLS(ctx context.Context, version uint16, st *stored) 
 	switch {
 	case herr != nil:
 		t.Close()
-	case version == VersionTLS13 && !resumed13(rx):
+	case version == VersionTLS13 && (readResumed || !resumed13(rx)):
 		h.end(ctx, tc) // the new tickets come after the handshake
 		rx = t.received()
 	default:
@@ -351,7 +359,7 @@ func (h *handshaker) resumeTLS(ctx context.Context, version uint16, st *stored) 
 			a.tickets = tickets13(nsts)
 		}
 	}
-	if herr == nil && (version == VersionTLS12 || !a.resumed) {
+	if herr == nil && (version == VersionTLS12 || !a.resumed || readResumed) {
 		for _, cs := range cache.all() {
 			a.issued = append(a.issued, &stored{obtained: h.now(), received: time.Now(), cs: cs})
 		}

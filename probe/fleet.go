@@ -274,11 +274,13 @@ func (h *handshaker) followUp(ctx context.Context, outs []chainOut, f *fleet, st
 			if !isID {
 				tickets.Done()
 			}
+			link := h.offerLink(ctx, o, store, key) // resumption_chain, alongside the replay
 			if o.resumed() {
 				h.replay(ctx, o, f, store, key)
 			}
 			h.verdict(o, f, store, key)
 			h.keep(o, store, key)
+			h.settleLinkLater(link, o, f, store, key)
 		}()
 	}
 	wg.Wait()

@@ -49,6 +49,8 @@ type handshaker struct {
 	// ending counts connections still being ended in the background;
 	// the probe waits for them before it returns.
 	ending sync.WaitGroup
+	// linking counts resumption_chain links being settled (chain.go).
+	linking sync.WaitGroup
 }
 
 // full runs one complete handshake at version. With tickets, the client

@@ -41,10 +41,16 @@ const (
 	// spends a session and adds, per mechanism, one full handshake and
 	// one offer, so it is off by default.
 	RiskAfterFatalAlert Risk = "after_fatal_alert"
+	// RiskResumptionChain: how old a chain of resumptions, each issuing
+	// the ticket the next one offers, grows while the server still
+	// resumes it (RFC 8446 §4.6.1 asks servers to bound it). One extra
+	// resumed offer per ticket mechanism, so off by default.
+	RiskResumptionChain Risk = "resumption_chain"
 )
 
 // Risks lists every risk check, in the order the exporter reports them.
-var Risks = []Risk{RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData, RiskTicketReuse, RiskTicketRenewal, RiskAfterFatalAlert}
+var Risks = []Risk{RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData, RiskTicketReuse, RiskTicketRenewal, RiskAfterFatalAlert,
+	RiskResumptionChain}
 
 // DefaultRisks are the risk checks of a module that lists none: those that
 // cost at most one extra handshake.
@@ -60,9 +66,10 @@ func validateRisks(rs []Risk) error {
 	seen := map[Risk]bool{}
 	for _, r := range rs {
 		switch r {
-		case RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData, RiskTicketReuse, RiskTicketRenewal, RiskAfterFatalAlert:
+		case RiskPSKWithoutDHE, RiskTicketbleed, RiskTicketWeakness, RiskEarlyData, RiskTicketReuse, RiskTicketRenewal, RiskAfterFatalAlert,
+			RiskResumptionChain:
 		default:
-			return fmt.Errorf("risks: unknown check %q (want psk_without_dhe, ticketbleed, ticket_weakness, early_data, ticket_reuse, ticket_renewal or after_fatal_alert)", r)
+			return fmt.Errorf("risks: unknown check %q (want psk_without_dhe, ticketbleed, ticket_weakness, early_data, ticket_reuse, ticket_renewal, after_fatal_alert or resumption_chain)", r)
 		}
 		if seen[r] {
 			return fmt.Errorf("risks: %q listed twice", r)
@@ -112,6 +119,11 @@ type RiskResult struct {
 	// alert resumed when offered on a new connection. A mechanism the
 	// check could not judge is absent.
 	AfterFatalAlertAccepted map[Mechanism]bool
+	// ResumptionChainMaxAge says, per ticket mechanism, how long ago the
+	// full handshake ran that the oldest resumption chain this probe saw
+	// resumed descends from (see chain.go). A mechanism none of whose
+	// offers resumed is absent.
+	ResumptionChainMaxAge map[Mechanism]time.Duration
 	// CrossNameAccepted says, per mechanism offered under the module's
 	// cross_names, whether any of those names resumed a session obtained
 	// for the target's name. A mechanism with nothing to offer, or whose
@@ -168,6 +180,8 @@ type riskSink struct {
 	// renewed12: whether the resumed flight of the session_ticket check's
 	// first offer carried a NewSessionTicket; nil when it did not resume.
 	renewed12 *bool
+	// chainAges holds the resumption_chain check's age per mechanism.
+	chainAges map[Mechanism]time.Duration
 }
 
 // ticketSecret is a ticket with the secret of the session it carries.
@@ -278,6 +292,10 @@ func (h *handshaker) runRisks(ctx context.Context, r *Result) {
 	}
 	if m.HasRisk(RiskAfterFatalAlert) {
 		r.Risks.AfterFatalAlertAccepted = h.afterFatalAlert(ctx, r.Checks)
+	}
+	if m.HasRisk(RiskResumptionChain) {
+		h.linking.Wait() // after the checks above: their offers hide the links' last round trip
+		r.Risks.ResumptionChainMaxAge = h.risks.chainMaxAges()
 	}
 	if len(m.CrossNames) > 0 {
 		// Last: a single-use TLS 1.3 ticket the other name resumes is spent.

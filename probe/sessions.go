@@ -76,6 +76,10 @@ type stored struct {
 	// tickets): behind a balancer, the backend it belongs to.
 	key    uint64
 	keyLen int // the key name's length in the ticket
+	// origin is, on the store's clock, when the full handshake this
+	// session descends from through resumptions ran (see chain.go); zero
+	// for a session of a full handshake, whose origin is obtained.
+	origin time.Time
 }
 
 // ticket returns the ticket a session is resumed with, nil for a session ID.
@@ -108,6 +112,9 @@ type targetSessions struct {
 	// so no name; without the length its sessions are labeled with no key
 	// and nothing else would carry it to the next probe.
 	nameLen map[uint16]int
+	// links holds, per mechanism, the newest link of the resumption
+	// chain the resumption_chain check extends (see chain.go).
+	links map[Mechanism]*stored
 }
 
 // clock returns the time source ages are measured with.
@@ -145,7 +152,7 @@ func (s *Sessions) target(key string) *targetSessions {
 	}
 	ts := &targetSessions{key: key, kinds: map[Mechanism][]*stored{},
 		backends: map[Mechanism]map[uint64]*stored{}, resumed: map[Mechanism]time.Time{},
-		nameLen: map[uint16]int{}}
+		nameLen: map[uint16]int{}, links: map[Mechanism]*stored{}}
 	s.byKey[key] = s.lru.PushFront(ts)
 	for s.lru.Len() > s.maxTargets {
 		old := s.lru.Back()

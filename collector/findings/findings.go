@@ -35,6 +35,11 @@ type Thresholds struct {
 	// TLS13MaxTicketLifetime (tls13MaxTicketLifetimeSeconds): RFC 8446
 	// section 4.6.1's upper bound.
 	TLS13MaxTicketLifetime time.Duration
+	// ResumptionChainMaxAge (resumptionChainMaxAgeSeconds): a resumption
+	// chain still resumed this long after its full handshake is unbounded
+	// (RFC 8446 section 4.6.1's 7 days, which a bounded chain would not
+	// outlive).
+	ResumptionChainMaxAge time.Duration
 }
 
 // DefaultThresholds are the mixin's defaults.
@@ -43,6 +48,7 @@ var DefaultThresholds = Thresholds{
 	ActiveWindow:           900 * time.Second,
 	AcceptedMaxAge:         86400 * time.Second,
 	TLS13MaxTicketLifetime: 604800 * time.Second,
+	ResumptionChainMaxAge:  604800 * time.Second,
 }
 
 // Definition is one kind of finding.
@@ -99,6 +105,7 @@ var (
 	// Session IDs only: tickets that survive a fatal alert do so by
 	// design (the runbook's "Tickets after a fatal alert"), no alert.
 	SessionIDAfterFatalAlert = alerted("session_id_resumed_after_fatal_alert", Warning, "TLSSessionIDResumableAfterFatalAlert")
+	ResumptionChainUnbounded = alerted("resumption_chain_unbounded", Warning, "TLSResumptionChainUnbounded")
 	// The cross-name check's: critical when a name that resumed asks for a
 	// client certificate, else the warning, as the two alerts split it.
 	ClientAuthBypassAcrossNames = alerted("cross_name_client_auth_bypass", Critical, "TLSClientAuthBypassAcrossNames")
@@ -121,7 +128,7 @@ var (
 // Definitions lists every kind of finding, in report order.
 var Definitions = []Definition{
 	ResumptionWithoutDHE, Ticketbleed, TicketWeakProtection, EarlyDataReplayAccepted,
-	ClientAuthBypassAcrossNames, SessionsSharedAcrossNames, TicketRenewedOnResumption, SessionIDAfterFatalAlert,
+	ClientAuthBypassAcrossNames, SessionsSharedAcrossNames, TicketRenewedOnResumption, SessionIDAfterFatalAlert, ResumptionChainUnbounded,
 	KeyNotRotated, LifetimeAboveOneDay, TLS13LifetimeAboveMaximum,
 	TicketResumableAfterOneDay, SessionIDResumableAfterDay, LifetimeAboveRotationPeriod,
 	SessionIDResumption, SessionTicketResumption, PSKResumption,
@@ -191,6 +198,12 @@ func Evaluate(r *probe.Result, keys *history.KeyState, now time.Time, th Thresho
 		}
 	}
 	riskFindings(&r.Risks, add)
+	for _, m := range probe.Mechanisms {
+		if age, ok := r.Risks.ResumptionChainMaxAge[m]; ok && age > th.ResumptionChainMaxAge {
+			add(ResumptionChainUnbounded, string(m), "resumed a %s resumption chain whose full handshake was %s earlier, above %s",
+				probe.VersionName(m.Version()), age.Round(time.Second), th.ResumptionChainMaxAge)
+		}
+	}
 	for _, c := range r.Checks {
 		if c.Completed && c.Resumed {
 			add(resumptionFindings[c.Mechanism], string(c.Mechanism), "%s resumption supported", mechanismTitle(c.Mechanism))

@@ -2,6 +2,7 @@ package findings
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -223,6 +224,29 @@ func TestAfterFatalAlertFinding(t *testing.T) {
 			t.Errorf("verdicts %v: findings %v, want %v", tt.verdicts, ids(got), tt.want)
 		}
 		if len(got) == 1 && (got[0].Severity != Warning || got[0].Subject != "session_id" || got[0].Alert != "TLSSessionIDResumableAfterFatalAlert") {
+			t.Errorf("finding %+v", got[0])
+		}
+	}
+}
+
+// A resumption chain older than the threshold is the warning of its
+// alert, per mechanism; one within it, or none reported, is no finding.
+func TestResumptionChainFinding(t *testing.T) {
+	week := DefaultThresholds.ResumptionChainMaxAge
+	for _, tt := range []struct {
+		ages map[probe.Mechanism]time.Duration
+		want []string
+	}{
+		{map[probe.Mechanism]time.Duration{probe.MechanismPSK: week + time.Hour, probe.MechanismSessionTicket: time.Hour},
+			[]string{"resumption_chain_unbounded"}},
+		{map[probe.Mechanism]time.Duration{probe.MechanismPSK: week}, nil},
+		{nil, nil},
+	} {
+		got := Evaluate(&probe.Result{Risks: probe.RiskResult{ResumptionChainMaxAge: tt.ages}}, nil, now, DefaultThresholds)
+		if !slices.Equal(ids(got), tt.want) {
+			t.Errorf("ages %v: findings %v, want %v", tt.ages, ids(got), tt.want)
+		}
+		if len(got) == 1 && (got[0].Severity != Warning || got[0].Subject != "psk" || !strings.Contains(got[0].Summary, "169h0m0s")) {
 			t.Errorf("finding %+v", got[0])
 		}
 	}

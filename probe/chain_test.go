@@ -1,0 +1,238 @@
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
+)
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_800_000_000, 0)} }
+
+func (c *fakeClock) set(start time.Time, at time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = start.Add(at)
+}
+
+// chainSteps probes addr at each offset from the clock's start and checks
+// the chain age each ticket mechanism reports.
+func chainSteps(t *testing.T, addr string, m *Module, clock *fakeClock, steps []chainStep) {
+	t.Helper()
+	sessions := NewSessions(SessionsOptions{Now: clock.Now})
+	start := clock.Now()
+	for _, s := range steps {
+		clock.set(start, s.at)
+		r := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
+		if !r.Success {
+			t.Fatalf("at %s: %s", s.at, r.Failure)
+		}
+		for _, mech := range ticketMechanisms {
+			want := s.age
+			if mech == MechanismSessionTicket && s.age12 != nil {
+				want = *s.age12
+			}
+			got, ok := r.Risks.ResumptionChainMaxAge[mech]
+			if !ok || got != want {
+				t.Errorf("at %s: %s chain age %s (reported %v), want %s", s.at, mech, got, ok, want)
+			}
+		}
+	}
+}
+
+// chainStep is one probe at an offset and the chain age it should report;
+// age12, when set, is session_ticket's where it differs from psk's.
+type chainStep struct {
+	at, age time.Duration
+	age12   *time.Duration
+}
+
+func chainModule(t *testing.T, pki *testservers.PKI) *Module {
+	return testModule(t, pki, func(m *Module) {
+		m.Checks = ticketMechanisms
+		m.Risks = []Risk{RiskResumptionChain}
+	})
+}
+
+// A stock crypto/tls server (on the test's clock) issues a ticket on every
+// TLS 1.3 resumption with a new creation time, and resumes each as long as
+// that one ticket is younger than 7 days: the TLS 1.3 chain grows with
+// every probe, past 7 days, from the first probe's full handshake on (it
+// would stop at 7 days if the probe offered the first ticket again instead
+// of extending the chain). A renewed TLS 1.2 ticket keeps the session's
+// creation time, which Go bounds at 7 days: that chain restarts.
+func TestResumptionChainGoServer(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	clock := newFakeClock()
+	addr := startGoServer(t, pki, func(c *tls.Config) { c.Time = clock.Now })
+	restarted, day := time.Duration(0), 24*time.Hour
+	chainSteps(t, addr, chainModule(t, pki), clock, []chainStep{
+		{at: 0, age: 0},
+		{at: time.Hour, age: time.Hour},
+		{at: 2 * day, age: 2 * day},
+		{at: 6 * day, age: 6 * day},
+		{at: 10 * day, age: 10 * day, age12: &restarted},
+		{at: 11 * day, age: 11 * day, age12: new(day)},
+	})
+}
+
+// chainBound is how old a chain the bounding test server resumes.
+const chainBound = 36 * time.Hour
+
+// startBoundedServer runs a Go server, on the test's clock, that carries
+// each session's chain origin (its full handshake's time) in
+// SessionState.Extra through every ticket it issues, and refuses a chain
+// older than chainBound: what RFC 8446 §4.6.1 recommends, and what the
+// runbook tells Go users to do.
+func startBoundedServer(t *testing.T, pki *testservers.PKI, clock *fakeClock) string {
+	return startGoServer(t, pki, func(base *tls.Config) {
+		base.Time = clock.Now
+		base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			var origin time.Time // of the chain this connection resumes; zero: a full handshake
+			cfg := base.Clone()
+			cfg.GetConfigForClient = nil
+			cfg.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+				ss, err := base.DecryptTicket(identity, cs)
+				if err != nil || ss == nil || len(ss.Extra) != 1 || len(ss.Extra[0]) != 8 {
+					return nil, nil
+				}
+				o := time.Unix(int64(binary.BigEndian.Uint64(ss.Extra[0])), 0)
+				if clock.Now().Sub(o) > chainBound {
+					return nil, nil // a full handshake starts a new chain
+				}
+				origin = o
+				return ss, nil
+			}
+			cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+				o := origin
+				if o.IsZero() {
+					o = clock.Now()
+				}
+				ss.Extra = [][]byte{binary.BigEndian.AppendUint64(nil, uint64(o.Unix()))}
+				return base.EncryptTicket(cs, ss)
+			}
+			return cfg, nil
+		}
+	})
+}
+
+// A server bounding the chain: the age grows to the bound, the next probe
+// past it finds the link refused and starts a new chain (about 0 s), which
+// grows again. It never reads above the bound.
+func TestResumptionChainBoundedServer(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	clock := newFakeClock()
+	chainSteps(t, startBoundedServer(t, pki, clock), chainModule(t, pki), clock, []chainStep{
+		{at: 0, age: 0},
+		{at: time.Hour, age: time.Hour},
+		{at: 30 * time.Hour, age: 30 * time.Hour},
+		{at: 40 * time.Hour, age: 0}, // 40h > 36h: refused, restarted from this probe's full handshake
+		{at: 41 * time.Hour, age: time.Hour},
+		{at: 70 * time.Hour, age: 30 * time.Hour},
+		{at: 77 * time.Hour, age: 0},
+	})
+}
+
+// Off by default, and without a store nothing is kept to offer: no age.
+func TestResumptionChainAbsent(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	addr := startGoServer(t, pki, nil)
+	for _, tt := range []struct {
+		name     string
+		m        *Module
+		sessions *Sessions
+	}{
+		{"default module", testModule(t, pki, nil), NewSessions(SessionsOptions{})},
+		{"no store", chainModule(t, pki), nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for range 2 {
+				r := Run(context.Background(), addr, "test", tt.m, tt.sessions, testLogger(t))
+				if !r.Success {
+					t.Fatal(r.Failure)
+				}
+				if r.Risks.ResumptionChainMaxAge != nil {
+					t.Errorf("chain ages %v", r.Risks.ResumptionChainMaxAge)
+				}
+			}
+		})
+	}
+}
+
+// Behind a balancer a link refused by another backend than its own proves
+// nothing: it is kept, and resumes on its own backend later, with its
+// chain's age. Every connection of a probe goes to one backend: a, then b
+// (which refuses a's link), then a again, within the store's window, so
+// that a's key counts as still about.
+func TestResumptionChainBehindBalancer(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	bs := newFleetOf(t, pki, 2)
+	var to atomic.Int32
+	addr := balancer(t, bs, func() int { return int(to.Load()) })
+	clock := newFakeClock()
+	m := testModule(t, pki, func(m *Module) {
+		m.Checks = ticketMechanisms
+		m.TLSConfig.ServerName = "localhost"
+		m.Risks = []Risk{RiskResumptionChain}
+	})
+	sessions := NewSessions(SessionsOptions{Now: clock.Now})
+	start := clock.Now()
+	for _, s := range []struct {
+		at      time.Duration
+		backend int32
+		age     time.Duration
+	}{
+		{0, 0, 0},
+		{5 * time.Minute, 1, 0}, // b resumes its own fresh session; a's link is kept
+		{10 * time.Minute, 0, 10 * time.Minute},
+	} {
+		clock.set(start, s.at)
+		to.Store(s.backend)
+		r := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
+		if !r.Success {
+			t.Fatalf("at %s: %s", s.at, r.Failure)
+		}
+		for _, mech := range ticketMechanisms {
+			if got, ok := r.Risks.ResumptionChainMaxAge[mech]; !ok || got != s.age {
+				t.Errorf("at %s on backend %d: %s chain age %s (reported %v), want %s", s.at, s.backend, mech, got, ok, s.age)
+			}
+		}
+	}
+}
+
+// BenchmarkResumptionChainRoundTrips probes a Go server 40 ms away (20 ms
+// each way) in the steady state, with and without the resumption_chain
+// check, and reports the median probe in round trips: what the link offer
+// adds to the critical path beside the replay.
+func BenchmarkResumptionChainRoundTrips(b *testing.B) {
+	const oneWay = 20 * time.Millisecond
+	pki := testservers.NewPKI(b)
+	far := testservers.DelayProxy(b, startGoServer(b, pki, nil), oneWay)
+	for _, tt := range []struct {
+		name  string
+		risks []Risk
+	}{{"without", []Risk{}}, {"with", []Risk{RiskResumptionChain}}} {
+		b.Run(tt.name, func(b *testing.B) {
+			m := testModule(b, pki, func(m *Module) { m.Risks = tt.risks })
+			sessions := NewSessions(SessionsOptions{})
+			for range 2 {
+				Run(context.Background(), far, "bench", m, sessions, nil)
+			}
+			var wall []time.Duration
+			for b.Loop() {
+				r := Run(context.Background(), far, "bench", m, sessions, nil)
+				if !r.Success {
+					b.Fatal(r.Failure)
+				}
+				wall = append(wall, r.Duration)
+			}
+			slices.Sort(wall)
+			b.ReportMetric(float64(wall[len(wall)/2])/float64(2*oneWay), "rtt")
+		})
+	}
+}
