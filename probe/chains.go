@@ -25,7 +25,10 @@ type chainOut struct {
 	maxAge     time.Duration
 	hasMaxAge  bool
 
-	fresh  *stored   // what the full handshake gave, offered first
+	fresh *stored // what the full handshake gave, offered first
+	// hand is the fresh TLS 1.2 ticket as a hand-built offer needs it
+	// (the session_ticket check's first offer); nil for other checks.
+	hand   *session12
 	keep   *stored   // what later probes get (psk: the last ticket, the first being spent)
 	offers []attempt // the first offer and the retries, in order
 	// learned and keepers hold the sessions servers that refused an offer
@@ -66,7 +69,13 @@ func (o *chainOut) record(a attempt) {
 
 // firstOffer makes the chain's first offer of its fresh session.
 func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
-	a, err := h.offerer(out.check.Mechanism)(ctx, out.fresh)
+	var a attempt
+	var err error
+	if out.check.Mechanism == MechanismSessionTicket {
+		a, err = h.firstTicketOffer12(ctx, out)
+	} else {
+		a, err = h.offerer(out.check.Mechanism)(ctx, out.fresh)
+	}
 	if err != nil {
 		return failed(out, err)
 	}
@@ -80,6 +89,38 @@ func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
 		h.risks.sawRenewal12(len(a.tickets) > 0)
 	}
 	return out
+}
+
+// firstTicketOffer12 makes the session_ticket check's first offer by hand,
+// with a 16-byte session ID, so that its resumed ServerHello gives both the
+// check's verdict and Ticketbleed's signal (an echo longer than our ID):
+// the risk check then needs no connection of its own unless the signal
+// shows. The resumed handshake is finished as crypto/tls would finish it
+// (see finish12), and its flight says whether the server renewed the
+// ticket.
+//
+// A refused hand-built offer is abandoned after its ServerHello, so it
+// names no backend: behind a balancer, which one answered is unknown. The
+// fresh ticket is then offered once more through crypto/tls, whose refused
+// offer completes into a full handshake whose new ticket names the
+// backend (see resumeTLS); that offer stands as the check's first, being
+// the one the fleet logic can read. So the extra connection is made only
+// on a refusal, never in the common case. A suite finish12 cannot finish
+// goes to crypto/tls at once: dropping a resumed handshake unfinished
+// would make OpenSSL forget the session.
+func (h *handshaker) firstTicketOffer12(ctx context.Context, out chainOut) (attempt, error) {
+	s := out.hand
+	if s == nil || s.master == nil || !wire.SupportsFinish12(s.suite) {
+		return h.resumeTLS(ctx, VersionTLS12, out.fresh)
+	}
+	o, err := h.offer12Echo(ctx, s)
+	if err == nil && o.resumed {
+		h.risks.sawTicketbleedSignal(o.bled)
+		return attempt{offered: out.fresh, resumed: true, firstFlight: o.firstFlight, tickets: o.tickets}, nil
+	}
+	h.log.Debug("Hand-built ticket offer not resumed; offering the ticket through crypto/tls to learn who answered",
+		"mechanism", MechanismSessionTicket, "step", "offer", "addr", h.addr, "err", err)
+	return h.resumeTLS(ctx, VersionTLS12, out.fresh)
 }
 
 // sessionIDChain: a full TLS 1.2 handshake without the ticket extension (a
@@ -115,7 +156,7 @@ func (h *handshaker) sessionIDChain(ctx context.Context) chainOut {
 // then an offer of that ticket.
 func (h *handshaker) ticketChain12(ctx context.Context) chainOut {
 	out := chainOut{check: Check{Mechanism: MechanismSessionTicket}, version: VersionTLS12}
-	fh, tickets, err := h.ticketHandshake12(ctx)
+	fh, tickets, hand, err := h.ticketHandshake12Hand(ctx)
 	if err != nil {
 		out.versionErr = err
 		return failed(out, err)
@@ -128,6 +169,7 @@ func (h *handshaker) ticketChain12(ctx context.Context) chainOut {
 	}
 	out.check.Issued = true
 	out.fresh = &stored{obtained: h.now(), cs: fh.sessions[0]}
+	out.hand = hand
 	out.keep = out.fresh
 	return h.firstOffer(ctx, out)
 }
@@ -136,19 +178,27 @@ func (h *handshaker) ticketChain12(ctx context.Context) chainOut {
 // returns what the server issued; fh.sessions holds what crypto/tls can
 // offer of it. The risk checks get the tickets with their master secret,
 // and the first one as a session to offer by hand (Ticketbleed).
-func (h *handshaker) ticketHandshake12(ctx context.Context) (fh *fullHandshake, ts []ticketSeen, err error) {
-	fh, err = h.full(ctx, VersionTLS12, true)
+func (h *handshaker) ticketHandshake12(ctx context.Context) (*fullHandshake, []ticketSeen, error) {
+	fh, ts, _, err := h.ticketHandshake12Hand(ctx)
+	return fh, ts, err
+}
+
+// ticketHandshake12Hand is ticketHandshake12 that also returns the first
+// ticket as a session to offer by hand; nil when none was issued.
+func (h *handshaker) ticketHandshake12Hand(ctx context.Context) (*fullHandshake, []ticketSeen, *session12, error) {
+	fh, err := h.full(ctx, VersionTLS12, true)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	f, err := flight12(fh.tap.received())
 	if err != nil {
-		return fh, nil, fmt.Errorf("read TLS 1.2 flight of %s: %w", h.addr, err)
+		return fh, nil, nil, fmt.Errorf("read TLS 1.2 flight of %s: %w", h.addr, err)
 	}
-	ts = tickets12(f)
+	ts := tickets12(f)
 	h.risks.saw12(fh, ts)
-	h.risks.sawTicket12(ticketSession12(fh, f, ts))
-	return fh, ts, nil
+	hand := ticketSession12(fh, f, ts)
+	h.risks.sawTicket12(hand)
+	return fh, ts, hand, nil
 }
 
 // ticketSession12 returns the first ticket of a TLS 1.2 full handshake as a

@@ -110,16 +110,20 @@ func TestTicketbleed(t *testing.T) {
 		offers int64 // ticket offers the server saw
 		idLens []int // their session ID lengths
 	}{
-		// The session_ticket check's offer (crypto/tls, 32-byte session
-		// ID: nothing to bleed into), Ticketbleed's own offer of the
-		// ticket with 16 bytes, then the repeat that confirms it.
-		{"vulnerable", nil, nil, ptr(true), 3, []int{32, 16, 16}},
+		// The session_ticket check's first offer is the hand-built one
+		// with 16 bytes; on a signal, one repeat confirms it.
+		{"vulnerable", nil, nil, ptr(true), 2, []int{16, 16}},
 		// Exactly one odd answer is a fluke: the repeat clears it.
-		{"one fluke", func(n int64) bool { return n == 2 }, nil, ptr(false), 3, []int{32, 16, 16}},
-		// An exact echo costs one offer besides the check's.
-		{"exact echo", func(int64) bool { return false }, nil, ptr(false), 2, []int{32, 16}},
-		// Its own offer refused (another backend, say): not judged.
-		{"own offer refused", nil, func(n int64) bool { return n == 2 }, nil, 2, []int{32, 16}},
+		{"one fluke", func(n int64) bool { return n == 1 }, nil, ptr(false), 2, []int{16, 16}},
+		// An exact echo costs no offer besides the check's own.
+		{"exact echo", func(int64) bool { return false }, nil, ptr(false), 1, []int{16}},
+		// The hand-built first offer refused (another backend, say): the
+		// check offers again through crypto/tls (32 bytes) and resumes;
+		// Ticketbleed then makes its own offer, which this server bleeds
+		// into, and the repeat confirms it.
+		{"first offer refused", nil, func(n int64) bool { return n == 1 }, ptr(true), 4, []int{16, 32, 16, 16}},
+		// Its own offer refused as well: not judged.
+		{"own offer refused", nil, func(n int64) bool { return n == 1 || n == 3 }, nil, 3, []int{16, 32, 16}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,7 +141,7 @@ func TestTicketbleed(t *testing.T) {
 				t.Errorf("server saw %d ticket offers, want %d", got, tt.offers)
 			}
 			if got := idLens(); !slices.Equal(got, tt.idLens) {
-				t.Errorf("ticket offers' session ID lengths %v, want %v (crypto/tls's, then Ticketbleed's own)", got, tt.idLens)
+				t.Errorf("ticket offers' session ID lengths %v, want %v (the hand-built first offer, crypto/tls's after a refusal, Ticketbleed's own)", got, tt.idLens)
 			}
 		})
 	}
