@@ -46,6 +46,10 @@ type handshaker struct {
 	// fleet is what the probe saw of the servers behind its address,
 	// set before the follow-ups and risk checks run.
 	fleet *fleet
+	// handTicket12: earlier probes saw one backend resume tickets, so
+	// the session_ticket check's first offer may be hand-built (see
+	// firstTicketOffer12).
+	handTicket12 bool
 	// ending counts connections still being ended in the background;
 	// the probe waits for them before it returns.
 	ending sync.WaitGroup

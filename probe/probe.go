@@ -65,6 +65,7 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 		"server_name", h.serverName, "versions", versionNames(m.Versions()), "checks", m.Checks)
 	key := module + "\x00" + r.Target + "\x00" + h.serverName
 
+	h.handTicket12 = sessions.oneBackend(key, MechanismSessionTicket)
 	outs := h.runChains(ctx, m)
 	extra := h.moreTickets(ctx, outs, sessions, key)
 	h.fleet = h.newFleet(outs, extra, sessions, key)

@@ -311,6 +311,19 @@ func (s *Sessions) resumedWithin(key string, m Mechanism) (time.Duration, bool) 
 	return ago, ago <= s.window
 }
 
+// oneBackend reports whether earlier probes of key saw m resume within the
+// window and kept sessions of at most one backend key: a target that, as
+// far as they tell, is one server, or backends sharing one key.
+func (s *Sessions) oneBackend(key string, m Mechanism) bool {
+	if _, ok := s.resumedWithin(key, m); !ok {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := s.lookup(key)
+	return ts != nil && len(ts.backends[m]) <= 1
+}
+
 // keyNameLen returns the key-name length earlier probes of key learnt for
 // version, 0 when none did.
 func (s *Sessions) keyNameLen(key string, version uint16) int {

@@ -103,33 +103,58 @@ func startTicketbleedServer(t *testing.T, pki *testservers.PKI, bleed, refuse fu
 func TestTicketbleed(t *testing.T) {
 	pki := testservers.NewPKI(t)
 	tests := []struct {
-		name   string
-		bleed  func(n int64) bool
+		name string
+		// cold: the target's first probe (no earlier probe saw one
+		// backend resume), whose first ticket offer is crypto/tls's.
+		cold   bool
+		bleed  func(n int64) bool // n counts the offers of the probe judged
 		refuse func(n int64) bool
 		want   *bool
-		offers int64 // ticket offers the server saw
+		offers int64 // ticket offers the server saw in the probe judged
 		idLens []int // their session ID lengths
 	}{
 		// The session_ticket check's first offer is the hand-built one
-		// with 16 bytes; on a signal, one repeat confirms it.
-		{"vulnerable", nil, nil, ptr(true), 2, []int{16, 16}},
+		// with 16 bytes; the check then replays the warm-up probe's
+		// ticket through crypto/tls (32); on a signal, one repeat
+		// confirms it.
+		{"vulnerable", false, nil, nil, ptr(true), 3, []int{16, 32, 16}},
 		// Exactly one odd answer is a fluke: the repeat clears it.
-		{"one fluke", func(n int64) bool { return n == 1 }, nil, ptr(false), 2, []int{16, 16}},
+		{"one fluke", false, func(n int64) bool { return n == 1 }, nil, ptr(false), 3, []int{16, 32, 16}},
 		// An exact echo costs no offer besides the check's own.
-		{"exact echo", func(int64) bool { return false }, nil, ptr(false), 1, []int{16}},
+		{"exact echo", false, func(int64) bool { return false }, nil, ptr(false), 2, []int{16, 32}},
 		// The hand-built first offer refused (another backend, say): the
-		// check offers again through crypto/tls (32 bytes) and resumes;
-		// Ticketbleed then makes its own offer, which this server bleeds
-		// into, and the repeat confirms it.
-		{"first offer refused", nil, func(n int64) bool { return n == 1 }, ptr(true), 4, []int{16, 32, 16, 16}},
+		// check offers again through crypto/tls (32 bytes) and resumes,
+		// then replays (32); Ticketbleed then makes its own offer, which
+		// this server bleeds into, and the repeat confirms it.
+		{"first offer refused", false, nil, func(n int64) bool { return n == 1 }, ptr(true), 5, []int{16, 32, 32, 16, 16}},
 		// Its own offer refused as well: not judged.
-		{"own offer refused", nil, func(n int64) bool { return n == 1 || n == 3 }, nil, 3, []int{16, 32, 16}},
+		{"own offer refused", false, nil, func(n int64) bool { return n == 1 || n == 4 }, nil, 4, []int{16, 32, 32, 16}},
+		// A first probe: the check's offer is crypto/tls's (32 bytes:
+		// nothing to bleed into), then Ticketbleed's own and the repeat.
+		{"first probe, vulnerable", true, nil, nil, ptr(true), 3, []int{32, 16, 16}},
+		{"first probe, exact echo", true, func(int64) bool { return false }, nil, ptr(false), 2, []int{32, 16}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr, offers, idLens := startTicketbleedServer(t, pki, tt.bleed, tt.refuse)
+			// While warming up, the server resumes every offer with an
+			// exact echo; then tt's functions decide, counting from 1.
+			var warm atomic.Bool
+			var base atomic.Int64
+			warm.Store(!tt.cold)
+			bleed := func(n int64) bool { return !warm.Load() && (tt.bleed == nil || tt.bleed(n-base.Load())) }
+			refuse := func(n int64) bool { return !warm.Load() && tt.refuse != nil && tt.refuse(n-base.Load()) }
+			addr, offers, idLens := startTicketbleedServer(t, pki, bleed, refuse)
 			m := testModule(t, pki, func(m *Module) { m.Checks = []Mechanism{MechanismSessionTicket} })
-			r := Run(context.Background(), addr, "test", m, nil, testLogger(t))
+			var sessions *Sessions
+			if !tt.cold {
+				sessions = NewSessions(SessionsOptions{})
+				if r := Run(context.Background(), addr, "test", m, sessions, testLogger(t)); !r.Success {
+					t.Fatalf("warm-up probe: %s", r.Failure)
+				}
+				base.Store(offers.Load())
+				warm.Store(false)
+			}
+			r := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
 			c, _ := r.Check(MechanismSessionTicket)
 			if !c.Resumed {
 				t.Errorf("ticket offer not read as resumed: %+v", c)
@@ -137,10 +162,10 @@ func TestTicketbleed(t *testing.T) {
 			if got := r.Risks.Ticketbleed; fmtBool(got) != fmtBool(tt.want) {
 				t.Errorf("ticketbleed = %s, want %s", fmtBool(got), fmtBool(tt.want))
 			}
-			if got := offers.Load(); got != tt.offers {
+			if got := offers.Load() - base.Load(); got != tt.offers {
 				t.Errorf("server saw %d ticket offers, want %d", got, tt.offers)
 			}
-			if got := idLens(); !slices.Equal(got, tt.idLens) {
+			if got := idLens()[base.Load():]; !slices.Equal(got, tt.idLens) {
 				t.Errorf("ticket offers' session ID lengths %v, want %v (the hand-built first offer, crypto/tls's after a refusal, Ticketbleed's own)", got, tt.idLens)
 			}
 		})
