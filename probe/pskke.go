@@ -58,13 +58,39 @@ func (p *pskOffer) clientHello(serverName string, modes []uint8, earlyData bool)
 	return hello, msg, priv, ks, nil
 }
 
+// pskKEHello builds the ClientHello of the psk_without_dhe check: p offered
+// with psk_key_exchange_modes = [psk_ke] alone, supported_groups naming one
+// group and an empty key_share. A server that resumes under psk_ke needs no
+// share; one that refuses falls back to a full handshake, which lacks a
+// share and so starts with a HelloRetryRequest: an answer with no
+// certificate, signature or key exchange, where a share in the hello would
+// make the server compute a whole TLS 1.3 first flight that the probe
+// abandons anyway. Both answers are the verdict.
+func (p *pskOffer) pskKEHello(serverName string) ([]byte, error) {
+	hello, err := wire.NewClientHello13(serverName, p.secret.suite, wire.KeyShare{Group: p.shareGroup()})
+	if err != nil {
+		return nil, err
+	}
+	hello.KeyShares = []wire.KeyShare{}
+	hello.PSKModes = []uint8{wire.PSKModePlain}
+	hello.PSKIdentities = []wire.PSKIdentity{{Identity: p.secret.ticket, ObfuscatedTicketAge: elapsedMillis(p.received) + p.ageAdd}}
+	ks, err := wire.NewSchedule13(p.secret.suite, p.secret.secret)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := ks.Bind(hello)
+	if err != nil {
+		return nil, fmt.Errorf("build ClientHello: %w", err)
+	}
+	return msg, nil
+}
+
 // pskWithoutDHE offers the last TLS 1.3 ticket of the probe with
-// psk_key_exchange_modes = [psk_ke] alone. The hello still carries
-// supported_groups and a key share, so that a server refusing psk_ke can
-// fall back to a full handshake rather than fail; OpenSSL ignores the
-// share under psk_ke. Resumed without DHE = pre_shared_key and no
-// key_share in the ServerHello. The offer is abandoned by closing the
-// socket, never with an alert (OpenSSL drops sessions on fatal alerts).
+// psk_key_exchange_modes = [psk_ke] alone (see pskKEHello). Resumed
+// without DHE = pre_shared_key and no key_share in the ServerHello; a
+// HelloRetryRequest or a ServerHello without pre_shared_key is a refusal.
+// The offer is abandoned by closing the socket, never with an alert
+// (OpenSSL drops sessions on fatal alerts).
 // nil: no TLS 1.3 session to offer, the offer failed, or it was refused
 // while the probe shows several backends (another one may have answered).
 func (h *handshaker) pskWithoutDHE(ctx context.Context) *bool {
@@ -73,7 +99,7 @@ func (h *handshaker) pskWithoutDHE(ctx context.Context) *bool {
 		h.log.Debug("No TLS 1.3 session for the psk_ke offer", "step", "risks", "risk", RiskPSKWithoutDHE)
 		return nil
 	}
-	_, msg, _, _, err := p.clientHello(h.serverName, []uint8{wire.PSKModePlain}, false)
+	msg, err := p.pskKEHello(h.serverName)
 	if err == nil {
 		var sh *wire.ServerHello
 		sh, err = h.sendHello13(ctx, msg)
