@@ -50,6 +50,10 @@ type handshaker struct {
 	// the session_ticket check's first offer may be hand-built (see
 	// firstTicketOffer12).
 	handTicket12 bool
+	// pskKE delivers the psk_without_dhe verdict when that check was
+	// started beside the follow-ups (see startPSKWithoutDHE); nil when
+	// it runs with the other risk checks.
+	pskKE chan *bool
 	// ending counts connections still being ended in the background;
 	// the probe waits for them before it returns.
 	ending sync.WaitGroup

@@ -69,6 +69,7 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 	outs := h.runChains(ctx, m)
 	extra := h.moreTickets(ctx, outs, sessions, key)
 	h.fleet = h.newFleet(outs, extra, sessions, key)
+	h.startPSKWithoutDHE(ctx)
 	h.followUp(ctx, outs, h.fleet, sessions, key)
 	r.collect(outs, logger)
 	h.settleKeyNames(ctx, &r, outs, extra)

@@ -125,6 +125,21 @@ func (h *handshaker) pskWithoutDHE(ctx context.Context) *bool {
 	return nil
 }
 
+// startPSKWithoutDHE starts the psk_without_dhe check beside the chains'
+// follow-ups, off the probe's critical path: it needs only the PSK chain's
+// full handshake and the fleet's verdict, both known by now. Behind
+// several backends it waits for the risk checks instead: the PSK chain's
+// retries offer the same last ticket, and a single-use one that a psk_ke
+// offer spent on the way would make a retry fail that reached its backend.
+// Without backends there are no retries, and replays offer older tickets.
+func (h *handshaker) startPSKWithoutDHE(ctx context.Context) {
+	if h.risks == nil || !h.module.HasRisk(RiskPSKWithoutDHE) || h.severalBackends() {
+		return
+	}
+	h.pskKE = make(chan *bool, 1)
+	go func() { h.pskKE <- h.pskWithoutDHE(ctx) }()
+}
+
 // severalBackends reports whether this probe showed several backends behind
 // its address: a refused offer may then have reached one that never issued
 // the session, and says nothing of the server's policy.

@@ -246,7 +246,10 @@ func (h *handshaker) runRisks(ctx context.Context, r *Result) {
 		return // a handshaker made without a sink gathered nothing to judge
 	}
 	m := h.module
-	if m.HasRisk(RiskPSKWithoutDHE) {
+	switch {
+	case h.pskKE != nil:
+		r.Risks.PSKWithoutDHE = <-h.pskKE
+	case m.HasRisk(RiskPSKWithoutDHE):
 		r.Risks.PSKWithoutDHE = h.pskWithoutDHE(ctx)
 	}
 	if m.HasRisk(RiskTicketbleed) {
