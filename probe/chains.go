@@ -35,6 +35,43 @@ type chainOut struct {
 	// issued on that connection: sessions of the backend that answered,
 	// to offer now (learned) and to keep for later probes (keepers).
 	learned, keepers []*stored
+	// early is the first replay, made beside the first offer; nil when
+	// it waits for the follow-ups (see startReplay).
+	early *replayed
+}
+
+// replayed is the outcome of an earlier session's offer made beside a
+// chain's first offer; done is closed once a and err are set.
+type replayed struct {
+	st   *stored
+	a    attempt
+	err  error
+	done chan struct{}
+}
+
+// startReplay offers the oldest earlier session of m beside the chain's
+// first offer, when earlier probes met one server: the two offers are
+// independent, and side by side they cost the critical path one offer's
+// round trips instead of two. replay judges the outcome as if it had made
+// the offer itself, and only when the mechanism resumed, as it does now.
+// Behind several backends the replay waits for the retries, as before: its
+// connection would shift where a balancer sends theirs. The cost: a chain
+// whose first offer is refused has made a replay it then ignores (a
+// single-use ticket it spent is refused, and forgotten, next time).
+func (h *handshaker) startReplay(ctx context.Context, m Mechanism) *replayed {
+	if !h.oneServer {
+		return nil
+	}
+	old := h.sessions.oldest(h.key, m)
+	if len(old) == 0 {
+		return nil
+	}
+	r := &replayed{st: old[0], done: make(chan struct{})}
+	h.ending.Go(func() {
+		defer close(r.done)
+		r.a, r.err = h.offerer(m)(ctx, r.st)
+	})
+	return r
 }
 
 func failed(out chainOut, err error) chainOut {
@@ -69,6 +106,7 @@ func (o *chainOut) record(a attempt) {
 
 // firstOffer makes the chain's first offer of its fresh session.
 func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
+	out.early = h.startReplay(ctx, out.check.Mechanism)
 	var a attempt
 	var err error
 	if out.check.Mechanism == MechanismSessionTicket {
@@ -121,14 +159,14 @@ func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
 //
 // A refused hand-built offer still loses what a refused crypto/tls one
 // shows: the key of the backend that refused. So the offer is hand-built
-// only when earlier probes saw the tickets of one backend key resume (see
-// Sessions.oneBackend): the steady state of a single server. A target's
+// only when earlier probes met one server (see Sessions.oneServer): the
+// steady state of a single server. A target's
 // first probe, and every probe of a target whose probes met several
 // backends, offer through crypto/tls, and Ticketbleed then makes its own
 // offer.
 func (h *handshaker) firstTicketOffer12(ctx context.Context, out chainOut) (refused *attempt, a attempt, err error) {
 	s := out.hand
-	if !h.handTicket12 || s == nil || s.master == nil || !wire.SupportsFinish12(s.suite) {
+	if !h.oneServer || s == nil || s.master == nil || !wire.SupportsFinish12(s.suite) {
 		a, err = h.resumeTLS(ctx, VersionTLS12, out.fresh)
 		return nil, a, err
 	}

@@ -404,7 +404,14 @@ func (h *handshaker) replay(ctx context.Context, o *chainOut, f *fleet, store *S
 		if i == maxReplays {
 			return
 		}
-		a, err := offer(ctx, st)
+		var a attempt
+		var err error
+		if e := o.early; i == 0 && e != nil && e.st == st {
+			<-e.done
+			a, err = e.a, e.err
+		} else {
+			a, err = offer(ctx, st)
+		}
 		age := h.now().Sub(st.obtained)
 		switch {
 		case errors.Is(err, errAlert) || errors.Is(err, errNotOffered):

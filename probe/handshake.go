@@ -46,10 +46,13 @@ type handshaker struct {
 	// fleet is what the probe saw of the servers behind its address,
 	// set before the follow-ups and risk checks run.
 	fleet *fleet
-	// handTicket12: earlier probes saw one backend resume tickets, so
+	// oneServer: earlier probes met one server (Sessions.oneServer), so
 	// the session_ticket check's first offer may be hand-built (see
-	// firstTicketOffer12).
-	handTicket12 bool
+	// firstTicketOffer12) and the first replay of each chain made beside
+	// its first offer (see startReplay), from sessions under key.
+	oneServer bool
+	sessions  *Sessions
+	key       string
 	// pskKE delivers the psk_without_dhe verdict when that check was
 	// started beside the follow-ups (see startPSKWithoutDHE); nil when
 	// it runs with the other risk checks.

@@ -108,6 +108,8 @@ type targetSessions struct {
 	// so no name; without the length its sessions are labeled with no key
 	// and nothing else would carry it to the next probe.
 	nameLen map[uint16]int
+	// balanced is when a probe last showed several backends.
+	balanced time.Time
 }
 
 // clock returns the time source ages are measured with.
@@ -311,17 +313,40 @@ func (s *Sessions) resumedWithin(key string, m Mechanism) (time.Duration, bool) 
 	return ago, ago <= s.window
 }
 
-// oneBackend reports whether earlier probes of key saw m resume within the
-// window and kept sessions of at most one backend key: a target that, as
-// far as they tell, is one server, or backends sharing one key.
-func (s *Sessions) oneBackend(key string, m Mechanism) bool {
-	if _, ok := s.resumedWithin(key, m); !ok {
+// oneServer reports whether earlier probes of key, as far as they tell,
+// met one server (or backends sharing one key and cache): a mechanism
+// resumed within the window, no probe within it showed several backends,
+// and the sessions kept per mechanism name at most one backend key.
+func (s *Sessions) oneServer(key string) bool {
+	if s == nil {
 		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ts := s.lookup(key)
-	return ts != nil && len(ts.backends[m]) <= 1
+	if ts == nil || s.now().Sub(ts.balanced) <= s.window {
+		return false
+	}
+	recent := false
+	for _, at := range ts.resumed {
+		recent = recent || s.now().Sub(at) <= s.window
+	}
+	for _, bs := range ts.backends {
+		if len(bs) > 1 {
+			return false
+		}
+	}
+	return recent
+}
+
+// markBalanced notes that a probe of key showed several backends now.
+func (s *Sessions) markBalanced(key string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.target(key).balanced = s.now()
 }
 
 // keyNameLen returns the key-name length earlier probes of key learnt for
