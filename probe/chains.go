@@ -315,6 +315,9 @@ func (h *handshaker) pskChain13(ctx context.Context) chainOut {
 	// The last ticket, when there are several, is kept: a server may make
 	// tickets single-use, and the first is about to be spent.
 	out.keep = &stored{obtained: h.now(), received: fh.received, cs: fh.sessions[len(fh.sessions)-1]}
+	if len(fh.sessions) > 1 {
+		h.startPSKWithoutDHE(ctx, true)
+	}
 	return h.firstOffer(ctx, out)
 }
 

@@ -53,10 +53,10 @@ type handshaker struct {
 	oneServer bool
 	sessions  *Sessions
 	key       string
-	// pskKE delivers the psk_without_dhe verdict when that check was
-	// started beside the follow-ups (see startPSKWithoutDHE); nil when
-	// it runs with the other risk checks.
-	pskKE chan *bool
+	// pskKE delivers the server's answer to the psk_without_dhe offer
+	// when it was made beside the chains or their follow-ups (see
+	// startPSKWithoutDHE); nil when it runs with the other risk checks.
+	pskKE chan pskKEAnswer
 	// ending counts connections still being ended in the background;
 	// the probe waits for them before it returns.
 	ending sync.WaitGroup

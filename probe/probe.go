@@ -72,7 +72,7 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 	outs := h.runChains(ctx, m)
 	extra := h.moreTickets(ctx, outs, sessions, key)
 	h.fleet = h.newFleet(outs, extra, sessions, key)
-	h.startPSKWithoutDHE(ctx)
+	h.startPSKWithoutDHE(ctx, false)
 	h.followUp(ctx, outs, h.fleet, sessions, key)
 	if h.fleet.balanced() {
 		sessions.markBalanced(key)

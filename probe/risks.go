@@ -246,15 +246,17 @@ func (h *handshaker) runRisks(ctx context.Context, r *Result) {
 		return // a handshaker made without a sink gathered nothing to judge
 	}
 	m := h.module
-	switch {
-	case h.pskKE != nil:
-		r.Risks.PSKWithoutDHE = <-h.pskKE
-	case m.HasRisk(RiskPSKWithoutDHE):
-		r.Risks.PSKWithoutDHE = h.pskWithoutDHE(ctx)
-	}
+	// Ticketbleed first: its own offer, when it makes one, then overlaps
+	// a psk_ke offer still in flight (see startPSKWithoutDHE).
 	if m.HasRisk(RiskTicketbleed) {
 		c, _ := r.Check(MechanismSessionTicket)
 		r.Risks.Ticketbleed = h.ticketbleed(ctx, c.OffersResumed > 0)
+	}
+	switch {
+	case h.pskKE != nil:
+		r.Risks.PSKWithoutDHE = h.judgePSKKE(<-h.pskKE)
+	case m.HasRisk(RiskPSKWithoutDHE):
+		r.Risks.PSKWithoutDHE = h.pskWithoutDHE(ctx)
 	}
 	if m.HasRisk(RiskTicketWeakness) {
 		r.Risks.TicketWeaknesses = h.risks.weaknesses()
