@@ -316,7 +316,12 @@ func (s *Sessions) resumedWithin(key string, m Mechanism) (time.Duration, bool) 
 // oneServer reports whether earlier probes of key, as far as they tell,
 // met one server (or backends sharing one key and cache): a mechanism
 // resumed within the window, no probe within it showed several backends,
-// and the sessions kept per mechanism name at most one backend key.
+// and the sessions kept name one backend key, the same for every
+// mechanism that names one. Tickets without a key name (Go servers) tell
+// nothing: behind a balancer whose backends' tickets name no key, a probe
+// may land well on every connection and show nothing, and the next one,
+// taken for one server's, would replay beside its first offers and so
+// shift where the balancer sends them.
 func (s *Sessions) oneServer(key string) bool {
 	if s == nil {
 		return false
@@ -331,12 +336,14 @@ func (s *Sessions) oneServer(key string) bool {
 	for _, at := range ts.resumed {
 		recent = recent || s.now().Sub(at) <= s.window
 	}
+	named := false
 	for _, bs := range ts.backends {
 		if len(bs) > 1 {
 			return false
 		}
+		named = named || len(bs) == 1
 	}
-	return recent
+	return recent && named
 }
 
 // markBalanced notes that a probe of key showed several backends now.
