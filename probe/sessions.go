@@ -336,14 +336,13 @@ func (s *Sessions) oneServer(key string) bool {
 	for _, at := range ts.resumed {
 		recent = recent || s.now().Sub(at) <= s.window
 	}
-	named := false
+	keys := map[uint64]bool{}
 	for _, bs := range ts.backends {
-		if len(bs) > 1 {
-			return false
+		for k := range bs {
+			keys[k] = true
 		}
-		named = named || len(bs) == 1
 	}
-	return recent && named
+	return recent && len(keys) == 1
 }
 
 // markBalanced notes that a probe of key showed several backends now.
