@@ -345,14 +345,18 @@ func (s *Sessions) oneServer(key string) bool {
 	return recent && len(keys) == 1
 }
 
-// markBalanced notes that a probe of key showed several backends now.
+// markBalanced notes that a probe of key showed several backends now. It
+// neither adds nor moves a target (see lru): without kept sessions there
+// is no one-server verdict to withhold.
 func (s *Sessions) markBalanced(key string) {
 	if s == nil {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.target(key).balanced = s.now()
+	if ts := s.lookup(key); ts != nil {
+		ts.balanced = s.now()
+	}
 }
 
 // keyNameLen returns the key-name length earlier probes of key learnt for
