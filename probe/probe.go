@@ -68,6 +68,8 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 	if sessions.oneServer(key) {
 		h.oneServer = true
 		h.sessions, h.key = sessions, key
+		logger.Debug("Earlier probes met one server: the ticket offer is hand-built, replays run beside the first offers",
+			"step", "plan", "addr", h.addr)
 	}
 	outs := h.runChains(ctx, m)
 	extra := h.moreTickets(ctx, outs, sessions, key)

@@ -316,12 +316,13 @@ func (s *Sessions) resumedWithin(key string, m Mechanism) (time.Duration, bool) 
 // oneServer reports whether earlier probes of key, as far as they tell,
 // met one server (or backends sharing one key and cache): a mechanism
 // resumed within the window, no probe within it showed several backends,
-// and the sessions kept name one backend key, the same for every
-// mechanism that names one. Tickets without a key name (Go servers) tell
-// nothing: behind a balancer whose backends' tickets name no key, a probe
-// may land well on every connection and show nothing, and the next one,
-// taken for one server's, would replay beside its first offers and so
-// shift where the balancer sends them.
+// and the sessions kept for both ticket mechanisms (TLS 1.2 tickets and
+// TLS 1.3 PSKs, whose full handshakes are connections of their own) name
+// one and the same backend key. Less tells too little: tickets without a
+// key name (Go servers) name no backend, and a balancer that spreads
+// connections in turn can send one chain's full handshakes to the same
+// backend on every probe, in step with the other chains; a probe taken for
+// one server's replays beside its first offers, which shifts that step.
 func (s *Sessions) oneServer(key string) bool {
 	if s == nil {
 		return false
@@ -337,8 +338,11 @@ func (s *Sessions) oneServer(key string) bool {
 		recent = recent || s.now().Sub(at) <= s.window
 	}
 	keys := map[uint64]bool{}
-	for _, bs := range ts.backends {
-		for k := range bs {
+	for _, m := range []Mechanism{MechanismSessionTicket, MechanismPSK} {
+		if len(ts.backends[m]) == 0 {
+			return false
+		}
+		for k := range ts.backends[m] {
 			keys[k] = true
 		}
 	}

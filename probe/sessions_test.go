@@ -135,7 +135,8 @@ func TestSessionsPerBackend(t *testing.T) {
 }
 
 // oneServer needs named evidence: a recent resumption, one backend key
-// across the mechanisms, and no probe within the window showing several.
+// kept for both ticket mechanisms, and no probe within the window showing
+// several.
 func TestSessionsOneServer(t *testing.T) {
 	tests := []struct {
 		name string
@@ -147,13 +148,14 @@ func TestSessionsOneServer(t *testing.T) {
 	}{
 		{"one key, resumed", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, time.Minute, 0, true},
 		{"nothing kept", nil, time.Minute, 0, false},
-		{"never resumed", map[Mechanism][]uint64{MechanismSessionTicket: {7}}, 0, 0, false},
-		{"resumed before the window", map[Mechanism][]uint64{MechanismSessionTicket: {7}}, 11 * time.Minute, 0, false},
-		{"two keys at one version", map[Mechanism][]uint64{MechanismSessionTicket: {7, 8}}, time.Minute, 0, false},
+		{"never resumed", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, 0, 0, false},
+		{"resumed before the window", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, 11 * time.Minute, 0, false},
+		{"one version only", map[Mechanism][]uint64{MechanismSessionTicket: {7}}, time.Minute, 0, false},
+		{"two keys at one version", map[Mechanism][]uint64{MechanismSessionTicket: {7, 8}, MechanismPSK: {7}}, time.Minute, 0, false},
 		{"another key at the other version", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {8}}, time.Minute, 0, false},
 		{"unnamed tickets only", map[Mechanism][]uint64{MechanismSessionTicket: {0}}, time.Minute, 0, false},
-		{"a balancer within the window", map[Mechanism][]uint64{MechanismSessionTicket: {7}}, time.Minute, 5 * time.Minute, false},
-		{"a balancer before the window", map[Mechanism][]uint64{MechanismSessionTicket: {7}}, time.Minute, 11 * time.Minute, true},
+		{"a balancer within the window", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, time.Minute, 5 * time.Minute, false},
+		{"a balancer before the window", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, time.Minute, 11 * time.Minute, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

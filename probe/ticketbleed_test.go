@@ -43,9 +43,10 @@ func (c *replayConn) Read(p []byte) (int, error) {
 // ID of its own instead, a refusal (as another backend would). idLens
 // lists the session ID length of every ticket offer, in order.
 func startTicketbleedServer(t *testing.T, pki *testservers.PKI, bleed, refuse func(n int64) bool) (addr string, idLens func() []int) {
-	cfg := &tls.Config{Certificates: []tls.Certificate{pki.TLSCertificate(t)}, MaxVersion: tls.VersionTLS12}
-	// Its tickets name their key, as F5's and OpenSSL's do: the probe
-	// tells one server by one key name (see Sessions.oneServer).
+	cfg := &tls.Config{Certificates: []tls.Certificate{pki.TLSCertificate(t)}}
+	// Its tickets, TLS 1.2 and 1.3, name their key, as F5's and
+	// OpenSSL's do: the probe tells one server by one key name across
+	// both (see Sessions.oneServer). Its TLS 1.3 side is crypto/tls's.
 	keyName := bytes.Repeat([]byte{0x4b}, 16)
 	cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
 		ticket, err := cfg.EncryptTicket(cs, ss)
@@ -160,7 +161,7 @@ func TestTicketbleed(t *testing.T) {
 			}
 			refuse := func(n int64) bool { return !warm.Load() && tt.refuse != nil && tt.refuse(n-base.Load()) }
 			addr, idLens := startTicketbleedServer(t, pki, bleed, refuse)
-			m := testModule(t, pki, func(m *Module) { m.Checks = []Mechanism{MechanismSessionTicket} })
+			m := testModule(t, pki, func(m *Module) { m.Checks = []Mechanism{MechanismSessionTicket, MechanismPSK} })
 			var sessions *Sessions
 			before := 0
 			if !tt.cold {
