@@ -25,13 +25,53 @@ type chainOut struct {
 	maxAge     time.Duration
 	hasMaxAge  bool
 
-	fresh  *stored   // what the full handshake gave, offered first
+	fresh *stored // what the full handshake gave, offered first
+	// hand is the fresh TLS 1.2 ticket as a hand-built offer needs it
+	// (the session_ticket check's first offer); nil for other checks.
+	hand   *session12
 	keep   *stored   // what later probes get (psk: the last ticket, the first being spent)
 	offers []attempt // the first offer and the retries, in order
 	// learned and keepers hold the sessions servers that refused an offer
 	// issued on that connection: sessions of the backend that answered,
 	// to offer now (learned) and to keep for later probes (keepers).
 	learned, keepers []*stored
+	// early is the first replay, made beside the first offer; nil when
+	// it waits for the follow-ups (see startReplay).
+	early *replayed
+}
+
+// replayed is the outcome of an earlier session's offer made beside a
+// chain's first offer; done is closed once a and err are set.
+type replayed struct {
+	st   *stored
+	a    attempt
+	err  error
+	done chan struct{}
+}
+
+// startReplay offers the oldest earlier session of m beside the chain's
+// first offer, when earlier probes met one server: the two offers are
+// independent, and side by side they cost the critical path one offer's
+// round trips instead of two. replay judges the outcome as if it had made
+// the offer itself, and only when the mechanism resumed, as it does now.
+// Behind several backends the replay waits for the retries, as before: its
+// connection would shift where a balancer sends theirs. The cost: a chain
+// whose first offer is refused has made a replay it then ignores (a
+// single-use ticket it spent is refused, and forgotten, next time).
+func (h *handshaker) startReplay(ctx context.Context, m Mechanism) *replayed {
+	if !h.oneServer {
+		return nil
+	}
+	old := h.sessions.oldest(h.key, m)
+	if len(old) == 0 {
+		return nil
+	}
+	r := &replayed{st: old[0], done: make(chan struct{})}
+	h.ending.Go(func() {
+		defer close(r.done)
+		r.a, r.err = h.offerer(m)(ctx, r.st)
+	})
+	return r
 }
 
 func failed(out chainOut, err error) chainOut {
@@ -66,7 +106,21 @@ func (o *chainOut) record(a attempt) {
 
 // firstOffer makes the chain's first offer of its fresh session.
 func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
-	a, err := h.offerer(out.check.Mechanism)(ctx, out.fresh)
+	out.early = h.startReplay(ctx, out.check.Mechanism)
+	var a attempt
+	var err error
+	if out.check.Mechanism == MechanismSessionTicket {
+		var hand *attempt
+		hand, a, err = h.firstTicketOffer12(ctx, out)
+		if hand != nil && err == nil && a.resumed {
+			// The same ticket refused, then resumed on the next
+			// connection: a first offer that missed its backend.
+			hand.resumedNext = true
+			out.record(*hand)
+		}
+	} else {
+		a, err = h.offerer(out.check.Mechanism)(ctx, out.fresh)
+	}
 	if err != nil {
 		return failed(out, err)
 	}
@@ -80,6 +134,54 @@ func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
 		h.risks.sawRenewal12(len(a.tickets) > 0)
 	}
 	return out
+}
+
+// firstTicketOffer12 makes the session_ticket check's first offer by hand,
+// with a 16-byte session ID, so that its resumed ServerHello gives both the
+// check's verdict and Ticketbleed's signal (an echo longer than our ID):
+// the risk check then needs no connection of its own unless the signal
+// shows. The resumed handshake is finished as crypto/tls would finish it
+// (see finish12), and its flight says whether the server renewed the
+// ticket.
+//
+// A refused hand-built offer is abandoned after its ServerHello, so it
+// names no backend: behind a balancer, which one answered is unknown. The
+// fresh ticket is then offered once more through crypto/tls, whose refused
+// offer completes into a full handshake whose new ticket names the
+// backend (see resumeTLS). So the extra connection is made only on a
+// refusal, never in the common case. When that offer is refused too, it
+// alone is the first offer: the hand-built one adds nothing to it. When it
+// resumes, the hand-built refusal is returned as well (refused): the same
+// ticket refused and then resumed says the refusal came from a backend
+// other than the ticket's. A suite finish12 cannot finish goes to
+// crypto/tls at once: dropping a resumed handshake unfinished would make
+// OpenSSL forget the session.
+//
+// A refused hand-built offer still loses what a refused crypto/tls one
+// shows: the key of the backend that refused. So the offer is hand-built
+// only when earlier probes met one server (see Sessions.oneServer): the
+// steady state of a single server. A target's
+// first probe, and every probe of a target whose probes met several
+// backends, offer through crypto/tls, and Ticketbleed then makes its own
+// offer.
+func (h *handshaker) firstTicketOffer12(ctx context.Context, out chainOut) (refused *attempt, a attempt, err error) {
+	s := out.hand
+	if !h.oneServer || s == nil || s.master == nil || !wire.SupportsFinish12(s.suite) {
+		a, err = h.resumeTLS(ctx, VersionTLS12, out.fresh)
+		return nil, a, err
+	}
+	o, err := h.offer12Echo(ctx, s)
+	if err == nil && o.resumed {
+		h.risks.sawTicketbleedSignal(o.bled)
+		return nil, attempt{offered: out.fresh, resumed: true, firstFlight: o.firstFlight, tickets: o.tickets}, nil
+	}
+	h.log.Debug("Hand-built ticket offer not resumed; offering the ticket through crypto/tls to learn who answered",
+		"mechanism", MechanismSessionTicket, "step", "offer", "addr", h.addr, "err", err)
+	if err == nil {
+		refused = &attempt{offered: out.fresh, firstFlight: o.firstFlight}
+	}
+	a, err = h.resumeTLS(ctx, VersionTLS12, out.fresh)
+	return refused, a, err
 }
 
 // sessionIDChain: a full TLS 1.2 handshake without the ticket extension (a
@@ -115,7 +217,7 @@ func (h *handshaker) sessionIDChain(ctx context.Context) chainOut {
 // then an offer of that ticket.
 func (h *handshaker) ticketChain12(ctx context.Context) chainOut {
 	out := chainOut{check: Check{Mechanism: MechanismSessionTicket}, version: VersionTLS12}
-	fh, tickets, err := h.ticketHandshake12(ctx)
+	fh, tickets, hand, err := h.ticketHandshake12Hand(ctx)
 	if err != nil {
 		out.versionErr = err
 		return failed(out, err)
@@ -128,6 +230,7 @@ func (h *handshaker) ticketChain12(ctx context.Context) chainOut {
 	}
 	out.check.Issued = true
 	out.fresh = &stored{obtained: h.now(), cs: fh.sessions[0]}
+	out.hand = hand
 	out.keep = out.fresh
 	return h.firstOffer(ctx, out)
 }
@@ -136,19 +239,27 @@ func (h *handshaker) ticketChain12(ctx context.Context) chainOut {
 // returns what the server issued; fh.sessions holds what crypto/tls can
 // offer of it. The risk checks get the tickets with their master secret,
 // and the first one as a session to offer by hand (Ticketbleed).
-func (h *handshaker) ticketHandshake12(ctx context.Context) (fh *fullHandshake, ts []ticketSeen, err error) {
-	fh, err = h.full(ctx, VersionTLS12, true)
+func (h *handshaker) ticketHandshake12(ctx context.Context) (*fullHandshake, []ticketSeen, error) {
+	fh, ts, _, err := h.ticketHandshake12Hand(ctx)
+	return fh, ts, err
+}
+
+// ticketHandshake12Hand is ticketHandshake12 that also returns the first
+// ticket as a session to offer by hand; nil when none was issued.
+func (h *handshaker) ticketHandshake12Hand(ctx context.Context) (*fullHandshake, []ticketSeen, *session12, error) {
+	fh, err := h.full(ctx, VersionTLS12, true)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	f, err := flight12(fh.tap.received())
 	if err != nil {
-		return fh, nil, fmt.Errorf("read TLS 1.2 flight of %s: %w", h.addr, err)
+		return fh, nil, nil, fmt.Errorf("read TLS 1.2 flight of %s: %w", h.addr, err)
 	}
-	ts = tickets12(f)
+	ts := tickets12(f)
 	h.risks.saw12(fh, ts)
-	h.risks.sawTicket12(ticketSession12(fh, f, ts))
-	return fh, ts, nil
+	hand := ticketSession12(fh, f, ts)
+	h.risks.sawTicket12(hand)
+	return fh, ts, hand, nil
 }
 
 // ticketSession12 returns the first ticket of a TLS 1.2 full handshake as a
@@ -204,6 +315,9 @@ func (h *handshaker) pskChain13(ctx context.Context) chainOut {
 	// The last ticket, when there are several, is kept: a server may make
 	// tickets single-use, and the first is about to be spent.
 	out.keep = &stored{obtained: h.now(), received: fh.received, cs: fh.sessions[len(fh.sessions)-1]}
+	if len(fh.sessions) > 1 {
+		h.startPSKWithoutDHE(ctx, true)
+	}
 	return h.firstOffer(ctx, out)
 }
 
@@ -253,6 +367,10 @@ type attempt struct {
 	tickets []ticketSeen
 	// issued are the sessions crypto/tls obtained on this connection.
 	issued []*stored
+	// resumedNext: this refused offer's session was resumed on the next
+	// connection, so another backend than its own refused it (see
+	// firstTicketOffer12).
+	resumedNext bool
 }
 
 // offerer returns how mechanism m offers a session.

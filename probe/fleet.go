@@ -207,6 +207,10 @@ func (f *fleet) classify(m Mechanism, n int, a attempt) Refusal {
 		}
 	}
 	switch {
+	case a.resumedNext:
+		// OtherBackend stays what key names tell, and this refusal
+		// showed none; noteRefusal still counts it as a balancer's.
+		r.Why = "the same session resumed on the next connection: a backend other than its own refused it"
 	case len(a.tickets) == 0:
 		r.Why = "the server issued no new ticket: whether another backend answered cannot be told"
 	case r.AnsweredKey == 0 || r.OfferedKey == 0:
@@ -229,7 +233,7 @@ func (h *handshaker) noteRefusal(o *chainOut, f *fleet, n int, a attempt, step s
 		f.see(t)
 	}
 	r := f.classify(o.check.Mechanism, n, a)
-	if r.OtherBackend {
+	if r.OtherBackend || a.resumedNext {
 		f.mu.Lock()
 		f.otherBackend = true
 		f.mu.Unlock()
@@ -402,7 +406,14 @@ func (h *handshaker) replay(ctx context.Context, o *chainOut, f *fleet, store *S
 		if i == maxReplays {
 			return
 		}
-		a, err := offer(ctx, st)
+		var a attempt
+		var err error
+		if e := o.early; i == 0 && e != nil && e.st == st {
+			<-e.done
+			a, err = e.a, e.err
+		} else {
+			a, err = offer(ctx, st)
+		}
 		age := h.now().Sub(st.obtained)
 		switch {
 		case errors.Is(err, errAlert) || errors.Is(err, errNotOffered):

@@ -46,6 +46,17 @@ type handshaker struct {
 	// fleet is what the probe saw of the servers behind its address,
 	// set before the follow-ups and risk checks run.
 	fleet *fleet
+	// oneServer: earlier probes met one server (Sessions.oneServer), so
+	// the session_ticket check's first offer may be hand-built (see
+	// firstTicketOffer12) and the first replay of each chain made beside
+	// its first offer (see startReplay), from sessions under key.
+	oneServer bool
+	sessions  *Sessions
+	key       string
+	// pskKE delivers the server's answer to the psk_without_dhe offer
+	// when it was made beside the chains or their follow-ups (see
+	// startPSKWithoutDHE); nil when it runs with the other risk checks.
+	pskKE chan pskKEAnswer
 	// ending counts connections still being ended in the background;
 	// the probe waits for them before it returns.
 	ending sync.WaitGroup

@@ -12,8 +12,9 @@ import (
 
 // session12 is what a hand-built TLS 1.2 offer needs from the full
 // handshake that produced it: a session ID (the session_id check) or a
-// ticket (only Ticketbleed's offer: the session_ticket check's offers go
-// through crypto/tls, see resumeTLS). It holds a secret handle: it lives in
+// ticket (the session_ticket check's first offer, which is also
+// Ticketbleed's, see firstTicketOffer12; its other offers go through
+// crypto/tls, see resumeTLS). It holds a secret handle: it lives in
 // Sessions, the risk sink or on the stack of a chain, never in a Result.
 type session12 struct {
 	sessionID []byte
@@ -48,6 +49,9 @@ type offer12Outcome struct {
 	// ours that starts with ours, Ticketbleed's signature (CVE-2016-9244):
 	// the rest is the server's memory. The server did resume.
 	bled bool
+	// tickets are the NewSessionTickets of a resumed ticket offer's
+	// flight: a renewal of the session (see sawRenewal12).
+	tickets []ticketSeen
 }
 
 // ticketOfferIDLen is the session ID length of a ticket offer. Any 1–32
@@ -106,6 +110,12 @@ func (h *handshaker) offer12As(ctx context.Context, s *session12, serverName str
 			h.log.Debug("Resumed handshake not finished; connection dropped instead",
 				"mechanism", s.mechanism(), "step", "offer", "addr", h.addr, "err", err)
 		}
+	}
+	if o.resumed && s.ticket != nil {
+		// A TLS 1.2 server renews a ticket inside the resumed flight,
+		// before its ChangeCipherSpec: finish12 has read that far.
+		f, _ := wire.ParseFlight12(t.received())
+		o.tickets = tickets12(f)
 	}
 	o.firstFlight = t.firstFlight()
 	return o, nil

@@ -65,10 +65,20 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 		"server_name", h.serverName, "versions", versionNames(m.Versions()), "checks", m.Checks)
 	key := module + "\x00" + r.Target + "\x00" + h.serverName
 
+	if sessions.oneServer(key) {
+		h.oneServer = true
+		h.sessions, h.key = sessions, key
+		logger.Debug("Earlier probes met one server: the ticket offer is hand-built, replays run beside the first offers",
+			"step", "plan", "addr", h.addr)
+	}
 	outs := h.runChains(ctx, m)
 	extra := h.moreTickets(ctx, outs, sessions, key)
 	h.fleet = h.newFleet(outs, extra, sessions, key)
+	h.startPSKWithoutDHE(ctx, false)
 	h.followUp(ctx, outs, h.fleet, sessions, key)
+	if h.fleet.balanced() {
+		sessions.markBalanced(key)
+	}
 	r.collect(outs, logger)
 	h.settleKeyNames(ctx, &r, outs, extra)
 	sessions.learnKeyNames(key, r.Tickets)

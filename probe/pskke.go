@@ -58,45 +58,120 @@ func (p *pskOffer) clientHello(serverName string, modes []uint8, earlyData bool)
 	return hello, msg, priv, ks, nil
 }
 
+// pskKEHello builds the ClientHello of the psk_without_dhe check: p offered
+// with psk_key_exchange_modes = [psk_ke] alone, supported_groups naming one
+// group and an empty key_share. A server that resumes under psk_ke needs no
+// share; one that refuses falls back to a full handshake, which lacks a
+// share and so starts with a HelloRetryRequest: an answer with no
+// certificate, signature or key exchange, where a share in the hello would
+// make the server compute a whole TLS 1.3 first flight that the probe
+// abandons anyway. Both answers are the verdict.
+func (p *pskOffer) pskKEHello(serverName string) ([]byte, error) {
+	hello, err := wire.NewClientHello13(serverName, p.secret.suite, wire.KeyShare{Group: p.shareGroup()})
+	if err != nil {
+		return nil, err
+	}
+	hello.KeyShares = []wire.KeyShare{}
+	hello.PSKModes = []uint8{wire.PSKModePlain}
+	hello.PSKIdentities = []wire.PSKIdentity{{Identity: p.secret.ticket, ObfuscatedTicketAge: elapsedMillis(p.received) + p.ageAdd}}
+	ks, err := wire.NewSchedule13(p.secret.suite, p.secret.secret)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := ks.Bind(hello)
+	if err != nil {
+		return nil, fmt.Errorf("build ClientHello: %w", err)
+	}
+	return msg, nil
+}
+
+// pskKEAnswer is what the server said to the psk_ke offer: its first
+// ServerHello, or the error the offer ended with; none when there was no
+// TLS 1.3 session to offer.
+type pskKEAnswer struct {
+	sh   *wire.ServerHello
+	err  error
+	none bool
+}
+
 // pskWithoutDHE offers the last TLS 1.3 ticket of the probe with
-// psk_key_exchange_modes = [psk_ke] alone. The hello still carries
-// supported_groups and a key share, so that a server refusing psk_ke can
-// fall back to a full handshake rather than fail; OpenSSL ignores the
-// share under psk_ke. Resumed without DHE = pre_shared_key and no
-// key_share in the ServerHello. The offer is abandoned by closing the
-// socket, never with an alert (OpenSSL drops sessions on fatal alerts).
-// nil: no TLS 1.3 session to offer, the offer failed, or it was refused
-// while the probe shows several backends (another one may have answered).
+// psk_key_exchange_modes = [psk_ke] alone (see pskKEHello) and judges the
+// answer.
 func (h *handshaker) pskWithoutDHE(ctx context.Context) *bool {
+	return h.judgePSKKE(h.offerPSKKE(ctx))
+}
+
+// offerPSKKE makes the psk_ke offer. The offer is abandoned by closing the
+// socket, never with an alert (OpenSSL drops sessions on fatal alerts).
+func (h *handshaker) offerPSKKE(ctx context.Context) pskKEAnswer {
 	p := h.risks.lastPSK()
 	if p == nil {
+		return pskKEAnswer{none: true}
+	}
+	msg, err := p.pskKEHello(h.serverName)
+	if err != nil {
+		return pskKEAnswer{err: err}
+	}
+	sh, err := h.sendHello13(ctx, msg)
+	return pskKEAnswer{sh: sh, err: err}
+}
+
+// judgePSKKE reads the answer to the psk_ke offer, once the fleet is
+// known. Resumed without DHE = pre_shared_key and no key_share in the
+// ServerHello; a HelloRetryRequest or a ServerHello without pre_shared_key
+// is a refusal. nil: no TLS 1.3 session to offer, the offer failed, or it
+// was refused while the probe shows several backends (another one may
+// have answered).
+func (h *handshaker) judgePSKKE(a pskKEAnswer) *bool {
+	switch {
+	case a.none:
 		h.log.Debug("No TLS 1.3 session for the psk_ke offer", "step", "risks", "risk", RiskPSKWithoutDHE)
 		return nil
-	}
-	_, msg, _, _, err := p.clientHello(h.serverName, []uint8{wire.PSKModePlain}, false)
-	if err == nil {
-		var sh *wire.ServerHello
-		sh, err = h.sendHello13(ctx, msg)
-		if err == nil {
-			got := sh.PSKSelected && sh.KeyShareGroup == 0
-			h.log.Debug("psk_ke offer answered", "step", "risks", "risk", RiskPSKWithoutDHE, "addr", h.addr,
-				"psk_selected", sh.PSKSelected, "key_share_group", sh.KeyShareGroup, "hello_retry", sh.HelloRetryRequest)
-			if !sh.PSKSelected && h.severalBackends() {
-				h.log.Debug("psk_ke offer refused behind several backends: another one may have answered; not judged",
-					"step", "risks", "risk", RiskPSKWithoutDHE, "addr", h.addr)
-				return nil
-			}
-			return &got
+	case a.err == nil:
+		sh := a.sh
+		got := sh.PSKSelected && sh.KeyShareGroup == 0
+		h.log.Debug("psk_ke offer answered", "step", "risks", "risk", RiskPSKWithoutDHE, "addr", h.addr,
+			"psk_selected", sh.PSKSelected, "key_share_group", sh.KeyShareGroup, "hello_retry", sh.HelloRetryRequest)
+		if !sh.PSKSelected && h.severalBackends() {
+			h.log.Debug("psk_ke offer refused behind several backends: another one may have answered; not judged",
+				"step", "risks", "risk", RiskPSKWithoutDHE, "addr", h.addr)
+			return nil
 		}
-		if errors.Is(err, errAlert) {
-			// A server refusing psk_ke with an alert does not resume without DHE.
-			h.log.Debug("psk_ke offer refused", "step", "risks", "risk", RiskPSKWithoutDHE, "addr", h.addr, "err", err)
-			no := false
-			return &no
-		}
+		return &got
+	case errors.Is(a.err, errAlert):
+		// A server refusing psk_ke with an alert does not resume without DHE.
+		h.log.Debug("psk_ke offer refused", "step", "risks", "risk", RiskPSKWithoutDHE, "addr", h.addr, "err", a.err)
+		no := false
+		return &no
 	}
-	h.log.Debug("psk_ke offer failed", "step", "risks", "risk", RiskPSKWithoutDHE, "addr", h.addr, "err", err)
+	h.log.Debug("psk_ke offer failed", "step", "risks", "risk", RiskPSKWithoutDHE, "addr", h.addr, "err", a.err)
 	return nil
+}
+
+// startPSKWithoutDHE makes the psk_ke offer beside the rest of the probe,
+// off its critical path; runRisks judges the answer once the fleet is
+// known. It starts at the earliest point the offer cannot disturb another:
+//
+//   - beside the PSK chain's first offer (early), when earlier probes met
+//     one server and the full handshake gave several tickets: the psk_ke
+//     offer then carries the last one, the first offer the first, so that
+//     a single-use ticket is never offered twice at once;
+//   - else beside the follow-ups, once the first offers show one server;
+//   - else, behind several backends, with the other risk checks: the PSK
+//     retries offer the same last ticket, and a single-use one that a
+//     psk_ke offer spent on the way would make a retry fail that reached
+//     its backend.
+//
+// It does nothing when the check is off or the offer was started already.
+func (h *handshaker) startPSKWithoutDHE(ctx context.Context, early bool) {
+	if h.risks == nil || !h.module.HasRisk(RiskPSKWithoutDHE) || h.pskKE != nil {
+		return
+	}
+	if early && !h.oneServer || !early && h.severalBackends() {
+		return
+	}
+	h.pskKE = make(chan pskKEAnswer, 1)
+	go func() { h.pskKE <- h.offerPSKKE(ctx) }()
 }
 
 // severalBackends reports whether this probe showed several backends behind

@@ -18,9 +18,10 @@ const (
 	// psk_ke alone, without (EC)DHE, so the session has no forward secrecy
 	// from the ticket key. One extra offer; needs the psk check.
 	RiskPSKWithoutDHE Risk = "psk_without_dhe"
-	// RiskTicketbleed: CVE-2016-9244, judged from one hand-built offer of
-	// the first TLS 1.2 ticket the probe obtained, made once the
-	// session_ticket check resumed a ticket; repeated only on a signal.
+	// RiskTicketbleed: CVE-2016-9244, judged from the session_ticket
+	// check's own first offer, made by hand with a 16-byte session ID;
+	// one more offer only on a signal, or when that offer was refused and
+	// a later one resumed (behind a balancer).
 	RiskTicketbleed Risk = "ticketbleed"
 	// RiskTicketWeakness: secrets in clear, an all-zero HMAC key, reused
 	// keystreams, judged from the tickets the other checks obtained.
@@ -171,6 +172,9 @@ type riskSink struct {
 	// ticket12 is the first TLS 1.2 ticket obtained, with what a
 	// hand-built offer of it needs.
 	ticket12 *session12
+	// bleed12 is the Ticketbleed signal of the session_ticket check's
+	// first offer, when that hand-built offer resumed; nil otherwise.
+	bleed12 *bool
 	// sessionID is the session ID the session_id check obtained, for the
 	// cross-name offers.
 	sessionID *session12
@@ -266,12 +270,17 @@ func (h *handshaker) runRisks(ctx context.Context, r *Result) {
 		return // a handshaker made without a sink gathered nothing to judge
 	}
 	m := h.module
-	if m.HasRisk(RiskPSKWithoutDHE) {
-		r.Risks.PSKWithoutDHE = h.pskWithoutDHE(ctx)
-	}
+	// Ticketbleed first: its own offer, when it makes one, then overlaps
+	// a psk_ke offer still in flight (see startPSKWithoutDHE).
 	if m.HasRisk(RiskTicketbleed) {
 		c, _ := r.Check(MechanismSessionTicket)
 		r.Risks.Ticketbleed = h.ticketbleed(ctx, c.OffersResumed > 0)
+	}
+	switch {
+	case h.pskKE != nil:
+		r.Risks.PSKWithoutDHE = h.judgePSKKE(<-h.pskKE)
+	case m.HasRisk(RiskPSKWithoutDHE):
+		r.Risks.PSKWithoutDHE = h.pskWithoutDHE(ctx)
 	}
 	if m.HasRisk(RiskTicketWeakness) {
 		r.Risks.TicketWeaknesses = h.risks.weaknesses()

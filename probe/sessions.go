@@ -115,6 +115,8 @@ type targetSessions struct {
 	// links holds, per mechanism, the newest link of the resumption
 	// chain the resumption_chain check extends (see chain.go).
 	links map[Mechanism]*stored
+	// balanced is when a probe last showed several backends.
+	balanced time.Time
 }
 
 // clock returns the time source ages are measured with.
@@ -316,6 +318,56 @@ func (s *Sessions) resumedWithin(key string, m Mechanism) (time.Duration, bool) 
 	}
 	ago := s.now().Sub(at)
 	return ago, ago <= s.window
+}
+
+// oneServer reports whether earlier probes of key, as far as they tell,
+// met one server (or backends sharing one key and cache): a mechanism
+// resumed within the window, no probe within it showed several backends,
+// and the sessions kept for both ticket mechanisms (TLS 1.2 tickets and
+// TLS 1.3 PSKs, whose full handshakes are connections of their own) name
+// one and the same backend key. Less tells too little: tickets without a
+// key name (Go servers) name no backend, and a balancer that spreads
+// connections in turn can send one chain's full handshakes to the same
+// backend on every probe, in step with the other chains; a probe taken for
+// one server's replays beside its first offers, which shifts that step.
+func (s *Sessions) oneServer(key string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := s.lookup(key)
+	if ts == nil || s.now().Sub(ts.balanced) <= s.window {
+		return false
+	}
+	recent := false
+	for _, at := range ts.resumed {
+		recent = recent || s.now().Sub(at) <= s.window
+	}
+	keys := map[uint64]bool{}
+	for _, m := range []Mechanism{MechanismSessionTicket, MechanismPSK} {
+		if len(ts.backends[m]) == 0 {
+			return false
+		}
+		for k := range ts.backends[m] {
+			keys[k] = true
+		}
+	}
+	return recent && len(keys) == 1
+}
+
+// markBalanced notes that a probe of key showed several backends now. It
+// neither adds nor moves a target (see lru): without kept sessions there
+// is no one-server verdict to withhold.
+func (s *Sessions) markBalanced(key string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ts := s.lookup(key); ts != nil {
+		ts.balanced = s.now()
+	}
 }
 
 // keyNameLen returns the key-name length earlier probes of key learnt for

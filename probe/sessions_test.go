@@ -133,3 +133,57 @@ func TestSessionsPerBackend(t *testing.T) {
 		t.Errorf("sessions past MaxAge kept: %v", got)
 	}
 }
+
+// oneServer needs named evidence: a recent resumption, one backend key
+// kept for both ticket mechanisms, and no probe within the window showing
+// several.
+func TestSessionsOneServer(t *testing.T) {
+	tests := []struct {
+		name string
+		keep map[Mechanism][]uint64 // backend keys kept per mechanism
+		// resumedAgo: when a mechanism last resumed (0: never);
+		// balancedAgo: when a probe last showed several backends.
+		resumedAgo, balancedAgo time.Duration
+		want                    bool
+	}{
+		{"one key, resumed", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, time.Minute, 0, true},
+		{"nothing kept", nil, time.Minute, 0, false},
+		{"never resumed", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, 0, 0, false},
+		{"resumed before the window", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, 11 * time.Minute, 0, false},
+		{"one version only", map[Mechanism][]uint64{MechanismSessionTicket: {7}}, time.Minute, 0, false},
+		{"two keys at one version", map[Mechanism][]uint64{MechanismSessionTicket: {7, 8}, MechanismPSK: {7}}, time.Minute, 0, false},
+		{"another key at the other version", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {8}}, time.Minute, 0, false},
+		{"unnamed tickets only", map[Mechanism][]uint64{MechanismSessionTicket: {0}}, time.Minute, 0, false},
+		{"a balancer within the window", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, time.Minute, 5 * time.Minute, false},
+		{"a balancer before the window", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, time.Minute, 11 * time.Minute, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Unix(1_700_000_000, 0)
+			now := start
+			s := NewSessions(SessionsOptions{ResumedWindow: 10 * time.Minute, Now: func() time.Time { return now }})
+			end := start.Add(time.Hour)
+			for m, keys := range tt.keep {
+				for _, k := range keys {
+					s.keepBackend("k", m, &stored{obtained: end, key: k})
+				}
+			}
+			if tt.balancedAgo > 0 {
+				now = end.Add(-tt.balancedAgo)
+				s.markBalanced("k")
+			}
+			if tt.resumedAgo > 0 {
+				now = end.Add(-tt.resumedAgo)
+				s.markResumed("k", MechanismSessionTicket)
+			}
+			now = end
+			if got := s.oneServer("k"); got != tt.want {
+				t.Errorf("oneServer = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	var none *Sessions
+	if none.oneServer("k") {
+		t.Error("a nil store tells one server")
+	}
+}

@@ -15,36 +15,53 @@ func (s *riskSink) sawTicket12(sess *session12) {
 	}
 }
 
-// ticketbleed judges CVE-2016-9244. The session_ticket check offers its
-// tickets through crypto/tls, whose 32-byte session ID leaves no room for
-// the echo to be longer, so this check makes one offer of its own: the
-// first ticket, by hand, with a 16-byte session ID. A server is vulnerable
-// when the resumed offer comes back with a longer ID starting with ours,
-// and an offer of the same ticket, repeated with a fresh ID, does so
-// again: one odd answer could be a fluke, two are the bug. Without the
-// signal there is no further connection. nil: no ticket offer was resumed
-// (nothing to judge; no connection is made), or this offer was refused
-// (behind a balancer, another backend may have answered) or failed.
+// sawTicketbleedSignal records what the session_ticket check's resumed
+// hand-built first offer showed: whether the echo was longer than our ID.
+func (s *riskSink) sawTicketbleedSignal(bled bool) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bleed12 = &bled
+}
+
+// ticketbleed judges CVE-2016-9244: a server is vulnerable when a resumed
+// ticket offer with a 16-byte session ID comes back with a longer ID
+// starting with ours, and an offer of the same ticket, repeated with a
+// fresh ID, does so again: one odd answer could be a fluke, two are the
+// bug. The first answer is, in the common case, the session_ticket check's
+// own first offer (see firstTicketOffer12), so without a signal this check
+// makes no connection. When that offer was not the hand-built one or was
+// refused while a later offer resumed (behind a balancer), the check makes
+// its own offer of the first ticket, as the first answer. nil: no ticket
+// offer was resumed (nothing to judge; no connection is made), or this
+// check's own offer was refused (another backend may have answered) or
+// failed.
 func (h *handshaker) ticketbleed(ctx context.Context, ticketResumed bool) *bool {
 	h.risks.mu.Lock()
-	s := h.risks.ticket12
+	s, signal := h.risks.ticket12, h.risks.bleed12
 	h.risks.mu.Unlock()
 	if s == nil || !ticketResumed {
 		return nil
 	}
-	o, err := h.offer12Echo(ctx, s)
-	switch {
-	case err != nil:
-		h.log.Debug("Ticketbleed offer failed", "step", "risks", "risk", RiskTicketbleed, "addr", h.addr, "err", err)
-		return nil
-	case !o.resumed:
-		h.log.Debug("Ticketbleed offer refused: nothing to judge", "step", "risks", "risk", RiskTicketbleed, "addr", h.addr)
-		return nil
-	case !o.bled:
+	if signal == nil {
+		o, err := h.offer12Echo(ctx, s)
+		switch {
+		case err != nil:
+			h.log.Debug("Ticketbleed offer failed", "step", "risks", "risk", RiskTicketbleed, "addr", h.addr, "err", err)
+			return nil
+		case !o.resumed:
+			h.log.Debug("Ticketbleed offer refused: nothing to judge", "step", "risks", "risk", RiskTicketbleed, "addr", h.addr)
+			return nil
+		}
+		signal = &o.bled
+	}
+	if !*signal {
 		no := false
 		return &no
 	}
-	o, err = h.offer12Echo(ctx, s)
+	o, err := h.offer12Echo(ctx, s)
 	if err != nil {
 		h.log.Debug("Ticketbleed repeat failed", "step", "risks", "risk", RiskTicketbleed, "addr", h.addr, "err", err)
 		return nil

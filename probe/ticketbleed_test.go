@@ -34,16 +34,25 @@ func (c *replayConn) Read(p []byte) (int, error) {
 // startTicketbleedServer runs a server that behaves like the F5 stacks of
 // CVE-2016-9244: full handshakes are crypto/tls's (so it issues real TLS
 // 1.2 tickets), and it answers every TLS 1.2 ticket offer with a hand-built
-// ServerHello resuming it, whose session ID is the client's 16 bytes
-// followed by 16 bytes of its "memory", then ChangeCipherSpec, and closes. bleed, when
-// not nil, decides per offer whether to bleed (else it echoes exactly);
-// refuse, when not nil, whether to answer with a session ID of its own
-// instead, a refusal (as another backend would).
-// offers counts the ticket offers it answered, idLens lists the session ID
-// length of each, in order.
-func startTicketbleedServer(t *testing.T, pki *testservers.PKI, bleed, refuse func(n int64) bool) (addr string, offers *atomic.Int64, idLens func() []int) {
-	cfg := &tls.Config{Certificates: []tls.Certificate{pki.TLSCertificate(t)}, MaxVersion: tls.VersionTLS12}
-	offers = &atomic.Int64{}
+// ServerHello resuming it, whose session ID is the client's followed by
+// its "memory" up to 32 bytes, then ChangeCipherSpec, and closes. An offer
+// with a 32-byte ID (crypto/tls's) has no room for memory: it is always
+// resumed, with an exact echo. For shorter IDs, n counts those offers from
+// 1: bleed, when not nil, decides per offer whether to bleed (else it
+// echoes exactly); refuse, when not nil, whether to answer with a session
+// ID of its own instead, a refusal (as another backend would). idLens
+// lists the session ID length of every ticket offer, in order.
+func startTicketbleedServer(t *testing.T, pki *testservers.PKI, bleed, refuse func(n int64) bool) (addr string, idLens func() []int) {
+	cfg := &tls.Config{Certificates: []tls.Certificate{pki.TLSCertificate(t)}}
+	// Its tickets, TLS 1.2 and 1.3, name their key, as F5's and
+	// OpenSSL's do: the probe tells one server by one key name across
+	// both (see Sessions.oneServer). Its TLS 1.3 side is crypto/tls's.
+	keyName := bytes.Repeat([]byte{0x4b}, 16)
+	cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+		ticket, err := cfg.EncryptTicket(cs, ss)
+		return append(slices.Clone(keyName), ticket...), err
+	}
+	var short atomic.Int64
 	var mu sync.Mutex
 	var lens []int
 	idLens = func() []int {
@@ -73,17 +82,19 @@ func startTicketbleedServer(t *testing.T, pki *testservers.PKI, bleed, refuse fu
 		}
 		mu.Lock()
 		lens = append(lens, len(ch.SessionID))
-		n := offers.Add(1)
 		mu.Unlock()
 		id := append([]byte(nil), ch.SessionID...)
-		switch {
-		case refuse != nil && refuse(n):
-			id = make([]byte, 32)
-			rand.Read(id)
-		case bleed == nil || bleed(n):
-			memory := make([]byte, 32-len(id))
-			rand.Read(memory)
-			id = append(id, memory...)
+		if len(id) < 32 {
+			n := short.Add(1)
+			switch {
+			case refuse != nil && refuse(n):
+				id = make([]byte, 32)
+				rand.Read(id)
+			case bleed == nil || bleed(n):
+				memory := make([]byte, 32-len(id))
+				rand.Read(memory)
+				id = append(id, memory...)
+			}
 		}
 		sh := &wire.ServerHello{LegacyVersion: wire.VersionTLS12, SessionID: id, CipherSuite: ch.CipherSuites[0],
 			ExtendedMasterSecret: ch.ExtendedMasterSecret}
@@ -97,35 +108,75 @@ func startTicketbleedServer(t *testing.T, pki *testservers.PKI, bleed, refuse fu
 		out = wire.AppendRecords(out, wire.RecordChangeCipherSpec, wire.VersionTLS12, []byte{1})
 		c.Write(out) // and close: it has no Finished to send
 	})
-	return addr, offers, idLens
+	return addr, idLens
 }
 
 func TestTicketbleed(t *testing.T) {
 	pki := testservers.NewPKI(t)
 	tests := []struct {
-		name   string
-		bleed  func(n int64) bool
+		name string
+		// cold: the target's first probe (no earlier probe met one
+		// server), whose first ticket offer is crypto/tls's.
+		cold   bool
+		bleed  func(n int64) bool // n counts the probe's 16-byte offers
 		refuse func(n int64) bool
 		want   *bool
-		offers int64 // ticket offers the server saw
-		idLens []int // their session ID lengths
+		// The probe's ticket offers with a 16-byte session ID (hand-built)
+		// and with 32 (crypto/tls's: after a refused first offer, and the
+		// replay of the warm-up probe's ticket, beside the first offer).
+		short, long int
 	}{
-		// The session_ticket check's offer (crypto/tls, 32-byte session
-		// ID: nothing to bleed into), Ticketbleed's own offer of the
-		// ticket with 16 bytes, then the repeat that confirms it.
-		{"vulnerable", nil, nil, ptr(true), 3, []int{32, 16, 16}},
+		// The session_ticket check's first offer is the hand-built one;
+		// on a signal, one repeat confirms it.
+		{"vulnerable", false, nil, nil, ptr(true), 2, 1},
 		// Exactly one odd answer is a fluke: the repeat clears it.
-		{"one fluke", func(n int64) bool { return n == 2 }, nil, ptr(false), 3, []int{32, 16, 16}},
-		// An exact echo costs one offer besides the check's.
-		{"exact echo", func(int64) bool { return false }, nil, ptr(false), 2, []int{32, 16}},
-		// Its own offer refused (another backend, say): not judged.
-		{"own offer refused", nil, func(n int64) bool { return n == 2 }, nil, 2, []int{32, 16}},
+		{"one fluke", false, func(n int64) bool { return n == 1 }, nil, ptr(false), 2, 1},
+		// An exact echo costs no offer besides the check's own.
+		{"exact echo", false, func(int64) bool { return false }, nil, ptr(false), 1, 1},
+		// The hand-built first offer refused (another backend, say): the
+		// check offers again through crypto/tls and resumes; Ticketbleed
+		// then makes its own offer, which this server bleeds into, and
+		// the repeat confirms it.
+		{"first offer refused", false, nil, func(n int64) bool { return n == 1 }, ptr(true), 3, 2},
+		// Its own offer refused as well: not judged.
+		{"own offer refused", false, nil, func(n int64) bool { return n <= 2 }, nil, 2, 2},
+		// A first probe: the check's offer is crypto/tls's (nothing to
+		// bleed into), then Ticketbleed's own and the repeat.
+		{"first probe, vulnerable", true, nil, nil, ptr(true), 2, 1},
+		{"first probe, exact echo", true, func(int64) bool { return false }, nil, ptr(false), 1, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr, offers, idLens := startTicketbleedServer(t, pki, tt.bleed, tt.refuse)
-			m := testModule(t, pki, func(m *Module) { m.Checks = []Mechanism{MechanismSessionTicket} })
-			r := Run(context.Background(), addr, "test", m, nil, testLogger(t))
+			// While warming up, the server resumes every offer with an
+			// exact echo; then tt's functions decide, counting from 1.
+			var warm atomic.Bool
+			var base atomic.Int64
+			warm.Store(!tt.cold)
+			bleed := func(n int64) bool {
+				if warm.Load() {
+					base.Store(n)
+					return false
+				}
+				return tt.bleed == nil || tt.bleed(n-base.Load())
+			}
+			refuse := func(n int64) bool { return !warm.Load() && tt.refuse != nil && tt.refuse(n-base.Load()) }
+			addr, idLens := startTicketbleedServer(t, pki, bleed, refuse)
+			m := testModule(t, pki, func(m *Module) { m.Checks = []Mechanism{MechanismSessionTicket, MechanismPSK} })
+			var sessions *Sessions
+			before := 0
+			if !tt.cold {
+				// Two: the first learns the key-name length, the second
+				// keeps a session labelled with the key.
+				sessions = NewSessions(SessionsOptions{})
+				for range 2 {
+					if r := Run(context.Background(), addr, "test", m, sessions, testLogger(t)); !r.Success {
+						t.Fatalf("warm-up probe: %s", r.Failure)
+					}
+				}
+				before = len(idLens())
+				warm.Store(false)
+			}
+			r := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
 			c, _ := r.Check(MechanismSessionTicket)
 			if !c.Resumed {
 				t.Errorf("ticket offer not read as resumed: %+v", c)
@@ -133,11 +184,18 @@ func TestTicketbleed(t *testing.T) {
 			if got := r.Risks.Ticketbleed; fmtBool(got) != fmtBool(tt.want) {
 				t.Errorf("ticketbleed = %s, want %s", fmtBool(got), fmtBool(tt.want))
 			}
-			if got := offers.Load(); got != tt.offers {
-				t.Errorf("server saw %d ticket offers, want %d", got, tt.offers)
+			lens := idLens()[before:]
+			short, long := 0, 0
+			for _, l := range lens {
+				switch l {
+				case ticketOfferIDLen:
+					short++
+				case 32:
+					long++
+				}
 			}
-			if got := idLens(); !slices.Equal(got, tt.idLens) {
-				t.Errorf("ticket offers' session ID lengths %v, want %v (crypto/tls's, then Ticketbleed's own)", got, tt.idLens)
+			if short != tt.short || long != tt.long || len(lens) != tt.short+tt.long {
+				t.Errorf("ticket offers' session ID lengths %v, want %d of %d bytes and %d of 32", lens, tt.short, ticketOfferIDLen, tt.long)
 			}
 		})
 	}
