@@ -58,33 +58,6 @@ func (p *pskOffer) clientHello(serverName string, modes []uint8, earlyData bool)
 	return hello, msg, priv, ks, nil
 }
 
-// pskKEHello builds the ClientHello of the psk_without_dhe check: p offered
-// with psk_key_exchange_modes = [psk_ke] alone, supported_groups naming one
-// group and an empty key_share. A server that resumes under psk_ke needs no
-// share; one that refuses falls back to a full handshake, which lacks a
-// share and so starts with a HelloRetryRequest: an answer with no
-// certificate, signature or key exchange, where a share in the hello would
-// make the server compute a whole TLS 1.3 first flight that the probe
-// abandons anyway. Both answers are the verdict.
-func (p *pskOffer) pskKEHello(serverName string) ([]byte, error) {
-	hello, err := wire.NewClientHello13(serverName, p.secret.suite, wire.KeyShare{Group: p.shareGroup()})
-	if err != nil {
-		return nil, err
-	}
-	hello.KeyShares = []wire.KeyShare{}
-	hello.PSKModes = []uint8{wire.PSKModePlain}
-	hello.PSKIdentities = []wire.PSKIdentity{{Identity: p.secret.ticket, ObfuscatedTicketAge: elapsedMillis(p.received) + p.ageAdd}}
-	ks, err := wire.NewSchedule13(p.secret.suite, p.secret.secret)
-	if err != nil {
-		return nil, err
-	}
-	msg, err := ks.Bind(hello)
-	if err != nil {
-		return nil, fmt.Errorf("build ClientHello: %w", err)
-	}
-	return msg, nil
-}
-
 // pskKEAnswer is what the server said to the psk_ke offer: its first
 // ServerHello, or the error the offer ended with; none when there was no
 // TLS 1.3 session to offer.
@@ -95,8 +68,12 @@ type pskKEAnswer struct {
 }
 
 // pskWithoutDHE offers the last TLS 1.3 ticket of the probe with
-// psk_key_exchange_modes = [psk_ke] alone (see pskKEHello) and judges the
-// answer.
+// psk_key_exchange_modes = [psk_ke] alone. The hello still carries
+// supported_groups and a key share for the full handshake's group, so that
+// a server refusing psk_ke can fall back to a full handshake rather than
+// fail, and a server that looks for a key share before it weighs the PSK
+// cannot mistake the offer for one it must retry; OpenSSL ignores the share
+// under psk_ke. judgePSKKE reads the answer.
 func (h *handshaker) pskWithoutDHE(ctx context.Context) *bool {
 	return h.judgePSKKE(h.offerPSKKE(ctx))
 }
@@ -108,7 +85,7 @@ func (h *handshaker) offerPSKKE(ctx context.Context) pskKEAnswer {
 	if p == nil {
 		return pskKEAnswer{none: true}
 	}
-	msg, err := p.pskKEHello(h.serverName)
+	_, msg, _, _, err := p.clientHello(h.serverName, []uint8{wire.PSKModePlain}, false)
 	if err != nil {
 		return pskKEAnswer{err: err}
 	}

@@ -79,28 +79,6 @@ func TestPSKWithoutDHEGoServer(t *testing.T) {
 	}
 }
 
-// The psk_ke offer carries no key share: a server refusing psk_ke (Go)
-// answers with a HelloRetryRequest, not with a whole first flight.
-func TestPSKWithoutDHERefusalIsHelloRetry(t *testing.T) {
-	pki := testservers.NewPKI(t)
-	addr := startGoServer(t, pki, nil)
-	h := testHandshaker(t, testModule(t, pki, nil), addr)
-	if _, _, err := h.ticketHandshake13(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	msg, err := h.risks.lastPSK().pskKEHello(h.serverName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh, err := h.sendHello13(context.Background(), msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !sh.HelloRetryRequest || sh.PSKSelected {
-		t.Fatalf("Go server answered the psk_ke offer with %+v, want a HelloRetryRequest", sh)
-	}
-}
-
 // Without TLS 1.3 there is no PSK to offer: the verdict is absent.
 func TestPSKWithoutDHENotApplicable(t *testing.T) {
 	pki := testservers.NewPKI(t)

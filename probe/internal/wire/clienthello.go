@@ -45,12 +45,9 @@ type ClientHello struct {
 
 	// TLS 1.3.
 	SupportedVersions []uint16
-	// KeyShares: nil omits key_share; an empty, non-nil list sends it
-	// with no share, which asks the server to pick a group (RFC 8446
-	// §4.2.8) with a HelloRetryRequest if it needs one.
-	KeyShares []KeyShare
-	PSKModes  []uint8
-	EarlyData bool
+	KeyShares         []KeyShare
+	PSKModes          []uint8
+	EarlyData         bool
 	// PSKIdentities and PSKBinders make pre_shared_key, which is always
 	// the last extension (RFC 8446 §4.2.11); one binder per identity.
 	PSKIdentities []PSKIdentity
@@ -136,7 +133,7 @@ func (c *ClientHello) extensionTypes() []uint16 {
 		{extSignatureAlgorithms, len(c.SignatureSchemes) > 0},
 		{extSupportedVersions, len(c.SupportedVersions) > 0},
 		{extPSKModes, len(c.PSKModes) > 0},
-		{extKeyShare, c.KeyShares != nil},
+		{extKeyShare, len(c.KeyShares) > 0},
 		{extEarlyData, c.EarlyData},
 	} {
 		if e.set {

@@ -61,12 +61,8 @@ func TestClientHelloRoundTrip(t *testing.T) {
 		PSKModes:          []uint8{PSKModeDHE},
 		Other:             []Extension{{Type: extALPN, Data: []byte{0, 3, 2, 'h', '2'}}},
 	}
-	// The psk_without_dhe check's hello: an empty key_share asks a server
-	// that refuses psk_ke for a HelloRetryRequest.
-	pskKEEmptyShare := *pskKE
-	pskKEEmptyShare.KeyShares, pskKEEmptyShare.EarlyData = []KeyShare{}, false
 	noExtensions := &ClientHello{Version: VersionTLS12, SessionID: []byte{}, CipherSuites: []uint16{1}, CompressionMethods: []uint8{0}}
-	for name, ch := range map[string]*ClientHello{"TLS 1.2 ticket offer": tls12, "TLS 1.3 psk_ke": pskKE, "TLS 1.3 psk_ke, empty key_share": &pskKEEmptyShare, "TLS 1.3 DHE with ALPN": dhe, "no extensions": noExtensions} {
+	for name, ch := range map[string]*ClientHello{"TLS 1.2 ticket offer": tls12, "TLS 1.3 psk_ke": pskKE, "TLS 1.3 DHE with ALPN": dhe, "no extensions": noExtensions} {
 		t.Run(name, func(t *testing.T) {
 			roundTrip(t, ch, ParseClientHello, func(want, got *ClientHello) { got.Extensions = want.Extensions })
 		})
