@@ -323,9 +323,10 @@ func (s *Sessions) resumedWithin(key string, m Mechanism) (time.Duration, bool) 
 // oneServer reports whether earlier probes of key, as far as they tell,
 // met one server (or backends sharing one key and cache): a mechanism
 // resumed within the window, no probe within it showed several backends,
-// and the sessions kept for both ticket mechanisms (TLS 1.2 tickets and
-// TLS 1.3 PSKs, whose full handshakes are connections of their own) name
-// one and the same backend key. Less tells too little: tickets without a
+// and the sessions obtained within the window for both ticket mechanisms
+// (TLS 1.2 tickets and TLS 1.3 PSKs, whose full handshakes are connections
+// of their own) name one and the same backend key: the key issuing now,
+// not one a rotation left behind (nginx's previous key, HAProxy's ring). Less tells too little: tickets without a
 // key name (Go servers) name no backend, and a balancer that spreads
 // connections in turn can send one chain's full handshakes to the same
 // backend on every probe, in step with the other chains; a probe taken for
@@ -346,11 +347,17 @@ func (s *Sessions) oneServer(key string) bool {
 	}
 	keys := map[uint64]bool{}
 	for _, m := range []Mechanism{MechanismSessionTicket, MechanismPSK} {
-		if len(ts.backends[m]) == 0 {
-			return false
+		issuing := 0
+		for k, st := range ts.backends[m] {
+			// Only the keys issuing now: after a rotation the old key's
+			// sessions stay kept (and may still resume) for MaxAge.
+			if s.now().Sub(st.obtained) <= s.window {
+				keys[k] = true
+				issuing++
+			}
 		}
-		for k := range ts.backends[m] {
-			keys[k] = true
+		if issuing == 0 {
+			return false
 		}
 	}
 	return recent && len(keys) == 1

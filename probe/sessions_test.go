@@ -140,22 +140,26 @@ func TestSessionsPerBackend(t *testing.T) {
 func TestSessionsOneServer(t *testing.T) {
 	tests := []struct {
 		name string
-		keep map[Mechanism][]uint64 // backend keys kept per mechanism
+		keep map[Mechanism][]uint64 // backend keys kept per mechanism, obtained now
+		old  map[Mechanism][]uint64 // and obtained 2h ago (before a rotation)
 		// resumedAgo: when a mechanism last resumed (0: never);
 		// balancedAgo: when a probe last showed several backends.
 		resumedAgo, balancedAgo time.Duration
 		want                    bool
 	}{
-		{"one key, resumed", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, time.Minute, 0, true},
-		{"nothing kept", nil, time.Minute, 0, false},
-		{"never resumed", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, 0, 0, false},
-		{"resumed before the window", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, 11 * time.Minute, 0, false},
-		{"one version only", map[Mechanism][]uint64{MechanismSessionTicket: {7}}, time.Minute, 0, false},
-		{"two keys at one version", map[Mechanism][]uint64{MechanismSessionTicket: {7, 8}, MechanismPSK: {7}}, time.Minute, 0, false},
-		{"another key at the other version", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {8}}, time.Minute, 0, false},
-		{"unnamed tickets only", map[Mechanism][]uint64{MechanismSessionTicket: {0}}, time.Minute, 0, false},
-		{"a balancer within the window", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, time.Minute, 5 * time.Minute, false},
-		{"a balancer before the window", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, time.Minute, 11 * time.Minute, true},
+		{"one key, resumed", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, nil, time.Minute, 0, true},
+		{"nothing kept", nil, nil, time.Minute, 0, false},
+		{"never resumed", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, nil, 0, 0, false},
+		{"resumed before the window", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, nil, 11 * time.Minute, 0, false},
+		{"one version only", map[Mechanism][]uint64{MechanismSessionTicket: {7}}, nil, time.Minute, 0, false},
+		{"two keys at one version", map[Mechanism][]uint64{MechanismSessionTicket: {7, 8}, MechanismPSK: {7}}, nil, time.Minute, 0, false},
+		{"another key at the other version", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {8}}, nil, time.Minute, 0, false},
+		{"unnamed tickets only", map[Mechanism][]uint64{MechanismSessionTicket: {0}}, nil, time.Minute, 0, false},
+		{"a balancer within the window", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, nil, time.Minute, 5 * time.Minute, false},
+		{"old key kept beside the current one", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}},
+			map[Mechanism][]uint64{MechanismSessionTicket: {6}, MechanismPSK: {6}}, time.Minute, 0, true},
+		{"only the old key's sessions", nil, map[Mechanism][]uint64{MechanismSessionTicket: {6}, MechanismPSK: {6}}, time.Minute, 0, false},
+		{"a balancer before the window", map[Mechanism][]uint64{MechanismSessionTicket: {7}, MechanismPSK: {7}}, nil, time.Minute, 11 * time.Minute, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,6 +170,11 @@ func TestSessionsOneServer(t *testing.T) {
 			for m, keys := range tt.keep {
 				for _, k := range keys {
 					s.keepBackend("k", m, &stored{obtained: end, key: k})
+				}
+			}
+			for m, keys := range tt.old {
+				for _, k := range keys {
+					s.keepBackend("k", m, &stored{obtained: end.Add(-2 * time.Hour), key: k})
 				}
 			}
 			if tt.balancedAgo > 0 {
