@@ -1,10 +1,12 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -234,5 +236,69 @@ func BenchmarkResumptionChainRoundTrips(b *testing.B) {
 			slices.Sort(wall)
 			b.ReportMetric(float64(wall[len(wall)/2])/float64(2*oneWay), "rtt")
 		})
+	}
+}
+
+// startSingleUseServer runs a Go server, on the test's clock, whose TLS
+// 1.3 tickets resume once per instant of that clock: a probe (the clock
+// stands still during one) that offers one ticket twice has one offer
+// refused, as a single-use ticket would (OpenSSL's with tickets off and a
+// shared cache, or with 0-RTT on), while a later probe may offer it again,
+// as OpenSSL's second ticket of a full handshake could be (a Go server
+// issues one, which the first offer spends). Its tickets, TLS 1.2 and 1.3,
+// name one key, so that earlier probes tell one server and replays run
+// beside the first offers.
+func startSingleUseServer(t *testing.T, pki *testservers.PKI, clock *fakeClock) string {
+	keyName := bytes.Repeat([]byte{0x53}, 16)
+	var mu sync.Mutex
+	used := map[string]time.Time{}
+	return startGoServer(t, pki, func(cfg *tls.Config) {
+		cfg.Time = clock.Now
+		cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+			ticket, err := cfg.EncryptTicket(cs, ss)
+			return append(slices.Clone(keyName), ticket...), err
+		}
+		cfg.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+			if !bytes.HasPrefix(identity, keyName) {
+				return nil, nil
+			}
+			if cs.Version == tls.VersionTLS13 {
+				mu.Lock()
+				at, spent := used[string(identity)]
+				spent = spent && at.Equal(clock.Now())
+				used[string(identity)] = clock.Now()
+				mu.Unlock()
+				if spent {
+					return nil, nil
+				}
+			}
+			return cfg.DecryptTicket(identity[len(keyName):], cs)
+		}
+	})
+}
+
+// Single-use TLS 1.3 tickets: the chain link and the age replay never
+// offer the same ticket at once (one would be refused), so every probe
+// reads the chain growing and an accepted age, on the one-server path too.
+func TestResumptionChainSingleUseTickets(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	clock := newFakeClock()
+	addr := startSingleUseServer(t, pki, clock)
+	sessions := NewSessions(SessionsOptions{Now: clock.Now})
+	m := chainModule(t, pki)
+	start := clock.Now()
+	for i := range 5 {
+		at := time.Duration(i) * time.Minute
+		clock.set(start, at)
+		r := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
+		if !r.Success {
+			t.Fatalf("at %s: %s", at, r.Failure)
+		}
+		if got, ok := r.Risks.ResumptionChainMaxAge[MechanismPSK]; !ok || got != at {
+			t.Errorf("at %s: psk chain age %s (reported %v), want %s", at, got, ok, at)
+		}
+		if _, ok := r.AcceptedMaxAge[MechanismPSK]; i > 0 && !ok {
+			t.Errorf("at %s: no accepted age for psk", at)
+		}
 	}
 }

@@ -57,13 +57,15 @@ type replayed struct {
 // Behind several backends the replay waits for the retries, as before: its
 // connection would shift where a balancer sends theirs. The cost: a chain
 // whose first offer is refused has made a replay it then ignores (a
-// single-use ticket it spent is refused, and forgotten, next time).
+// single-use ticket it spent is refused, and forgotten, next time). The
+// resumption_chain link is offered once, by the chain check: when it is the
+// oldest session, replay takes that offer's outcome instead.
 func (h *handshaker) startReplay(ctx context.Context, m Mechanism) *replayed {
 	if !h.oneServer {
 		return nil
 	}
 	old := h.sessions.oldest(h.key, m)
-	if len(old) == 0 {
+	if len(old) == 0 || h.module.HasRisk(RiskResumptionChain) && old[0] == h.sessions.chainLink(h.key, m) {
 		return nil
 	}
 	r := &replayed{st: old[0], done: make(chan struct{})}

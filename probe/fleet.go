@@ -280,7 +280,7 @@ func (h *handshaker) followUp(ctx context.Context, outs []chainOut, f *fleet, st
 			}
 			link := h.offerLink(ctx, o, store, key) // resumption_chain, alongside the replay
 			if o.resumed() {
-				h.replay(ctx, o, f, store, key)
+				h.replay(ctx, o, f, store, key, link)
 			}
 			h.verdict(o, f, store, key)
 			h.keep(o, store, key)
@@ -399,7 +399,11 @@ func (h *handshaker) candidates(o *chainOut, store *Sessions, key string) []*sto
 // key names tell (see keepRefused). A session whose offer failed for
 // another reason (network) is kept for the next probe. Replays measure age,
 // not the fleet: their refusals do not count as showing other backends.
-func (h *handshaker) replay(ctx context.Context, o *chainOut, f *fleet, store *Sessions, key string) {
+// The session that is also the chain's link (a chain restarts from the
+// session the ladder keeps) is not offered again: its link offer's outcome
+// stands for it, since a single-use ticket offered twice at once would
+// have one offer refused.
+func (h *handshaker) replay(ctx context.Context, o *chainOut, f *fleet, store *Sessions, key string, link *linkOffer) {
 	m := o.check.Mechanism
 	offer := h.offerer(m)
 	for i, st := range store.oldest(key, m) {
@@ -411,6 +415,9 @@ func (h *handshaker) replay(ctx context.Context, o *chainOut, f *fleet, store *S
 		if e := o.early; i == 0 && e != nil && e.st == st {
 			<-e.done
 			a, err = e.a, e.err
+		} else if link != nil && link.link == st {
+			<-link.done
+			a, err = link.a, link.err
 		} else {
 			a, err = offer(ctx, st)
 		}
