@@ -95,10 +95,12 @@ func (h *handshaker) offerPSKKE(ctx context.Context) pskKEAnswer {
 
 // judgePSKKE reads the answer to the psk_ke offer, once the fleet is
 // known. Resumed without DHE = pre_shared_key and no key_share in the
-// ServerHello; a HelloRetryRequest or a ServerHello without pre_shared_key
-// is a refusal. nil: no TLS 1.3 session to offer, the offer failed, or it
-// was refused while the probe shows several backends (another one may
-// have answered).
+// ServerHello; a ServerHello without pre_shared_key is a refusal. nil: no
+// TLS 1.3 session to offer, the offer failed, it was answered with a
+// HelloRetryRequest (the hello carries a share of the full handshake's
+// group, so the server asks for a cookie or another group, after which it
+// may still accept psk_ke: the probe does not answer it), or it was refused
+// while the probe shows several backends (another one may have answered).
 func (h *handshaker) judgePSKKE(a pskKEAnswer) *bool {
 	switch {
 	case a.none:
@@ -109,6 +111,11 @@ func (h *handshaker) judgePSKKE(a pskKEAnswer) *bool {
 		got := sh.PSKSelected && sh.KeyShareGroup == 0
 		h.log.Debug("psk_ke offer answered", "step", "risks", "risk", RiskPSKWithoutDHE, "addr", h.addr,
 			"psk_selected", sh.PSKSelected, "key_share_group", sh.KeyShareGroup, "hello_retry", sh.HelloRetryRequest)
+		if sh.HelloRetryRequest {
+			h.log.Debug("psk_ke offer answered with a HelloRetryRequest: the server may accept psk_ke after the retry; not judged",
+				"step", "risks", "risk", RiskPSKWithoutDHE, "addr", h.addr, "key_share_group", sh.KeyShareGroup)
+			return nil
+		}
 		if !sh.PSKSelected && h.severalBackends() {
 			h.log.Debug("psk_ke offer refused behind several backends: another one may have answered; not judged",
 				"step", "risks", "risk", RiskPSKWithoutDHE, "addr", h.addr)

@@ -1,0 +1,68 @@
+package probe
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"net"
+	"slices"
+	"sync/atomic"
+	"testing"
+
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
+	"github.com/resumption-exporter/resumption_exporter/probe/internal/wire"
+)
+
+// A server that answers the psk_ke offer with a HelloRetryRequest (a
+// stateless retry with a cookie, as a server under load may send, after
+// which it could still accept psk_ke) leaves psk_without_dhe unjudged:
+// the retry is no refusal. Every other hello goes to crypto/tls.
+func TestPSKWithoutDHEHelloRetryRequest(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	cfg := &tls.Config{Certificates: []tls.Certificate{pki.TLSCertificate(t)}}
+	var retried atomic.Int64
+	addr := testservers.ServeTCP(t, func(c net.Conn) {
+		var head []byte
+		buf := make([]byte, 4096)
+		var ch *wire.ClientHello
+		for range 16 {
+			n, err := c.Read(buf)
+			head = append(head, buf[:n]...)
+			if ch, _ = wire.ReadClientHello(head); ch != nil || err != nil {
+				break
+			}
+		}
+		if ch == nil {
+			return
+		}
+		if !slices.Equal(ch.PSKModes, []uint8{wire.PSKModePlain}) {
+			tc := tls.Server(&replayConn{Conn: c, head: head}, cfg)
+			defer tc.Close()
+			drain(tc)
+			return
+		}
+		retried.Add(1)
+		cookie := make([]byte, 32)
+		rand.Read(cookie)
+		hrr := &wire.ServerHello{LegacyVersion: wire.VersionTLS12, HelloRetryRequest: true, SessionID: ch.SessionID,
+			CipherSuite: ch.CipherSuites[0], SupportedVersion: wire.VersionTLS13,
+			Other: []wire.Extension{{Type: 44, Data: append([]byte{0, byte(len(cookie))}, cookie...)}}}
+		msg, err := hrr.Marshal()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		c.Write(wire.AppendRecords(nil, wire.RecordHandshake, wire.VersionTLS12, msg))
+	})
+	m := testModule(t, pki, func(m *Module) { m.Risks = []Risk{RiskPSKWithoutDHE} })
+	r := Run(context.Background(), addr, "test", m, nil, testLogger(t))
+	if !r.Success {
+		t.Fatal(r.Failure)
+	}
+	if retried.Load() == 0 {
+		t.Fatal("no psk_ke offer reached the server")
+	}
+	if got := r.Risks.PSKWithoutDHE; got != nil {
+		t.Errorf("psk_without_dhe = %s after a HelloRetryRequest, want absent (not judged)", fmtBool(got))
+	}
+}
