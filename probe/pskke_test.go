@@ -22,16 +22,7 @@ func TestPSKWithoutDHEHelloRetryRequest(t *testing.T) {
 	cfg := &tls.Config{Certificates: []tls.Certificate{pki.TLSCertificate(t)}}
 	var retried atomic.Int64
 	addr := testservers.ServeTCP(t, func(c net.Conn) {
-		var head []byte
-		buf := make([]byte, 4096)
-		var ch *wire.ClientHello
-		for range 16 {
-			n, err := c.Read(buf)
-			head = append(head, buf[:n]...)
-			if ch, _ = wire.ReadClientHello(head); ch != nil || err != nil {
-				break
-			}
-		}
+		head, ch := readClientHello(c)
 		if ch == nil {
 			return
 		}

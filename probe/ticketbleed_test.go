@@ -15,6 +15,20 @@ import (
 	"github.com/resumption-exporter/resumption_exporter/probe/internal/wire"
 )
 
+// readClientHello reads from c until the bytes read hold a ClientHello
+// (nil if none came in 16 reads), and returns them with it.
+func readClientHello(c net.Conn) (head []byte, ch *wire.ClientHello) {
+	buf := make([]byte, 4096)
+	for range 16 {
+		n, err := c.Read(buf)
+		head = append(head, buf[:n]...)
+		if ch, _ = wire.ReadClientHello(head); ch != nil || err != nil {
+			break
+		}
+	}
+	return head, ch
+}
+
 // replayConn is a net.Conn whose first reads return bytes already read
 // from it.
 type replayConn struct {
@@ -61,16 +75,7 @@ func startTicketbleedServer(t *testing.T, pki *testservers.PKI, bleed, refuse fu
 		return slices.Clone(lens)
 	}
 	addr = testservers.ServeTCP(t, func(c net.Conn) {
-		var head []byte
-		buf := make([]byte, 4096)
-		var ch *wire.ClientHello
-		for range 16 {
-			n, err := c.Read(buf)
-			head = append(head, buf[:n]...)
-			if ch, _ = wire.ReadClientHello(head); ch != nil || err != nil {
-				break
-			}
-		}
+		head, ch := readClientHello(c)
 		if ch == nil {
 			return
 		}
