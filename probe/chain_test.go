@@ -254,27 +254,33 @@ func startSingleUseServer(t *testing.T, pki *testservers.PKI, clock *fakeClock) 
 	used := map[string]time.Time{}
 	return startGoServer(t, pki, func(cfg *tls.Config) {
 		cfg.Time = clock.Now
-		cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
-			ticket, err := cfg.EncryptTicket(cs, ss)
-			return append(slices.Clone(keyName), ticket...), err
-		}
-		cfg.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
-			if !bytes.HasPrefix(identity, keyName) {
-				return nil, nil
+		nameTicketKey(cfg, keyName, func(identity []byte, cs tls.ConnectionState) bool {
+			if cs.Version != tls.VersionTLS13 {
+				return true
 			}
-			if cs.Version == tls.VersionTLS13 {
-				mu.Lock()
-				at, spent := used[string(identity)]
-				spent = spent && at.Equal(clock.Now())
-				used[string(identity)] = clock.Now()
-				mu.Unlock()
-				if spent {
-					return nil, nil
-				}
-			}
-			return cfg.DecryptTicket(identity[len(keyName):], cs)
-		}
+			mu.Lock()
+			defer mu.Unlock()
+			at, spent := used[string(identity)]
+			used[string(identity)] = clock.Now()
+			return !spent || !at.Equal(clock.Now())
+		})
 	})
+}
+
+// nameTicketKey makes cfg's tickets, TLS 1.2 and 1.3, start with the key
+// name name, as OpenSSL's and F5's do, and resume those accept allows
+// (all, when nil).
+func nameTicketKey(cfg *tls.Config, name []byte, accept func(identity []byte, cs tls.ConnectionState) bool) {
+	cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+		ticket, err := cfg.EncryptTicket(cs, ss)
+		return append(slices.Clone(name), ticket...), err
+	}
+	cfg.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+		if !bytes.HasPrefix(identity, name) || accept != nil && !accept(identity, cs) {
+			return nil, nil
+		}
+		return cfg.DecryptTicket(identity[len(name):], cs)
+	}
 }
 
 // Single-use TLS 1.3 tickets: the chain link and the age replay never

@@ -112,14 +112,7 @@ func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
 	var a attempt
 	var err error
 	if out.check.Mechanism == MechanismSessionTicket {
-		var hand *attempt
-		hand, a, err = h.firstTicketOffer12(ctx, out)
-		if hand != nil && err == nil && a.resumed {
-			// The same ticket refused, then resumed on the next
-			// connection: a first offer that missed its backend.
-			hand.resumedNext = true
-			out.record(*hand)
-		}
+		a, err = h.firstTicketOffer12(ctx, out)
 	} else {
 		a, err = h.offerer(out.check.Mechanism)(ctx, out.fresh)
 	}
@@ -150,40 +143,43 @@ func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
 // names no backend: behind a balancer, which one answered is unknown. The
 // fresh ticket is then offered once more through crypto/tls, whose refused
 // offer completes into a full handshake whose new ticket names the
-// backend (see resumeTLS). So the extra connection is made only on a
-// refusal, never in the common case. When that offer is refused too, it
-// alone is the first offer: the hand-built one adds nothing to it. When it
-// resumes, the hand-built refusal is returned as well (refused): the same
-// ticket refused and then resumed says the refusal came from a backend
-// other than the ticket's. A suite finish12 cannot finish goes to
-// crypto/tls at once: dropping a resumed handshake unfinished would make
-// OpenSSL forget the session.
+// backend (see resumeTLS), and that offer alone is the first offer. So the
+// extra connection is made only on a refusal, never in the common case.
+// When crypto/tls's offer resumes, the server refused only the hand-built
+// hello: earlier probes met one server whose tickets name one key, and the
+// refusal names no other backend, so this is no balancer but a server
+// that dislikes something in the hand-built hello. The store remembers
+// that (Sessions.noteHandRefused) and later probes of the target offer
+// through crypto/tls, Ticketbleed making its own offer, as on a first
+// probe. A suite finish12 cannot finish goes to crypto/tls at once:
+// dropping a resumed handshake unfinished would make OpenSSL forget the
+// session.
 //
 // A refused hand-built offer still loses what a refused crypto/tls one
 // shows: the key of the backend that refused. So the offer is hand-built
 // only when earlier probes met one server (see Sessions.oneServer): the
-// steady state of a single server. A target's
-// first probe, and every probe of a target whose probes met several
-// backends, offer through crypto/tls, and Ticketbleed then makes its own
-// offer.
-func (h *handshaker) firstTicketOffer12(ctx context.Context, out chainOut) (refused *attempt, a attempt, err error) {
+// steady state of a single server. A target's first probe, and every probe
+// of a target whose probes met several backends, offer through crypto/tls,
+// and Ticketbleed then makes its own offer.
+func (h *handshaker) firstTicketOffer12(ctx context.Context, out chainOut) (attempt, error) {
 	s := out.hand
-	if !h.oneServer || s == nil || s.master == nil || !wire.SupportsFinish12(s.suite) {
-		a, err = h.resumeTLS(ctx, VersionTLS12, out.fresh)
-		return nil, a, err
+	if !h.oneServer || !h.sessions.handBuilds(h.key) || s == nil || s.master == nil || !wire.SupportsFinish12(s.suite) {
+		return h.resumeTLS(ctx, VersionTLS12, out.fresh)
 	}
 	o, err := h.offer12Echo(ctx, s)
 	if err == nil && o.resumed {
 		h.risks.sawTicketbleedSignal(o.bled)
-		return nil, attempt{offered: out.fresh, resumed: true, firstFlight: o.firstFlight, tickets: o.tickets}, nil
+		return attempt{offered: out.fresh, resumed: true, firstFlight: o.firstFlight, tickets: o.tickets}, nil
 	}
 	h.log.Debug("Hand-built ticket offer not resumed; offering the ticket through crypto/tls to learn who answered",
 		"mechanism", MechanismSessionTicket, "step", "offer", "addr", h.addr, "err", err)
-	if err == nil {
-		refused = &attempt{offered: out.fresh, firstFlight: o.firstFlight}
+	a, terr := h.resumeTLS(ctx, VersionTLS12, out.fresh)
+	if terr == nil && a.resumed && err == nil {
+		h.sessions.noteHandRefused(h.key)
+		h.log.Debug("crypto/tls's offer of the ticket resumed: the server refuses the hand-built hello; the ticket offer goes through crypto/tls from now on",
+			"mechanism", MechanismSessionTicket, "step", "offer", "addr", h.addr)
 	}
-	a, err = h.resumeTLS(ctx, VersionTLS12, out.fresh)
-	return refused, a, err
+	return a, terr
 }
 
 // sessionIDChain: a full TLS 1.2 handshake without the ticket extension (a
@@ -369,10 +365,6 @@ type attempt struct {
 	tickets []ticketSeen
 	// issued are the sessions crypto/tls obtained on this connection.
 	issued []*stored
-	// resumedNext: this refused offer's session was resumed on the next
-	// connection, so another backend than its own refused it (see
-	// firstTicketOffer12).
-	resumedNext bool
 }
 
 // offerer returns how mechanism m offers a session.

@@ -207,10 +207,6 @@ func (f *fleet) classify(m Mechanism, n int, a attempt) Refusal {
 		}
 	}
 	switch {
-	case a.resumedNext:
-		// OtherBackend stays what key names tell, and this refusal
-		// showed none; noteRefusal still counts it as a balancer's.
-		r.Why = "the same session resumed on the next connection: a backend other than its own refused it"
 	case len(a.tickets) == 0:
 		r.Why = "the server issued no new ticket: whether another backend answered cannot be told"
 	case r.AnsweredKey == 0 || r.OfferedKey == 0:
@@ -233,7 +229,7 @@ func (h *handshaker) noteRefusal(o *chainOut, f *fleet, n int, a attempt, step s
 		f.see(t)
 	}
 	r := f.classify(o.check.Mechanism, n, a)
-	if r.OtherBackend || a.resumedNext {
+	if r.OtherBackend {
 		f.mu.Lock()
 		f.otherBackend = true
 		f.mu.Unlock()

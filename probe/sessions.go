@@ -117,6 +117,9 @@ type targetSessions struct {
 	links map[Mechanism]*stored
 	// balanced is when a probe last showed several backends.
 	balanced time.Time
+	// handRefused is when a probe last saw the server refuse the
+	// hand-built ticket offer and resume crypto/tls's of the same ticket.
+	handRefused time.Time
 }
 
 // clock returns the time source ages are measured with.
@@ -375,6 +378,33 @@ func (s *Sessions) markBalanced(key string) {
 	if ts := s.lookup(key); ts != nil {
 		ts.balanced = s.now()
 	}
+}
+
+// noteHandRefused notes that the server of key refused the hand-built
+// ticket offer and resumed crypto/tls's of the same ticket. Like
+// markBalanced it neither adds nor moves a target.
+func (s *Sessions) noteHandRefused(key string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ts := s.lookup(key); ts != nil {
+		ts.handRefused = s.now()
+	}
+}
+
+// handBuilds reports whether the ticket offer to key may be hand-built:
+// not while a refusal of it is remembered (see noteHandRefused), for
+// MaxAge, after which the server may have changed.
+func (s *Sessions) handBuilds(key string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := s.lookup(key)
+	return ts == nil || ts.handRefused.IsZero() || s.now().Sub(ts.handRefused) > s.maxAge
 }
 
 // keyNameLen returns the key-name length earlier probes of key learnt for
