@@ -50,10 +50,11 @@ func (h *handshaker) offerLink(ctx context.Context, o *chainOut, store *Sessions
 		close(l.done)
 		return l
 	}
-	go func() {
+	v := o.version
+	h.ending.Go(func() { // Run waits for it: no connection outlives the probe
 		defer close(l.done)
-		l.a, l.err = h.resumeTLSReading(ctx, o.version, l.link, o.version == VersionTLS13)
-	}()
+		l.a, l.err = h.resumeTLSReading(ctx, v, l.link, v == VersionTLS13)
+	})
 	return l
 }
 

@@ -155,7 +155,7 @@ func (h *handshaker) startPSKWithoutDHE(ctx context.Context, early bool) {
 		return
 	}
 	h.pskKE = make(chan pskKEAnswer, 1)
-	go func() { h.pskKE <- h.offerPSKKE(ctx) }()
+	h.ending.Go(func() { h.pskKE <- h.offerPSKKE(ctx) }) // Run waits for it
 }
 
 // severalBackends reports whether this probe showed several backends behind

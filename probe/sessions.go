@@ -23,10 +23,11 @@ type Sessions struct {
 	perKind    int
 	window     time.Duration
 	// lru holds the targets, the one that last obtained a session first.
-	// Only what keeps a session (add, keepBackend, markResumed, which
-	// follows an offer resumed and so a session obtained) inserts or
-	// moves one: looking up a target (every probe does, failed ones too)
-	// never evicts another.
+	// Only what keeps something of a probe that obtained a session (add,
+	// keepBackend, setChainLink, learnKeyNames, and markResumed, which
+	// follows an offer resumed) inserts or moves one, through target:
+	// looking up a target (every probe does, failed ones too; markBalanced
+	// and noteHandRefused) never evicts another.
 	lru   *list.List // of *targetSessions
 	byKey map[string]*list.Element
 }
