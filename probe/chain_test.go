@@ -214,11 +214,20 @@ func TestResumptionChainBehindBalancer(t *testing.T) {
 func BenchmarkResumptionChainRoundTrips(b *testing.B) {
 	const oneWay = 20 * time.Millisecond
 	pki := testservers.NewPKI(b)
-	far := testservers.DelayProxy(b, startGoServer(b, pki, nil), oneWay)
+	// Go's unnamed tickets never let a probe qualify as one server; named
+	// ones do, and the link is then offered beside the first offer.
+	servers := map[string]string{
+		"go":    testservers.DelayProxy(b, startGoServer(b, pki, nil), oneWay),
+		"named": testservers.DelayProxy(b, startGoServer(b, pki, func(c *tls.Config) { nameTicketKey(c, bytes.Repeat([]byte{0x42}, 16), nil) }), oneWay),
+	}
 	for _, tt := range []struct {
-		name  string
-		risks []Risk
-	}{{"without", []Risk{}}, {"with", []Risk{RiskResumptionChain}}} {
+		name, server string
+		risks        []Risk
+	}{
+		{"go/without", "go", []Risk{}}, {"go/with", "go", []Risk{RiskResumptionChain}},
+		{"named/without", "named", []Risk{}}, {"named/with", "named", []Risk{RiskResumptionChain}},
+	} {
+		far := servers[tt.server]
 		b.Run(tt.name, func(b *testing.B) {
 			m := testModule(b, pki, func(m *Module) { m.Risks = tt.risks })
 			sessions := NewSessions(SessionsOptions{})
@@ -290,10 +299,22 @@ func TestResumptionChainSingleUseTickets(t *testing.T) {
 	pki := testservers.NewPKI(t)
 	clock := newFakeClock()
 	addr := startSingleUseServer(t, pki, clock)
+	for i, r := range chainEveryMinute(t, addr, chainModule(t, pki), clock, 5) {
+		if _, ok := r.AcceptedMaxAge[MechanismPSK]; i > 0 && !ok {
+			t.Errorf("at %dm: no accepted age for psk", i)
+		}
+	}
+}
+
+// chainEveryMinute probes addr n times a minute apart on the test's clock
+// (within the one-server window), checks that the psk chain grows from the
+// first probe on, and returns the results.
+func chainEveryMinute(t *testing.T, addr string, m *Module, clock *fakeClock, n int) []Result {
+	t.Helper()
 	sessions := NewSessions(SessionsOptions{Now: clock.Now})
-	m := chainModule(t, pki)
 	start := clock.Now()
-	for i := range 5 {
+	var out []Result
+	for i := range n {
 		at := time.Duration(i) * time.Minute
 		clock.set(start, at)
 		r := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
@@ -303,8 +324,92 @@ func TestResumptionChainSingleUseTickets(t *testing.T) {
 		if got, ok := r.Risks.ResumptionChainMaxAge[MechanismPSK]; !ok || got != at {
 			t.Errorf("at %s: psk chain age %s (reported %v), want %s", at, got, ok, at)
 		}
-		if _, ok := r.AcceptedMaxAge[MechanismPSK]; i > 0 && !ok {
-			t.Errorf("at %s: no accepted age for psk", at)
+		out = append(out, r)
+	}
+	return out
+}
+
+// Once earlier probes met one server, the chain's link is offered beside
+// the first offer, off the path runRisks waits on. The server, on the
+// test's clock, holds the PSK chain's first offer of each probe's fresh
+// ticket until the probe has offered the link too (a ticket issued on a
+// connection that resumed an older one: a link's), or 2 s passed.
+func TestResumptionChainLinkBesideFirstOffer(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	clock := newFakeClock()
+	var mu sync.Mutex
+	var firstLinkIssue time.Time
+	offered := map[time.Time]chan struct{}{} // per probe: closed once a link was offered
+	linkOffered := func(at time.Time) chan struct{} {
+		c, ok := offered[at]
+		if !ok {
+			c = make(chan struct{})
+			offered[at] = c
 		}
+		return c
+	}
+	var held, overlapped atomic.Int64
+	name := bytes.Repeat([]byte{0x4c}, 16)
+	addr := startGoServer(t, pki, func(base *tls.Config) {
+		base.Time = clock.Now
+		base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			var resumedOlder bool // this connection resumed a ticket of an earlier probe
+			cfg := base.Clone()
+			cfg.GetConfigForClient = nil
+			cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+				now := clock.Now()
+				ss.Extra = [][]byte{binary.BigEndian.AppendUint64([]byte{0}, uint64(now.Unix()))}
+				if resumedOlder && cs.Version == tls.VersionTLS13 {
+					ss.Extra[0][0] = 1
+					mu.Lock()
+					if firstLinkIssue.IsZero() {
+						firstLinkIssue = now
+					}
+					mu.Unlock()
+				}
+				ticket, err := base.EncryptTicket(cs, ss)
+				return append(slices.Clone(name), ticket...), err
+			}
+			cfg.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+				if !bytes.HasPrefix(identity, name) {
+					return nil, nil
+				}
+				ss, err := base.DecryptTicket(identity[len(name):], cs)
+				if err != nil || ss == nil || len(ss.Extra) != 1 || len(ss.Extra[0]) != 9 {
+					return nil, nil
+				}
+				now := clock.Now()
+				issued := time.Unix(int64(binary.BigEndian.Uint64(ss.Extra[0][1:])), 0)
+				resumedOlder = issued.Before(now)
+				if cs.Version != tls.VersionTLS13 {
+					return ss, nil
+				}
+				mu.Lock()
+				hold := issued.Equal(now) && !firstLinkIssue.IsZero() && firstLinkIssue.Before(now)
+				ch := linkOffered(now)
+				if ss.Extra[0][0] == 1 {
+					select {
+					case <-ch:
+					default:
+						close(ch)
+					}
+				}
+				mu.Unlock()
+				if hold {
+					held.Add(1)
+					select {
+					case <-ch:
+						overlapped.Add(1)
+					case <-time.After(2 * time.Second):
+					}
+				}
+				return ss, nil
+			}
+			return cfg, nil
+		}
+	})
+	chainEveryMinute(t, addr, chainModule(t, pki), clock, 4)
+	if held.Load() < 2 || overlapped.Load() != held.Load() {
+		t.Errorf("the link was offered beside %d of %d held first offers, want all (at least 2)", overlapped.Load(), held.Load())
 	}
 }

@@ -38,6 +38,10 @@ type chainOut struct {
 	// early is the first replay, made beside the first offer; nil when
 	// it waits for the follow-ups (see startReplay).
 	early *replayed
+	// link is the resumption_chain check's offer of the kept link, made
+	// beside the first offer when earlier probes met one server; nil when
+	// it waits for the follow-ups (see offerLink).
+	link *linkOffer
 }
 
 // replayed is the outcome of an earlier session's offer made beside a
@@ -108,6 +112,12 @@ func (o *chainOut) record(a attempt) {
 
 // firstOffer makes the chain's first offer of its fresh session.
 func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
+	if h.oneServer {
+		// Beside the first offer, as the early replay: off the path
+		// runRisks waits on. The link is never offered twice at once:
+		// the early replay and replay leave it to this offer.
+		out.link = h.offerLink(ctx, &out, h.sessions, h.key)
+	}
 	out.early = h.startReplay(ctx, out.check.Mechanism)
 	var a attempt
 	var err error

@@ -274,7 +274,10 @@ func (h *handshaker) followUp(ctx context.Context, outs []chainOut, f *fleet, st
 			if !isID {
 				tickets.Done()
 			}
-			link := h.offerLink(ctx, o, store, key) // resumption_chain, alongside the replay
+			link := o.link // resumption_chain: started beside the first offer, or now alongside the replay
+			if link == nil {
+				link = h.offerLink(ctx, o, store, key)
+			}
 			if o.resumed() {
 				h.replay(ctx, o, f, store, key, link)
 			}
