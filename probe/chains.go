@@ -133,11 +133,6 @@ func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
 	if a.resumed && out.check.Mechanism != MechanismSessionID {
 		h.risks.sawResumedFresh(out.version, out.fresh)
 	}
-	if a.resumed && out.check.Mechanism == MechanismSessionTicket {
-		// TLS 1.2 tickets come in the handshake: a resumed flight with
-		// one renewed the session.
-		h.risks.sawRenewal12(len(a.tickets) > 0)
-	}
 	return out
 }
 
@@ -174,22 +169,36 @@ func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
 func (h *handshaker) firstTicketOffer12(ctx context.Context, out chainOut) (attempt, error) {
 	s := out.hand
 	if !h.oneServer || !h.sessions.handBuilds(h.key) || s == nil || s.master == nil || !wire.SupportsFinish12(s.suite) {
-		return h.resumeTLS(ctx, VersionTLS12, out.fresh)
+		return h.resumeTLS12Renewing(ctx, out.fresh)
 	}
 	o, err := h.offer12Echo(ctx, s)
 	if err == nil && o.resumed {
 		h.risks.sawTicketbleedSignal(o.bled)
+		if o.finished {
+			h.risks.sawRenewal12(len(o.tickets) > 0)
+		}
 		return attempt{offered: out.fresh, resumed: true, firstFlight: o.firstFlight, tickets: o.tickets}, nil
 	}
 	h.log.Debug("Hand-built ticket offer not resumed; offering the ticket through crypto/tls to learn who answered",
 		"mechanism", MechanismSessionTicket, "step", "offer", "addr", h.addr, "err", err)
-	a, terr := h.resumeTLS(ctx, VersionTLS12, out.fresh)
+	a, terr := h.resumeTLS12Renewing(ctx, out.fresh)
 	if terr == nil && a.resumed && err == nil {
 		h.sessions.noteHandRefused(h.key)
 		h.log.Debug("crypto/tls's offer of the ticket resumed: the server refuses the hand-built hello; the ticket offer goes through crypto/tls from now on",
 			"mechanism", MechanismSessionTicket, "step", "offer", "addr", h.addr)
 	}
 	return a, terr
+}
+
+// resumeTLS12Renewing offers a TLS 1.2 ticket through crypto/tls and, when
+// it resumed, notes whether the server renewed it: TLS 1.2 tickets come in
+// the handshake, so a resumed flight with one renewed the session.
+func (h *handshaker) resumeTLS12Renewing(ctx context.Context, st *stored) (attempt, error) {
+	a, err := h.resumeTLS(ctx, VersionTLS12, st)
+	if err == nil && a.resumed {
+		h.risks.sawRenewal12(len(a.tickets) > 0)
+	}
+	return a, err
 }
 
 // sessionIDChain: a full TLS 1.2 handshake without the ticket extension (a

@@ -52,6 +52,10 @@ type offer12Outcome struct {
 	// tickets are the NewSessionTickets of a resumed ticket offer's
 	// flight: a renewal of the session (see sawRenewal12).
 	tickets []ticketSeen
+	// finished: the resumed flight was read to the server's Finished,
+	// which the NewSessionTicket precedes, so tickets tells whether the
+	// server renewed the session. A partial flight tells nothing.
+	finished bool
 }
 
 // ticketOfferIDLen is the session ID length of a ticket offer. Any 1–32
@@ -106,10 +110,12 @@ func (h *handshaker) offer12As(ctx context.Context, s *session12, serverName str
 	o.bled = s.ticket != nil && len(sh.SessionID) > len(want) && bytes.HasPrefix(sh.SessionID, want)
 	o.resumed = string(sh.SessionID) == string(want) || o.bled
 	if o.resumed && !o.bled && s.master != nil && wire.SupportsFinish12(s.suite) {
-		if err := finish12(flight, msg, hello.Random[:], s, sh); err != nil {
+		err := finish12(flight, msg, hello.Random[:], s, sh)
+		if err != nil {
 			h.log.Debug("Resumed handshake not finished; connection dropped instead",
 				"mechanism", s.mechanism(), "step", "offer", "addr", h.addr, "err", err)
 		}
+		o.finished = err == nil
 	}
 	if o.resumed && s.ticket != nil {
 		// A TLS 1.2 server renews a ticket inside the resumed flight,

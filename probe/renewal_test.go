@@ -1,7 +1,9 @@
 package probe
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"testing"
 
 	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
@@ -27,5 +29,50 @@ func TestTicketRenewalOff(t *testing.T) {
 	r := Run(context.Background(), startGoServer(t, pki, nil), "test", m, nil, testLogger(t))
 	if r.Risks.TicketRenewed12 != nil {
 		t.Errorf("renewal verdict %s without the ticket_renewal check", fmtBool(r.Risks.TicketRenewed12))
+	}
+}
+
+// Once earlier probes met one server, the ticket check's first offer is
+// hand-built and its finished flight is the renewal verdict: a Go server
+// whose tickets name their key renews on every resumption.
+func TestTicketRenewalHandBuilt(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	addr := startGoServer(t, pki, func(c *tls.Config) { nameTicketKey(c, bytes.Repeat([]byte{0x52}, 16), nil) })
+	sessions := NewSessions(SessionsOptions{})
+	for i := range 3 {
+		r := Run(context.Background(), addr, "test", testModule(t, pki, nil), sessions, testLogger(t))
+		if !r.Success {
+			t.Fatalf("probe %d: %s", i+1, r.Failure)
+		}
+		if got := r.Risks.TicketRenewed12; fmtBool(got) != "true" {
+			t.Errorf("probe %d: TLS 1.2 ticket renewed on resumption %s, want true", i+1, fmtBool(got))
+		}
+		if got := r.Risks.Ticketbleed; fmtBool(got) != "false" {
+			t.Errorf("probe %d: ticketbleed %s, want false", i+1, fmtBool(got))
+		}
+		for _, c := range r.Checks {
+			if c.Mechanism == MechanismSessionTicket && !c.FirstOfferResumed {
+				t.Errorf("probe %d: session_ticket first offer not resumed", i+1)
+			}
+		}
+	}
+}
+
+// A hand-built offer resumed on a flight that cannot be finished (this
+// server sends ServerHello and ChangeCipherSpec, then closes) says nothing
+// of renewal: absent, not 0.
+func TestTicketRenewalPartialFlight(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	addr, _ := startTicketbleedServer(t, pki, func(int64) bool { return false }, nil)
+	m := testModule(t, pki, func(m *Module) { m.Checks = []Mechanism{MechanismSessionTicket, MechanismPSK} })
+	sessions := NewSessions(SessionsOptions{})
+	for i := range 3 {
+		r := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
+		if !r.Success {
+			t.Fatalf("probe %d: %s", i+1, r.Failure)
+		}
+		if i == 2 && r.Risks.TicketRenewed12 != nil {
+			t.Errorf("renewal verdict %s from a flight without Finished, want absent", fmtBool(r.Risks.TicketRenewed12))
+		}
 	}
 }
