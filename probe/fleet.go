@@ -364,10 +364,12 @@ func predictNext(seq []uint64, maxPeriod int) (uint64, bool) {
 // earlier ones, newest first. Session IDs name no backend: the most recent
 // kept ones stand in. The own session of PSK is the last ticket, which no
 // offer spent: the first offer spent the fresh one, and a backend whose
-// tickets are single-use would refuse it even when a retry reaches it.
+// tickets are single-use would refuse it even when a retry reaches it. But
+// not while a psk_ke offer made beside the first offers, which carries that
+// last ticket, is in flight (see startPSKWithoutDHE): then the fresh one.
 func (h *handshaker) candidates(o *chainOut, store *Sessions, key string) []*stored {
 	own := o.fresh
-	if o.check.Mechanism == MechanismPSK && o.keep != nil {
+	if o.check.Mechanism == MechanismPSK && o.keep != nil && !h.pskKEPending() {
 		own = o.keep
 	}
 	out := []*stored{own}

@@ -56,7 +56,7 @@ type handshaker struct {
 	// pskKE delivers the server's answer to the psk_without_dhe offer
 	// when it was made beside the chains or their follow-ups (see
 	// startPSKWithoutDHE); nil when it runs with the other risk checks.
-	pskKE chan pskKEAnswer
+	pskKE *pskKEOffer
 	// ending counts connections still being ended in the background;
 	// the probe waits for them before it returns.
 	ending sync.WaitGroup

@@ -75,13 +75,13 @@ type pskKEAnswer struct {
 // cannot mistake the offer for one it must retry; OpenSSL ignores the share
 // under psk_ke. judgePSKKE reads the answer.
 func (h *handshaker) pskWithoutDHE(ctx context.Context) *bool {
-	return h.judgePSKKE(h.offerPSKKE(ctx))
+	return h.judgePSKKE(h.offerPSKKE(ctx, h.risks.lastPSK()))
 }
 
-// offerPSKKE makes the psk_ke offer. The offer is abandoned by closing the
-// socket, never with an alert (OpenSSL drops sessions on fatal alerts).
-func (h *handshaker) offerPSKKE(ctx context.Context) pskKEAnswer {
-	p := h.risks.lastPSK()
+// offerPSKKE makes the psk_ke offer of p. The offer is abandoned by
+// closing the socket, never with an alert (OpenSSL drops sessions on fatal
+// alerts).
+func (h *handshaker) offerPSKKE(ctx context.Context, p *pskOffer) pskKEAnswer {
 	if p == nil {
 		return pskKEAnswer{none: true}
 	}
@@ -139,7 +139,9 @@ func (h *handshaker) judgePSKKE(a pskKEAnswer) *bool {
 //   - beside the PSK chain's first offer (early), when earlier probes met
 //     one server and the full handshake gave several tickets: the psk_ke
 //     offer then carries the last one, the first offer the first, so that
-//     a single-use ticket is never offered twice at once;
+//     a single-use ticket is never offered twice at once (should the probe
+//     show several backends after all, the PSK retries leave the last
+//     ticket alone until the psk_ke offer is answered, see candidates);
 //   - else beside the follow-ups, once the first offers show one server;
 //   - else, behind several backends, with the other risk checks: the PSK
 //     retries offer the same last ticket, and a single-use one that a
@@ -154,8 +156,34 @@ func (h *handshaker) startPSKWithoutDHE(ctx context.Context, early bool) {
 	if early && !h.oneServer || !early && h.severalBackends() {
 		return
 	}
-	h.pskKE = make(chan pskKEAnswer, 1)
-	h.ending.Go(func() { h.pskKE <- h.offerPSKKE(ctx) }) // Run waits for it
+	k := &pskKEOffer{done: make(chan struct{})}
+	p := h.risks.lastPSK() // now: the ticket is fixed before anything else may offer it
+	h.pskKE = k
+	h.ending.Go(func() { // Run waits for it
+		defer close(k.done)
+		k.answer = h.offerPSKKE(ctx, p)
+	})
+}
+
+// pskKEOffer is a psk_ke offer made beside the chains: done is closed once
+// answer is set.
+type pskKEOffer struct {
+	done   chan struct{}
+	answer pskKEAnswer
+}
+
+// pskKEPending reports whether a psk_ke offer made beside the chains is
+// still waiting for its answer.
+func (h *handshaker) pskKEPending() bool {
+	if h.pskKE == nil {
+		return false
+	}
+	select {
+	case <-h.pskKE.done:
+		return false
+	default:
+		return true
+	}
 }
 
 // severalBackends reports whether this probe showed several backends behind

@@ -57,3 +57,20 @@ func TestPSKWithoutDHEHelloRetryRequest(t *testing.T) {
 		t.Errorf("psk_without_dhe = %s after a HelloRetryRequest, want absent (not judged)", fmtBool(got))
 	}
 }
+
+// While the psk_ke offer made beside the first offers is in flight with
+// the full handshake's last ticket, the PSK retries (the probe turned out
+// to show several backends) do not offer that ticket too: a single-use one
+// would be refused to one of the two. Once it is answered, they do.
+func TestPSKRetryCandidatesSparePendingPSKKE(t *testing.T) {
+	fresh, last := &stored{key: 7}, &stored{key: 7}
+	o := &chainOut{check: Check{Mechanism: MechanismPSK}, fresh: fresh, keep: last}
+	h := &handshaker{pskKE: &pskKEOffer{done: make(chan struct{})}}
+	if got := h.candidates(o, nil, "k"); len(got) != 1 || got[0] != fresh {
+		t.Errorf("candidates with the psk_ke offer in flight: %v, want the fresh session alone", got)
+	}
+	close(h.pskKE.done)
+	if got := h.candidates(o, nil, "k"); len(got) != 1 || got[0] != last {
+		t.Errorf("candidates once the psk_ke offer was answered: %v, want the last ticket alone", got)
+	}
+}

@@ -278,7 +278,8 @@ func (h *handshaker) runRisks(ctx context.Context, r *Result) {
 	}
 	switch {
 	case h.pskKE != nil:
-		r.Risks.PSKWithoutDHE = h.judgePSKKE(<-h.pskKE)
+		<-h.pskKE.done
+		r.Risks.PSKWithoutDHE = h.judgePSKKE(h.pskKE.answer)
 	case m.HasRisk(RiskPSKWithoutDHE):
 		r.Risks.PSKWithoutDHE = h.pskWithoutDHE(ctx)
 	}
