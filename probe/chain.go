@@ -40,7 +40,8 @@ type linkOffer struct {
 // module runs the check and the mechanism is a ticket one; nil otherwise.
 // A TLS 1.3 link's connection is read to the server's close, for the new
 // tickets of the resumption.
-func (h *handshaker) offerLink(ctx context.Context, o *chainOut, store *Sessions, key string) *linkOffer {
+func (h *handshaker) offerLink(ctx context.Context, o *chainOut) *linkOffer {
+	store, key := h.sessions, h.key
 	m := o.check.Mechanism
 	if store == nil || !h.module.HasRisk(RiskResumptionChain) || (m != MechanismSessionTicket && m != MechanismPSK) {
 		return nil
@@ -62,14 +63,14 @@ func (h *handshaker) offerLink(ctx context.Context, o *chainOut, store *Sessions
 // reads to the server's close, a round trip after its verdict, which the
 // risk checks' offers before runRisks reads the ages (and Run's wait for
 // background work) hide instead of the follow-ups waiting for it.
-func (h *handshaker) settleLinkLater(l *linkOffer, o *chainOut, f *fleet, store *Sessions, key string) {
+func (h *handshaker) settleLinkLater(l *linkOffer, o *chainOut, f *fleet) {
 	if l == nil {
 		return
 	}
 	h.linking.Add(1)
 	h.ending.Go(func() {
 		defer h.linking.Done()
-		h.settleLink(l, o, f, store, key)
+		h.settleLink(l, o, f)
 	})
 }
 
@@ -77,7 +78,8 @@ func (h *handshaker) settleLinkLater(l *linkOffer, o *chainOut, f *fleet, store 
 // extended by the resumed connection's newest session, kept (refused by
 // another backend than its own, see keepRefused; or lost to the network),
 // or restarted. It records the age of the oldest chain seen resumed.
-func (h *handshaker) settleLink(l *linkOffer, o *chainOut, f *fleet, store *Sessions, key string) {
+func (h *handshaker) settleLink(l *linkOffer, o *chainOut, f *fleet) {
+	store, key := h.sessions, h.key
 	if l == nil {
 		return
 	}

@@ -116,7 +116,7 @@ func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
 		// Beside the first offer, as the early replay: off the path
 		// runRisks waits on. The link is never offered twice at once:
 		// the early replay and replay leave it to this offer.
-		out.link = h.offerLink(ctx, &out, h.sessions, h.key)
+		out.link = h.offerLink(ctx, &out)
 	}
 	out.early = h.startReplay(ctx, out.check.Mechanism)
 	var a attempt

@@ -53,8 +53,9 @@ type fleet struct {
 // tickets show, the keys seen, and whether a refusal came from another
 // backend. It labels every session with the key that issued it. extra holds
 // tickets fetched for the key names alone (see moreTickets).
-func (h *handshaker) newFleet(outs []chainOut, extra []ticketSeen, store *Sessions, key string) *fleet {
-	f := &fleet{nameLen: h.keyNameLengths(outs, extra, store, key), keys: map[uint64]bool{}, recent: map[uint64]bool{}}
+func (h *handshaker) newFleet(outs []chainOut, extra []ticketSeen) *fleet {
+	store, key := h.sessions, h.key
+	f := &fleet{nameLen: h.keyNameLengths(outs, extra), keys: map[uint64]bool{}, recent: map[uint64]bool{}}
 	for _, m := range []Mechanism{MechanismSessionTicket, MechanismPSK} {
 		for _, st := range store.perBackend(key, m) {
 			if h.now().Sub(st.obtained) <= store.window {
@@ -86,7 +87,8 @@ func (h *handshaker) newFleet(outs []chainOut, extra []ticketSeen, store *Sessio
 // tickets show, compared with each other and with the kept sessions' (behind
 // a balancer two tickets of one backend are needed, and the probe may have
 // met each backend once), or else that earlier probes learnt.
-func (h *handshaker) keyNameLengths(outs []chainOut, extra []ticketSeen, store *Sessions, key string) map[uint16]int {
+func (h *handshaker) keyNameLengths(outs []chainOut, extra []ticketSeen) map[uint16]int {
+	store, key := h.sessions, h.key
 	ts := slices.Concat(chainTickets(outs), extra, store.keptTickets(key))
 	byVersion, _ := summarise(ts)
 	lens := map[uint16]int{}
@@ -119,7 +121,7 @@ func (h *handshaker) keyNameLengths(outs []chainOut, extra []ticketSeen, store *
 // offer's new ticket may come from two backends and share no prefix, and
 // without the length the refusal cannot tell another backend answered.
 // With two backends a third ticket is from one of the first two.
-func (h *handshaker) moreTickets(ctx context.Context, outs []chainOut, store *Sessions, key string) []ticketSeen {
+func (h *handshaker) moreTickets(ctx context.Context, outs []chainOut) []ticketSeen {
 	refused := map[uint16]bool{}
 	for _, o := range outs {
 		for _, a := range o.offers {
@@ -131,7 +133,7 @@ func (h *handshaker) moreTickets(ctx context.Context, outs []chainOut, store *Se
 	var extra []ticketSeen
 	for _, v := range []uint16{VersionTLS12, VersionTLS13} {
 		for range 2 {
-			if !refused[v] || h.keyNameLengths(outs, extra, store, key)[v] != 0 {
+			if !refused[v] || h.keyNameLengths(outs, extra)[v] != 0 {
 				break
 			}
 			more, err := h.ticketsAt(ctx, v)
@@ -249,7 +251,7 @@ func (h *handshaker) noteRefusal(o *chainOut, f *fleet, n int, a attempt, step s
 // balancer that weighs connections in flight (leastconn) would otherwise
 // send them, in step with the ticket chains' connections, to the same
 // wrong backend every time.
-func (h *handshaker) followUp(ctx context.Context, outs []chainOut, f *fleet, store *Sessions, key string) {
+func (h *handshaker) followUp(ctx context.Context, outs []chainOut, f *fleet) {
 	var wg, tickets sync.WaitGroup
 	var todo []*chainOut
 	for i := range outs {
@@ -269,21 +271,21 @@ func (h *handshaker) followUp(ctx context.Context, outs []chainOut, f *fleet, st
 				tickets.Wait()
 			}
 			if !o.resumed() && f.balanced() {
-				h.retry(ctx, o, f, store, key)
+				h.retry(ctx, o, f)
 			}
 			if !isID {
 				tickets.Done()
 			}
 			link := o.link // resumption_chain: started beside the first offer, or now alongside the replay
 			if link == nil {
-				link = h.offerLink(ctx, o, store, key)
+				link = h.offerLink(ctx, o)
 			}
 			if o.resumed() {
-				h.replay(ctx, o, f, store, key, link)
+				h.replay(ctx, o, f, link)
 			}
-			h.verdict(o, f, store, key)
-			h.keep(o, store, key)
-			h.settleLinkLater(link, o, f, store, key)
+			h.verdict(o, f)
+			h.keep(o)
+			h.settleLinkLater(link, o, f)
 		}()
 	}
 	wg.Wait()
@@ -291,7 +293,7 @@ func (h *handshaker) followUp(ctx context.Context, outs []chainOut, f *fleet, st
 
 // retry offers again, on new connections, until an offer is resumed, the
 // offers are spent or a quarter of the probe's time is left.
-func (h *handshaker) retry(ctx context.Context, o *chainOut, f *fleet, store *Sessions, key string) {
+func (h *handshaker) retry(ctx context.Context, o *chainOut, f *fleet) {
 	m := o.check.Mechanism
 	offer := h.offerer(m)
 	h.log.Debug("Offering again: several backends answer", "mechanism", m, "step", "retry", "addr", h.addr)
@@ -299,7 +301,7 @@ func (h *handshaker) retry(ctx context.Context, o *chainOut, f *fleet, store *Se
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < h.module.Timeout/4 {
 			return
 		}
-		a, err := offer(ctx, f.choose(o, h.candidates(o, store, key)))
+		a, err := offer(ctx, f.choose(o, h.candidates(o)))
 		switch {
 		case errors.Is(err, errNotOffered) || errors.Is(err, errAlert):
 			continue
@@ -367,7 +369,8 @@ func predictNext(seq []uint64, maxPeriod int) (uint64, bool) {
 // tickets are single-use would refuse it even when a retry reaches it. But
 // not while a psk_ke offer made beside the first offers, which carries that
 // last ticket, is in flight (see startPSKWithoutDHE): then the fresh one.
-func (h *handshaker) candidates(o *chainOut, store *Sessions, key string) []*stored {
+func (h *handshaker) candidates(o *chainOut) []*stored {
+	store, key := h.sessions, h.key
 	own := o.fresh
 	if o.check.Mechanism == MechanismPSK && o.keep != nil && !h.pskKEPending() {
 		own = o.keep
@@ -404,7 +407,8 @@ func (h *handshaker) candidates(o *chainOut, store *Sessions, key string) []*sto
 // session the ladder keeps) is not offered again: its link offer's outcome
 // stands for it, since a single-use ticket offered twice at once would
 // have one offer refused.
-func (h *handshaker) replay(ctx context.Context, o *chainOut, f *fleet, store *Sessions, key string, link *linkOffer) {
+func (h *handshaker) replay(ctx context.Context, o *chainOut, f *fleet, link *linkOffer) {
+	store, key := h.sessions, h.key
 	m := o.check.Mechanism
 	offer := h.offerer(m)
 	for i, st := range store.oldest(key, m) {
@@ -464,7 +468,8 @@ func (f *fleet) keepRefused(st *stored, r Refusal) bool {
 // offer's fate, and whether the mechanism resumes — because an offer of
 // this probe was accepted or, behind a balancer whose backends every offer
 // missed, because one was within the window.
-func (h *handshaker) verdict(o *chainOut, f *fleet, store *Sessions, key string) {
+func (h *handshaker) verdict(o *chainOut, f *fleet) {
+	store, key := h.sessions, h.key
 	c := &o.check
 	for _, a := range o.offers {
 		if a.resumed {
@@ -501,7 +506,8 @@ func (h *handshaker) verdict(o *chainOut, f *fleet, store *Sessions, key string)
 // keep stores what later probes offer: the fresh session in the age ladder
 // when the mechanism resumed (a session never resumed measures nothing),
 // and the newest session of every backend key seen.
-func (h *handshaker) keep(o *chainOut, store *Sessions, key string) {
+func (h *handshaker) keep(o *chainOut) {
+	store, key := h.sessions, h.key
 	m := o.check.Mechanism
 	if o.resumed() {
 		store.add(key, m, o.keep)

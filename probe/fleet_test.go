@@ -403,7 +403,7 @@ func TestRetryCandidatesSkipTheSpentTicket(t *testing.T) {
 		if tt.keep {
 			o.keep = &stored{key: 1}
 		}
-		got := h.candidates(o, nil, "k")
+		got := h.candidates(o)
 		first := map[*stored]string{fresh: "fresh", o.keep: "keep"}[got[0]]
 		if first != tt.want || len(got) != 2 || got[1] != other {
 			t.Errorf("%s with keep %v: first candidate %s of %d, want %s then the other backend's", tt.m, tt.keep, first, len(got), tt.want)

@@ -49,10 +49,12 @@ type handshaker struct {
 	// oneServer: earlier probes met one server (Sessions.oneServer), so
 	// the session_ticket check's first offer may be hand-built (see
 	// firstTicketOffer12) and the first replay of each chain made beside
-	// its first offer (see startReplay), from sessions under key.
+	// its first offer (see startReplay).
 	oneServer bool
-	sessions  *Sessions
-	key       string
+	// sessions is the store of earlier sessions (nil: none), key the
+	// target's entry in it.
+	sessions *Sessions
+	key      string
 	// pskKE delivers the server's answer to the psk_without_dhe offer
 	// when it was made beside the chains or their follow-ups (see
 	// startPSKWithoutDHE); nil when it runs with the other risk checks.

@@ -65,17 +65,17 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 		"server_name", h.serverName, "versions", versionNames(m.Versions()), "checks", m.Checks)
 	key := module + "\x00" + r.Target + "\x00" + h.serverName
 
+	h.sessions, h.key = sessions, key
 	if sessions.oneServer(key) {
 		h.oneServer = true
-		h.sessions, h.key = sessions, key
 		logger.Debug("Earlier probes met one server: the ticket offer is hand-built, replays run beside the first offers",
 			"step", "plan", "addr", h.addr)
 	}
 	outs := h.runChains(ctx, m)
-	extra := h.moreTickets(ctx, outs, sessions, key)
-	h.fleet = h.newFleet(outs, extra, sessions, key)
+	extra := h.moreTickets(ctx, outs)
+	h.fleet = h.newFleet(outs, extra)
 	h.startPSKWithoutDHE(ctx, false)
-	h.followUp(ctx, outs, h.fleet, sessions, key)
+	h.followUp(ctx, outs, h.fleet)
 	if h.fleet.balanced() {
 		sessions.markBalanced(key)
 	}

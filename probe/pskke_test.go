@@ -66,11 +66,11 @@ func TestPSKRetryCandidatesSparePendingPSKKE(t *testing.T) {
 	fresh, last := &stored{key: 7}, &stored{key: 7}
 	o := &chainOut{check: Check{Mechanism: MechanismPSK}, fresh: fresh, keep: last}
 	h := &handshaker{pskKE: &pskKEOffer{done: make(chan struct{})}}
-	if got := h.candidates(o, nil, "k"); len(got) != 1 || got[0] != fresh {
+	if got := h.candidates(o); len(got) != 1 || got[0] != fresh {
 		t.Errorf("candidates with the psk_ke offer in flight: %v, want the fresh session alone", got)
 	}
 	close(h.pskKE.done)
-	if got := h.candidates(o, nil, "k"); len(got) != 1 || got[0] != last {
+	if got := h.candidates(o); len(got) != 1 || got[0] != last {
 		t.Errorf("candidates once the psk_ke offer was answered: %v, want the last ticket alone", got)
 	}
 }
