@@ -53,12 +53,19 @@ func mixinConfig(t *testing.T) map[string]any {
 // alerts are rendered from.
 func TestThresholdsAreTheMixins(t *testing.T) {
 	c := mixinConfig(t)
-	for field, got := range map[string]time.Duration{
+	thresholds := map[string]time.Duration{
 		"keyMaxAgeSeconds":              DefaultThresholds.KeyMaxAge,
 		"activeWindowSeconds":           DefaultThresholds.ActiveWindow,
 		"acceptedMaxAgeSeconds":         DefaultThresholds.AcceptedMaxAge,
 		"tls13MaxTicketLifetimeSeconds": DefaultThresholds.TLS13MaxTicketLifetime,
-	} {
+		"resumptionChainMaxAgeSeconds":  DefaultThresholds.ResumptionChainMaxAge,
+	}
+	for field := range c {
+		if _, ok := thresholds[field]; strings.HasSuffix(field, "Seconds") && !ok {
+			t.Errorf("mixin _config.%s has no threshold compared here", field)
+		}
+	}
+	for field, got := range thresholds {
 		want, ok := c[field].(float64)
 		if !ok {
 			t.Errorf("mixin _config.%s = %v, want a number of seconds", field, c[field])
