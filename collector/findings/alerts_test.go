@@ -174,3 +174,56 @@ func TestRunbookSections(t *testing.T) {
 		t.Errorf("anchor of a heading with spaces and dots: %q", got)
 	}
 }
+
+// TestDefinitionsInREADME keeps README.md's table of the check command's
+// findings equal to Definitions, both ways: each ID with its severity and
+// alert ("none" for a finding without one).
+func TestDefinitionsInREADME(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(readme), "| finding | severity | alert |\n|---|---|---|\n")
+	if !ok {
+		t.Fatal("README.md has no findings table")
+	}
+	name := regexp.MustCompile("`([^`]+)`")
+	type row struct{ severity, alert string }
+	documented := map[string]row{}
+	for _, line := range strings.Split(table, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			break
+		}
+		cells := strings.Split(line, "|")
+		if len(cells) < 5 {
+			t.Fatalf("findings table row %q: want three cells", line)
+		}
+		alert := "none"
+		if m := name.FindStringSubmatch(cells[3]); m != nil && !strings.HasPrefix(strings.TrimSpace(cells[3]), "none") {
+			alert = m[1]
+		}
+		for _, id := range name.FindAllStringSubmatch(cells[1], -1) {
+			documented[id[1]] = row{strings.TrimSpace(cells[2]), alert}
+		}
+	}
+	ids := map[string]bool{}
+	for _, d := range Definitions {
+		ids[d.ID] = true
+		want := row{d.Severity.String(), d.Alert}
+		if d.Alert == "" {
+			want.alert = "none"
+		}
+		got, ok := documented[d.ID]
+		switch {
+		case !ok:
+			t.Errorf("finding %s is not in README.md's findings table", d.ID)
+		case got != want:
+			t.Errorf("README.md's findings table has %s as %+v, the definition is %+v", d.ID, got, want)
+		}
+	}
+	for id := range documented {
+		if !ids[id] {
+			t.Errorf("README.md's findings table lists %s, which Definitions lacks", id)
+		}
+	}
+}
