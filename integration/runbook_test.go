@@ -117,6 +117,9 @@ func TestRunbookFixSections(t *testing.T) {
 	for _, r := range runbookKeyPerServer() {
 		sections = append(sections, r.section)
 	}
+	for _, r := range runbookChainFixes() {
+		sections = append(sections, r.section)
+	}
 	for _, s := range sections {
 		if !headings[s] {
 			t.Errorf("row names section %q, which alerts/runbook.md does not have", s)
