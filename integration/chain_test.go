@@ -76,8 +76,13 @@ func TestResumptionChainSessionTimeout(t *testing.T) {
 		}
 		o := r.probe(t, srv.Addr)
 		o.expect(t, map[string]float64{success: 1})
-		ages12 = append(ages12, o.series[chainAgeSeries(probe.MechanismSessionTicket)])
-		ages13 = append(ages13, o.series[chainAgeSeries(probe.MechanismPSK)])
+		for m, ages := range map[probe.Mechanism]*[]float64{probe.MechanismSessionTicket: &ages12, probe.MechanismPSK: &ages13} {
+			a, ok := o.series[chainAgeSeries(m)]
+			if !ok {
+				t.Fatalf("probe %d: no %s", i, chainAgeSeries(m))
+			}
+			*ages = append(*ages, a)
+		}
 	}
 	elapsed := time.Since(start).Seconds()
 	t.Logf("over %.1f s: session_ticket chain ages %v, psk %v", elapsed, ages12, ages13)
@@ -88,5 +93,13 @@ func TestResumptionChainSessionTimeout(t *testing.T) {
 		if a > 3.5 {
 			t.Errorf("probe %d: TLS 1.2 chain %v s old, past the 3 s session timeout", i, a)
 		}
+	}
+	// About [0, 2, 0, 2]: the second probe's link resumed the first's
+	// session 2 s on, the third found it past the timeout and restarted.
+	if ages12[1] < 1.5 {
+		t.Errorf("TLS 1.2 chain %v s old at the second probe, want the 2 s since the first", ages12[1])
+	}
+	if ages12[2] >= 1 {
+		t.Errorf("TLS 1.2 chain %v s old at the third probe, want a new chain: its session was 4 s old, past the 3 s timeout", ages12[2])
 	}
 }

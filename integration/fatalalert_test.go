@@ -15,7 +15,7 @@ var (
 )
 
 // TestAfterFatalAlert ends a session's connection with a fatal alert and
-// offers it again. OpenSSL (HAProxy, s_server, nginx) drops a cached
+// offers it again. OpenSSL (HAProxy, s_server, nginx, Apache) drops a cached
 // session ID on the alert; GnuTLS's gnutls-serv keeps it. Stateless tickets
 // survive everywhere. OpenSSL's stateful TLS 1.3 tickets (tickets off) are
 // one session each, and the alert removes only the last: the first still
@@ -69,6 +69,30 @@ func TestAfterFatalAlert(t *testing.T) {
 			absent: []string{afterAlertTicket},
 		}},
 		{serverCase: serverCase{
+			name:   "nginx tickets off, shared cache",
+			start:  nginx("ssl_protocols TLSv1.2 TLSv1.3; ssl_session_tickets off; ssl_session_cache shared:SSL:1m;"),
+			want:   map[string]float64{success: 1, afterAlertID: 0, afterAlertPSK: 1},
+			absent: []string{afterAlertTicket},
+		}},
+		{serverCase: serverCase{
+			name:  "apache stock ssl.conf, SSLSessionTickets on",
+			start: apacheCached(testservers.DebianApacheSSLConf+"SSLSessionTickets on\n", ""),
+			want:  map[string]float64{success: 1, afterAlertID: 0, afterAlertTicket: 1, afterAlertPSK: 1},
+		}},
+		{serverCase: serverCase{
+			// Debian's stock ssl.conf: tickets off.
+			name:   "apache stock ssl.conf",
+			start:  apacheCached(testservers.DebianApacheSSLConf, ""),
+			want:   map[string]float64{success: 1, afterAlertID: 0, afterAlertPSK: 1},
+			absent: []string{afterAlertTicket},
+		}},
+		{serverCase: serverCase{
+			name:   "apache stock ssl.conf, SSLOpenSSLConfCmd NumTickets 1",
+			start:  apacheCached(testservers.DebianApacheSSLConf, "SSLOpenSSLConfCmd NumTickets 1\n"),
+			want:   map[string]float64{success: 1, afterAlertID: 0, afterAlertPSK: 0},
+			absent: []string{afterAlertTicket},
+		}},
+		{serverCase: serverCase{
 			name:  "gnutls-serv defaults",
 			start: gnutlsServer(),
 			want:  map[string]float64{success: 1, afterAlertID: 1, afterAlertTicket: 1, afterAlertPSK: 1},
@@ -98,5 +122,15 @@ func TestAfterFatalAlert(t *testing.T) {
 				t.Errorf("%s logged %q %d times, want %d (one per mechanism judged)\n%s", tc.name, tc.alertLog, n, judged, srv.Logs())
 			}
 		})
+	}
+}
+
+// apacheCached serves Apache with global at server level (it must set
+// SSLSessionCache, as DebianApacheSSLConf does, for session IDs to resume)
+// and vhost in the virtual host.
+func apacheCached(global, vhost string) func(*testing.T, *testservers.PKI) *testservers.Server {
+	return func(t *testing.T, pki *testservers.PKI) *testservers.Server {
+		testservers.Require(t, "apache2")
+		return testservers.StartApacheConfig(t, pki, testservers.ApacheConfig{Global: global, VirtualHost: vhost})
 	}
 }

@@ -46,7 +46,16 @@ type ageFix struct {
 	alert         []string // max-age series that must exceed a day with the problem
 	problem       agedServer
 	fixed         agedServer
+	// bounds says the fix bounds the age and keeps resumption (a timeout,
+	// a rotation): a third probe at once resumes the second's sessions and
+	// shows their age. Without it the fix turns the mechanisms off, and the
+	// second probe resumes nothing of them.
+	bounds bool
 }
+
+// ageSupported is the tls_resumption_supported series of the mechanism a
+// max-age series is about.
+var ageSupported = map[string]string{ageID: sessionID, age12: ticket12, age13: psk}
 
 func plain(start func(*testing.T, *testservers.PKI) string) agedServer {
 	return func(t *testing.T, pki *testservers.PKI) (string, func(*testing.T)) { return start(t, pki), nil }
@@ -57,7 +66,7 @@ func TestRunbookResumableAge(t *testing.T) {
 	for _, f := range runbookAgeFixes() {
 		t.Run(f.section+"/"+f.name, func(t *testing.T) {
 			t.Run("problem", func(t *testing.T) {
-				o := agedProbe(t, f.problem)
+				o, _ := agedProbe(t, f.problem)
 				for _, s := range f.alert {
 					if v, ok := o.series[s]; !ok || v <= day {
 						t.Errorf("%s = %v (present %v), want above %d s\n%s", s, v, ok, day, o)
@@ -65,10 +74,26 @@ func TestRunbookResumableAge(t *testing.T) {
 				}
 			})
 			t.Run("fixed", func(t *testing.T) {
-				o := agedProbe(t, f.fixed)
+				o, again := agedProbe(t, f.fixed)
 				for _, s := range f.alert {
 					if v, ok := o.series[s]; ok && v > day {
 						t.Errorf("%s = %v after the fix, want at most %d s or absent\n%s", s, v, day, o)
+					}
+				}
+				if !f.bounds {
+					for _, s := range f.alert {
+						if v, ok := o.series[ageSupported[s]]; !ok || v != 0 {
+							t.Errorf("%s = %v (present %v) after the fix, want 0: the fix turns it off\n%s", ageSupported[s], v, ok, o)
+						}
+					}
+					return
+				}
+				// The fix still resumes a session younger than its bound,
+				// and the series shows that session's age.
+				o = again(t)
+				for _, s := range f.alert {
+					if v, ok := o.series[s]; !ok || v > agedWait.Seconds() {
+						t.Errorf("%s = %v (present %v) on a probe at once, want the previous probe's session resumed, younger than %s\n%s", s, v, ok, agedWait, o)
 					}
 				}
 			})
@@ -77,8 +102,9 @@ func TestRunbookResumableAge(t *testing.T) {
 }
 
 // agedProbe probes twice, agedWait apart in real time and agedSkew apart
-// on the exporter's clock, and returns the second probe.
-func agedProbe(t *testing.T, start agedServer) observation {
+// on the exporter's clock, and returns the second probe and a third one to
+// make at once.
+func agedProbe(t *testing.T, start agedServer) (observation, func(*testing.T) observation) {
 	t.Helper()
 	pki := testservers.NewPKI(t)
 	addr, between := start(t, pki)
@@ -98,7 +124,13 @@ func agedProbe(t *testing.T, start agedServer) observation {
 	if o.series[success] != 1 {
 		t.Fatalf("second probe failed\n%s", o)
 	}
-	return o
+	return o, func(t *testing.T) observation {
+		o := r.probe(t, addr)
+		if o.series[success] != 1 {
+			t.Fatalf("third probe failed\n%s", o)
+		}
+		return o
+	}
 }
 
 func runbookAgeFixes() []ageFix {
@@ -123,33 +155,33 @@ func runbookAgeFixes() []ageFix {
 	hap := func(cfg testservers.HAProxyConfig) agedServer { return plain(haproxyAt(cfg)) }
 	return []ageFix{
 		{section: idSection, name: "nginx ssl_session_timeout (2s)", alert: []string{ageID},
-			problem: plain(nginxAt(cache)), fixed: plain(nginxAt(cache + " ssl_session_timeout 2s;"))},
+			problem: plain(nginxAt(cache)), fixed: plain(nginxAt(cache + " ssl_session_timeout 2s;")), bounds: true},
 		{section: idSection, name: "nginx ssl_session_cache none", alert: []string{ageID},
 			problem: plain(nginxAt(cache)), fixed: plain(nginxAt("ssl_session_cache none;"))},
 		{section: idSection, name: "nginx ssl_session_cache off", alert: []string{ageID},
 			problem: plain(nginxAt(cache)), fixed: plain(nginxAt("ssl_session_cache off;"))},
 		{section: idSection, name: "Apache SSLSessionCacheTimeout (2)", alert: []string{ageID},
-			problem: apache(withCache("")), fixed: apache(withCache("SSLSessionCacheTimeout 2\n"))},
+			problem: apache(withCache("")), fixed: apache(withCache("SSLSessionCacheTimeout 2\n")), bounds: true},
 		{section: idSection, name: "Apache SSLSessionCache none", alert: []string{ageID},
 			problem: apache(withCache("")), fixed: apache(func(*testing.T) string { return "SSLSessionCache none\n" })},
 		{section: idSection, name: "HAProxy tune.ssl.lifetime (2s)", alert: []string{ageID},
-			problem: hap(testservers.HAProxyConfig{}), fixed: hap(testservers.HAProxyConfig{Global: "tune.ssl.lifetime 2s"})},
+			problem: hap(testservers.HAProxyConfig{}), fixed: hap(testservers.HAProxyConfig{Global: "tune.ssl.lifetime 2s"}), bounds: true},
 		{section: idSection, name: "HAProxy tune.ssl.cachesize 0", alert: []string{ageID},
 			problem: hap(testservers.HAProxyConfig{}), fixed: hap(testservers.HAProxyConfig{Global: "tune.ssl.cachesize 0"})},
 		{section: ticketSection, name: "nginx ssl_session_timeout (2s)", alert: ageTick,
-			problem: plain(nginxAt("")), fixed: plain(nginxAt("ssl_session_timeout 2s;"))},
+			problem: plain(nginxAt("")), fixed: plain(nginxAt("ssl_session_timeout 2s;")), bounds: true},
 		{section: ticketSection, name: "nginx ssl_session_tickets off", alert: ageTick,
 			problem: plain(nginxAt("")), fixed: plain(nginxAt("ssl_session_tickets off;"))},
 		{section: ticketSection, name: "nginx one previous ssl_session_ticket_key, rotated twice", alert: ageTick,
-			problem: nginxRotating(0), fixed: nginxRotating(2)},
+			problem: nginxRotating(0), fixed: nginxRotating(2), bounds: true},
 		{section: ticketSection, name: "Apache SSLSessionCacheTimeout (2)", alert: ageTick,
-			problem: apache(withCache("")), fixed: apache(withCache("SSLSessionCacheTimeout 2\n"))},
+			problem: apache(withCache("")), fixed: apache(withCache("SSLSessionCacheTimeout 2\n")), bounds: true},
 		{section: ticketSection, name: "HAProxy tune.ssl.lifetime (2s)", alert: ageTick,
-			problem: hap(testservers.HAProxyConfig{}), fixed: hap(testservers.HAProxyConfig{Global: "tune.ssl.lifetime 2s"})},
+			problem: hap(testservers.HAProxyConfig{}), fixed: hap(testservers.HAProxyConfig{Global: "tune.ssl.lifetime 2s"}), bounds: true},
 		{section: ticketSection, name: "HAProxy tls-ticket-keys ring, set ssl tls-key twice", alert: ageTick,
-			problem: haproxyRotating(0), fixed: haproxyRotating(2)},
+			problem: haproxyRotating(0), fixed: haproxyRotating(2), bounds: true},
 		{section: "Stateful TLS 1.3 tickets", name: "nginx tickets off: the session cache timeout (2s) bounds TLS 1.3", alert: []string{age13},
-			problem: plain(nginxAt("ssl_session_tickets off; " + cache)), fixed: plain(nginxAt("ssl_session_tickets off; " + cache + " ssl_session_timeout 2s;"))},
+			problem: plain(nginxAt("ssl_session_tickets off; " + cache)), fixed: plain(nginxAt("ssl_session_tickets off; " + cache + " ssl_session_timeout 2s;")), bounds: true},
 	}
 }
 

@@ -117,6 +117,9 @@ func TestRunbookFixSections(t *testing.T) {
 	for _, r := range runbookKeyPerServer() {
 		sections = append(sections, r.section)
 	}
+	for _, r := range runbookChainFixes() {
+		sections = append(sections, r.section)
+	}
 	for _, s := range sections {
 		if !headings[s] {
 			t.Errorf("row names section %q, which alerts/runbook.md does not have", s)
@@ -304,7 +307,7 @@ func runbookFixes() []runbookFix {
 	lifetime := []alertOn{exceeds(hint12, day), exceeds(hint13, day)}
 	const common = "ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:SSL:1m;"
 	const resumptionOff = "ssl_session_tickets off; ssl_session_cache off;"
-	return []runbookFix{
+	fixes := []runbookFix{
 		{
 			section: noDHE, name: "nginx ssl_conf_command Options -AllowNoDHEKEX over openssl.cnf",
 			alert:   []alertOn{fires(pskNoDHE)},
@@ -565,5 +568,40 @@ func runbookFixes() []runbookFix {
 			problem: &runbookServer{start: apacheAt("", ""), want: map[string]float64{hint12: 300, hint13: 300}},
 			fixed:   runbookServer{start: apacheAt("", "SSLOpenSSLConfCmd Options -SessionTicket"), want: map[string]float64{success: 1, sessionID: 1}},
 		},
+	}
+	return append(fixes, fatalAlertFixes()...)
+}
+
+func fatalAlertModule(m *probe.Module) { m.Risks = append(m.Risks, probe.RiskAfterFatalAlert) }
+
+// fatalAlertFixes are TLSSessionIDResumableAfterFatalAlert's claims: the
+// OpenSSL servers' session caches forget an alerted session (0), and
+// turning the cache off leaves no session ID to resume at all.
+func fatalAlertFixes() []runbookFix {
+	const section = "TLSSessionIDResumableAfterFatalAlert"
+	alert := []alertOn{fires(afterAlertID)}
+	forgets := map[string]float64{success: 1, sessionID: 1, afterAlertID: 0}
+	off := runbookServer{want: map[string]float64{success: 1, sessionID: 0}, absent: []string{afterAlertID}}
+	with := func(s runbookServer, start func(*testing.T, *testservers.PKI) string) runbookServer {
+		s.start = start
+		return s
+	}
+	const cache = "ssl_session_cache shared:SSL:1m;"
+	return []runbookFix{
+		{section: section, name: "nginx shared cache forgets the session", module: fatalAlertModule, alert: alert,
+			fixed: runbookServer{start: nginxAt(cache), want: forgets}},
+		{section: section, name: "Apache SSLSessionCache forgets the session", module: fatalAlertModule, alert: alert,
+			fixed: runbookServer{start: apacheAt("", ""), want: forgets}},
+		{section: section, name: "HAProxy shared cache forgets the session", module: fatalAlertModule, alert: alert,
+			fixed: runbookServer{start: haproxyAt(testservers.HAProxyConfig{}), want: forgets}},
+		{section: section, name: "nginx ssl_session_cache off", module: fatalAlertModule, alert: alert,
+			fixed: with(off, nginxAt("ssl_session_cache off;"))},
+		{section: section, name: "Apache SSLSessionCache none", module: fatalAlertModule, alert: alert,
+			fixed: with(off, logged(func(t *testing.T, pki *testservers.PKI) *testservers.Server {
+				testservers.Require(t, "apache2")
+				return testservers.StartApacheConfig(t, pki, testservers.ApacheConfig{Global: "SSLSessionCache none\n"})
+			}))},
+		{section: section, name: "HAProxy tune.ssl.cachesize 0", module: fatalAlertModule, alert: alert,
+			fixed: with(off, haproxyAt(testservers.HAProxyConfig{Global: "tune.ssl.cachesize 0"}))},
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/resumption-exporter/resumption_exporter/probe/internal/wire"
 )
@@ -78,12 +77,7 @@ func (h *handshaker) afterAlert(ctx context.Context, m Mechanism) (bool, error) 
 		return false, err
 	}
 	for i, st := range sessions {
-		var a attempt
-		if m == MechanismSessionID {
-			a.resumed, _, err = h.offer12(ctx, st.s12)
-		} else {
-			a, err = h.offerer(m)(ctx, st)
-		}
+		a, err := h.offerer(m)(ctx, st)
 		if errors.Is(err, errAlert) {
 			err = nil // answered with an alert: not resumed
 		}
@@ -112,15 +106,13 @@ func (h *handshaker) afterAlert(ctx context.Context, m Mechanism) (bool, error) 
 // last.
 func (h *handshaker) alertedSessions(fh *fullHandshake, m Mechanism) ([]*stored, error) {
 	if m == MechanismSessionID {
-		f, err := flight12(fh.tap.received())
+		s, err := h.issuedSessionID(fh)
 		if err != nil {
-			return nil, fmt.Errorf("read ServerHello of %s: %w", h.addr, err)
+			return nil, err
 		}
-		if len(f.ServerHello.SessionID) == 0 {
+		if s == nil {
 			return nil, errNoSession
 		}
-		s := &session12{sessionID: f.ServerHello.SessionID, suite: fh.state.CipherSuite,
-			ems: f.ServerHello.ExtendedMasterSecret, master: fh.masterSecret()}
 		return []*stored{{obtained: h.now(), s12: s}}, nil
 	}
 	n := len(fh.sessions)
@@ -153,12 +145,8 @@ func (h *handshaker) alertedSessions(fh *fullHandshake, m Mechanism) ([]*stored,
 // close_notify, so only the raw connection is closed.
 func (h *handshaker) endWithAlert(ctx context.Context, c *clientConn) (*fullHandshake, error) {
 	defer c.t.Close()
-	deadline := time.Now().Add(h.module.TicketWait)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
 	state := c.tc.ConnectionState()
-	c.tc.SetReadDeadline(deadline)
+	c.tc.SetReadDeadline(h.closeDeadline(ctx))
 	closed := make(chan struct{})
 	go func() {
 		defer close(closed)

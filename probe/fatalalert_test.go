@@ -1,11 +1,16 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"io"
+	"log/slog"
 	"maps"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -161,7 +166,8 @@ func TestAfterFatalAlertOffByDefault(t *testing.T) {
 // a backend that never issued the session: not judged. One backend resumes
 // its stateless ticket (true); two round-robin ones, taking turns, answer
 // the alerted session's offer with the other backend (absent), though the
-// chain itself resumed on a retry.
+// chain itself resumed on a retry. The debug log says why it stayed
+// unjudged: errOtherBackend, not some other failure of the check.
 func TestAfterFatalAlertUnjudgedBehindSeveralBackends(t *testing.T) {
 	pki := testservers.NewPKI(t)
 	m := testModule(t, pki, func(m *Module) {
@@ -174,9 +180,16 @@ func TestAfterFatalAlertUnjudgedBehindSeveralBackends(t *testing.T) {
 		bs := newFleetOf(t, pki, n)
 		var next atomic.Uint32
 		addr := balancer(t, bs, func() int { return int(next.Add(1)) % len(bs) })
-		r := Run(context.Background(), addr, "test", m, NewSessions(SessionsOptions{}), testLogger(t))
+		var logs bytes.Buffer
+		logger := slog.New(slog.NewTextHandler(io.MultiWriter(&logs, t.Output()), &slog.HandlerOptions{Level: slog.LevelDebug}))
+		r := Run(context.Background(), addr, "test", m, NewSessions(SessionsOptions{}), logger)
 		if !r.Success {
 			t.Fatalf("%d backends: %s", n, r.Failure)
+		}
+		unjudged := strings.Contains(logs.String(), `msg="After-fatal-alert check not judged"`) &&
+			strings.Contains(logs.String(), strconv.Quote(errOtherBackend.Error()))
+		if unjudged != (n == 2) {
+			t.Errorf("%d backends: logged unjudged for %q: %v, want %v", n, errOtherBackend, unjudged, n == 2)
 		}
 		c, _ := r.Check(MechanismSessionTicket)
 		got, judged := r.Risks.AfterFatalAlertAccepted[MechanismSessionTicket]

@@ -19,9 +19,15 @@ const (
 	// from the ticket key. One extra offer; needs the psk check.
 	RiskPSKWithoutDHE Risk = "psk_without_dhe"
 	// RiskTicketbleed: CVE-2016-9244, judged from the session_ticket
-	// check's own first offer, made by hand with a 16-byte session ID;
-	// one more offer only on a signal, or when that offer was refused and
-	// a later one resumed (behind a balancer).
+	// check's own first offer when that offer is made by hand with a
+	// 16-byte session ID, which it is once earlier probes met one server
+	// (Sessions.oneServer) and the suite is one finish12 can finish; one
+	// more offer only on a signal. Otherwise the check makes an offer of
+	// its own: on a target's first probe, behind a balancer, after a
+	// refused hand-built offer, and on every probe of a target that never
+	// qualifies as one server: tickets without a key name (Go's), stateful
+	// TLS 1.3 tickets, a server of one version, a module without both the
+	// session_ticket and psk checks.
 	RiskTicketbleed Risk = "ticketbleed"
 	// RiskTicketWeakness: secrets in clear, an all-zero HMAC key, reused
 	// keystreams, judged from the tickets the other checks obtained.

@@ -53,12 +53,19 @@ func mixinConfig(t *testing.T) map[string]any {
 // alerts are rendered from.
 func TestThresholdsAreTheMixins(t *testing.T) {
 	c := mixinConfig(t)
-	for field, got := range map[string]time.Duration{
+	thresholds := map[string]time.Duration{
 		"keyMaxAgeSeconds":              DefaultThresholds.KeyMaxAge,
 		"activeWindowSeconds":           DefaultThresholds.ActiveWindow,
 		"acceptedMaxAgeSeconds":         DefaultThresholds.AcceptedMaxAge,
 		"tls13MaxTicketLifetimeSeconds": DefaultThresholds.TLS13MaxTicketLifetime,
-	} {
+		"resumptionChainMaxAgeSeconds":  DefaultThresholds.ResumptionChainMaxAge,
+	}
+	for field := range c {
+		if _, ok := thresholds[field]; strings.HasSuffix(field, "Seconds") && !ok {
+			t.Errorf("mixin _config.%s has no threshold compared here", field)
+		}
+	}
+	for field, got := range thresholds {
 		want, ok := c[field].(float64)
 		if !ok {
 			t.Errorf("mixin _config.%s = %v, want a number of seconds", field, c[field])
@@ -165,5 +172,58 @@ func TestRunbookSections(t *testing.T) {
 	}
 	if got := (Definition{Section: "Stateful TLS 1.3 tickets"}).Anchor(); got != "stateful-tls-13-tickets" {
 		t.Errorf("anchor of a heading with spaces and dots: %q", got)
+	}
+}
+
+// TestDefinitionsInREADME keeps README.md's table of the check command's
+// findings equal to Definitions, both ways: each ID with its severity and
+// alert ("none" for a finding without one).
+func TestDefinitionsInREADME(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(readme), "| finding | severity | alert |\n|---|---|---|\n")
+	if !ok {
+		t.Fatal("README.md has no findings table")
+	}
+	name := regexp.MustCompile("`([^`]+)`")
+	type row struct{ severity, alert string }
+	documented := map[string]row{}
+	for _, line := range strings.Split(table, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			break
+		}
+		cells := strings.Split(line, "|")
+		if len(cells) < 5 {
+			t.Fatalf("findings table row %q: want three cells", line)
+		}
+		alert := "none"
+		if m := name.FindStringSubmatch(cells[3]); m != nil && !strings.HasPrefix(strings.TrimSpace(cells[3]), "none") {
+			alert = m[1]
+		}
+		for _, id := range name.FindAllStringSubmatch(cells[1], -1) {
+			documented[id[1]] = row{strings.TrimSpace(cells[2]), alert}
+		}
+	}
+	ids := map[string]bool{}
+	for _, d := range Definitions {
+		ids[d.ID] = true
+		want := row{d.Severity.String(), d.Alert}
+		if d.Alert == "" {
+			want.alert = "none"
+		}
+		got, ok := documented[d.ID]
+		switch {
+		case !ok:
+			t.Errorf("finding %s is not in README.md's findings table", d.ID)
+		case got != want:
+			t.Errorf("README.md's findings table has %s as %+v, the definition is %+v", d.ID, got, want)
+		}
+	}
+	for id := range documented {
+		if !ids[id] {
+			t.Errorf("README.md's findings table lists %s, which Definitions lacks", id)
+		}
 	}
 }

@@ -197,13 +197,7 @@ func Evaluate(r *probe.Result, keys *history.KeyState, now time.Time, th Thresho
 				probe.VersionName(m.Version()), age.Round(time.Second), th.AcceptedMaxAge)
 		}
 	}
-	riskFindings(&r.Risks, add)
-	for _, m := range probe.Mechanisms {
-		if age, ok := r.Risks.ResumptionChainMaxAge[m]; ok && age > th.ResumptionChainMaxAge {
-			add(ResumptionChainUnbounded, string(m), "resumed a %s resumption chain whose full handshake was %s earlier, above %s",
-				probe.VersionName(m.Version()), age.Round(time.Second), th.ResumptionChainMaxAge)
-		}
-	}
+	riskFindings(&r.Risks, th, add)
 	for _, c := range r.Checks {
 		if c.Completed && c.Resumed {
 			add(resumptionFindings[c.Mechanism], string(c.Mechanism), "%s resumption supported", mechanismTitle(c.Mechanism))
@@ -213,8 +207,9 @@ func Evaluate(r *probe.Result, keys *history.KeyState, now time.Time, th Thresho
 	return out
 }
 
-// riskFindings mirrors the risk checks' alerts: each fires on a verdict of 1.
-func riskFindings(r *probe.RiskResult, add func(Definition, string, string, ...any)) {
+// riskFindings mirrors the risk checks' alerts: each fires on a verdict of
+// 1, the resumption chain's on an age above th.ResumptionChainMaxAge.
+func riskFindings(r *probe.RiskResult, th Thresholds, add func(Definition, string, string, ...any)) {
 	if found(r.PSKWithoutDHE) {
 		add(ResumptionWithoutDHE, "psk", "resumed a TLS 1.3 PSK offered with psk_ke alone: no forward secrecy")
 	}
@@ -235,6 +230,12 @@ func riskFindings(r *probe.RiskResult, add func(Definition, string, string, ...a
 	}
 	if r.AfterFatalAlertAccepted[probe.MechanismSessionID] {
 		add(SessionIDAfterFatalAlert, string(probe.MechanismSessionID), "resumed a session ID whose connection ended with a fatal alert (RFC 5246 section 7.2: it must not)")
+	}
+	for _, m := range probe.Mechanisms {
+		if age, ok := r.ResumptionChainMaxAge[m]; ok && age > th.ResumptionChainMaxAge {
+			add(ResumptionChainUnbounded, string(m), "resumed a %s resumption chain whose full handshake was %s earlier, above %s",
+				probe.VersionName(m.Version()), age.Round(time.Second), th.ResumptionChainMaxAge)
+		}
 	}
 	crossNameFindings(r, add)
 }
