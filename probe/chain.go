@@ -106,6 +106,8 @@ func (h *handshaker) settleLink(l *linkOffer, o *chainOut, f *fleet) {
 			next.origin = origin
 			f.label(o.version, next)
 			store.setChainLink(key, m, next)
+		} else {
+			store.linkResumed(key, m)
 		}
 		h.log.Debug("Resumption chain resumed", "mechanism", m, "step", "chain", "addr", h.addr,
 			"chain_age", now.Sub(origin).Round(time.Second), "extended", len(l.a.issued) > 0)
@@ -154,8 +156,9 @@ func (st *stored) chainOrigin() time.Time {
 }
 
 // chainLink returns the kept chain link of key and m, nil when there is
-// none or it is past MaxAge (its ticket, not its chain: a link is as old
-// as the resumption that issued it).
+// none or it is past MaxAge: issued, or last resumed, longer ago than that
+// (its ticket's age, not its chain's: a link is as old as the resumption
+// that issued it, or that last showed it alive).
 func (s *Sessions) chainLink(key string, m Mechanism) *stored {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -164,11 +167,29 @@ func (s *Sessions) chainLink(key string, m Mechanism) *stored {
 		return nil
 	}
 	st := ts.links[m]
-	if st != nil && !st.obtained.After(s.now().Add(-s.maxAge)) {
+	if st == nil {
+		return nil
+	}
+	alive := st.obtained
+	if t := ts.linkResumed[m]; t.After(alive) {
+		alive = t
+	}
+	if !alive.After(s.now().Add(-s.maxAge)) {
 		delete(ts.links, m)
+		delete(ts.linkResumed, m)
 		return nil
 	}
 	return st
+}
+
+// linkResumed notes that the chain link of key and m resumed now without
+// a new session to take its place.
+func (s *Sessions) linkResumed(key string, m Mechanism) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ts := s.lookup(key); ts != nil && ts.links[m] != nil {
+		ts.linkResumed[m] = s.now()
+	}
 }
 
 // setChainLink keeps st as the chain link of key and m; nil drops it.
@@ -178,10 +199,13 @@ func (s *Sessions) setChainLink(key string, m Mechanism, st *stored) {
 	if st == nil {
 		if ts := s.lookup(key); ts != nil {
 			delete(ts.links, m)
+			delete(ts.linkResumed, m)
 		}
 		return
 	}
-	s.target(key).links[m] = st
+	ts := s.target(key)
+	ts.links[m] = st
+	delete(ts.linkResumed, m)
 }
 
 func (s *riskSink) sawChainAge(m Mechanism, age time.Duration) {

@@ -413,3 +413,41 @@ func TestResumptionChainLinkBesideFirstOffer(t *testing.T) {
 		t.Errorf("the link was offered beside %d of %d held first offers, want all (at least 2)", overlapped.Load(), held.Load())
 	}
 }
+
+// A link the server keeps resuming without issuing a successor (a TLS 1.2
+// ticket OpenSSL resumes without renewal) is kept past MaxAge after its
+// issue, for as long as it resumes; one that stops resuming goes MaxAge
+// after it last did.
+func TestChainLinkKeptWhileItResumes(t *testing.T) {
+	const day = 24 * time.Hour
+	for _, tt := range []struct {
+		name    string
+		resumed []time.Duration // when the link resumed, after its issue
+		at      time.Duration   // when the next probe looks it up
+		kept    bool
+	}{
+		{"within MaxAge of its issue", nil, 7 * day, true},
+		{"past MaxAge of its issue, never resumed", nil, 9 * day, false},
+		{"past MaxAge of its issue, resumed since", []time.Duration{4 * day, 7 * day}, 9 * day, true},
+		{"past MaxAge of its last resumption", []time.Duration{4 * day}, 13 * day, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			now := t0
+			s := NewSessions(SessionsOptions{Now: func() time.Time { return now }})
+			link := &stored{obtained: t0}
+			s.setChainLink("k", MechanismSessionTicket, link)
+			for _, d := range tt.resumed {
+				now = t0.Add(d)
+				if got := s.chainLink("k", MechanismSessionTicket); got != link {
+					t.Fatalf("at %v: link %v, want the kept one", d, got)
+				}
+				s.linkResumed("k", MechanismSessionTicket)
+			}
+			now = t0.Add(tt.at)
+			if got := s.chainLink("k", MechanismSessionTicket); (got == link) != tt.kept {
+				t.Errorf("at %v: link kept %v, want %v", tt.at, got == link, tt.kept)
+			}
+		})
+	}
+}

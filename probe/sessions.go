@@ -116,6 +116,11 @@ type targetSessions struct {
 	// links holds, per mechanism, the newest link of the resumption
 	// chain the resumption_chain check extends (see chain.go).
 	links map[Mechanism]*stored
+	// linkResumed is when each mechanism's link last resumed: a TLS 1.2
+	// ticket resumed without renewal stays the link, and it is kept for
+	// as long as the server keeps resuming it, not MaxAge after it was
+	// issued.
+	linkResumed map[Mechanism]time.Time
 	// balanced is when a probe last showed several backends.
 	balanced time.Time
 	// handRefused is when a probe last saw the server refuse the
@@ -158,7 +163,8 @@ func (s *Sessions) target(key string) *targetSessions {
 	}
 	ts := &targetSessions{key: key, kinds: map[Mechanism][]*stored{},
 		backends: map[Mechanism]map[uint64]*stored{}, resumed: map[Mechanism]time.Time{},
-		nameLen: map[uint16]int{}, links: map[Mechanism]*stored{}}
+		nameLen: map[uint16]int{}, links: map[Mechanism]*stored{},
+		linkResumed: map[Mechanism]time.Time{}}
 	s.byKey[key] = s.lru.PushFront(ts)
 	for s.lru.Len() > s.maxTargets {
 		old := s.lru.Back()
