@@ -451,3 +451,43 @@ func TestChainLinkKeptWhileItResumes(t *testing.T) {
 		})
 	}
 }
+
+// A retry never offers a session that the early replay or the chain link
+// is offering beside the first offer: behind a balancer found only in this
+// probe, the backend a kept session belongs to is what the retries seek,
+// and a single-use ticket offered twice at once has one offer refused.
+func TestRetryCandidatesSpareOffersInFlight(t *testing.T) {
+	const key = "k"
+	own, replaying, linking, other := &stored{key: 1}, &stored{key: 2}, &stored{key: 3}, &stored{key: 4}
+	for _, tt := range []struct {
+		name string
+		o    *chainOut
+		want []*stored
+	}{
+		{"nothing in flight", &chainOut{}, []*stored{own, replaying, linking, other}},
+		{"early replay in flight", &chainOut{early: &replayed{st: replaying}}, []*stored{own, linking, other}},
+		{"chain link in flight", &chainOut{link: &linkOffer{link: linking}}, []*stored{own, replaying, other}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewSessions(SessionsOptions{})
+			for i, st := range []*stored{other, linking, replaying} { // newest last: perBackend lists newest first
+				st.obtained = time.Now().Add(time.Duration(i) * time.Second)
+				s.keepBackend(key, MechanismSessionTicket, st)
+			}
+			tt.o.check, tt.o.fresh = Check{Mechanism: MechanismSessionTicket}, own
+			h := &handshaker{sessions: s, key: key}
+			got := h.candidates(tt.o)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("candidates %v, want %v", keysOf(got), keysOf(tt.want))
+			}
+		})
+	}
+}
+
+func keysOf(sts []*stored) []uint64 {
+	var ks []uint64
+	for _, st := range sts {
+		ks = append(ks, st.key)
+	}
+	return ks
+}

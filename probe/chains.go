@@ -64,12 +64,12 @@ type replayed struct {
 // single-use ticket it spent is refused, and forgotten, next time). The
 // resumption_chain link is offered once, by the chain check: when it is the
 // oldest session, replay takes that offer's outcome instead.
-func (h *handshaker) startReplay(ctx context.Context, m Mechanism) *replayed {
+func (h *handshaker) startReplay(ctx context.Context, m Mechanism, link *linkOffer) *replayed {
 	if !h.oneServer {
 		return nil
 	}
 	old := h.sessions.oldest(h.key, m)
-	if len(old) == 0 || h.module.HasRisk(RiskResumptionChain) && old[0] == h.sessions.chainLink(h.key, m) {
+	if len(old) == 0 || link != nil && old[0] == link.link {
 		return nil
 	}
 	r := &replayed{st: old[0], done: make(chan struct{})}
@@ -110,6 +110,14 @@ func (o *chainOut) record(a attempt) {
 	}
 }
 
+// inFlight reports whether st is being offered beside the chain's first
+// offer (the early replay, the chain link), so that nothing offers it again
+// before that offer ends: a single-use ticket offered twice at once has one
+// offer refused.
+func (o *chainOut) inFlight(st *stored) bool {
+	return o.early != nil && o.early.st == st || o.link != nil && o.link.link == st
+}
+
 // firstOffer makes the chain's first offer of its fresh session.
 func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
 	if h.oneServer {
@@ -118,7 +126,7 @@ func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
 		// the early replay and replay leave it to this offer.
 		out.link = h.offerLink(ctx, &out)
 	}
-	out.early = h.startReplay(ctx, out.check.Mechanism)
+	out.early = h.startReplay(ctx, out.check.Mechanism, out.link)
 	var a attempt
 	var err error
 	if out.check.Mechanism == MechanismSessionTicket {
@@ -195,7 +203,7 @@ func (h *handshaker) firstTicketOffer12(ctx context.Context, out chainOut) (atte
 // the handshake, so a resumed flight with one renewed the session.
 func (h *handshaker) resumeTLS12Renewing(ctx context.Context, st *stored) (attempt, error) {
 	a, err := h.resumeTLS(ctx, VersionTLS12, st)
-	if err == nil && a.resumed {
+	if err == nil && a.resumed && a.completed {
 		h.risks.sawRenewal12(len(a.tickets) > 0)
 	}
 	return a, err
@@ -384,6 +392,10 @@ type attempt struct {
 	tickets []ticketSeen
 	// issued are the sessions crypto/tls obtained on this connection.
 	issued []*stored
+	// completed: crypto/tls finished the handshake, so the server's
+	// flight was read to its Finished (a resumed TLS 1.2 flight that
+	// stopped short says nothing of a renewal).
+	completed bool
 }
 
 // offerer returns how mechanism m offers a session.
@@ -490,6 +502,7 @@ func (h *handshaker) resumeTLSReading(ctx context.Context, version uint16, st *s
 			a.tickets = tickets13(nsts)
 		}
 	}
+	a.completed = herr == nil
 	if herr == nil && (version == VersionTLS12 || !a.resumed || readResumed) {
 		for _, cs := range cache.all() {
 			a.issued = append(a.issued, &stored{obtained: h.now(), received: time.Now(), cs: cs})

@@ -255,11 +255,17 @@ func (h *handshaker) followUp(ctx context.Context, outs []chainOut, f *fleet) {
 	var wg, tickets sync.WaitGroup
 	var todo []*chainOut
 	for i := range outs {
-		if o := &outs[i]; o.fresh != nil && o.check.Completed {
-			todo = append(todo, o)
-			if o.check.Mechanism != MechanismSessionID {
-				tickets.Add(1) // before any goroutine waits on it
-			}
+		o := &outs[i]
+		if o.fresh == nil || !o.check.Completed {
+			// A chain link started beside a first offer that then
+			// failed is still settled: a resumed single-use link is
+			// spent, and only its successor carries the chain on.
+			h.settleLinkLater(o.link, o, f)
+			continue
+		}
+		todo = append(todo, o)
+		if o.check.Mechanism != MechanismSessionID {
+			tickets.Add(1) // before any goroutine waits on it
 		}
 	}
 	for _, o := range todo {
@@ -389,6 +395,9 @@ func (h *handshaker) candidates(o *chainOut) []*stored {
 		learned = append(learned, o.learned[i])
 	}
 	for _, st := range append(learned, store.perBackend(key, o.check.Mechanism)...) {
+		if o.inFlight(st) {
+			continue // offered right now, beside the first offer: not twice at once
+		}
 		if st.key != 0 && !seen[st.key] {
 			seen[st.key] = true
 			out = append(out, st)
