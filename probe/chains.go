@@ -220,17 +220,15 @@ func (h *handshaker) sessionIDChain(ctx context.Context) chainOut {
 		return failed(out, err)
 	}
 	out.check.FullHandshake = fh.tap.firstFlight()
-	f, err := flight12(fh.tap.received())
+	s, err := h.issuedSessionID(fh)
 	if err != nil {
-		return failed(out, fmt.Errorf("read ServerHello of %s: %w", h.addr, err))
+		return failed(out, err)
 	}
 	out.check.Completed = true
-	if len(f.ServerHello.SessionID) == 0 {
+	if s == nil {
 		return out // nothing to resume
 	}
 	out.check.Issued = true
-	s := &session12{sessionID: f.ServerHello.SessionID, suite: fh.state.CipherSuite,
-		ems: f.ServerHello.ExtendedMasterSecret, master: fh.masterSecret()}
 	out.fresh = &stored{obtained: h.now(), s12: s}
 	out.keep = out.fresh
 	h.risks.sawSessionID(s)

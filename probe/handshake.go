@@ -147,11 +147,7 @@ func (h *handshaker) end(ctx context.Context, tc *tls.Conn) {
 	if tc.CloseWrite() != nil {
 		return
 	}
-	deadline := time.Now().Add(h.module.TicketWait)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
-	tc.SetReadDeadline(deadline)
+	tc.SetReadDeadline(h.closeDeadline(ctx))
 	// Ends at the server's close_notify (io.EOF), its TCP close, an
 	// error, the deadline or maxCapture bytes; the tap has them all.
 	io.Copy(io.Discard, io.LimitReader(tc, maxCapture))
