@@ -19,6 +19,7 @@ type probeDescs struct {
 	lifetimeHint, maxEarlyData                  *prometheus.Desc
 	ticketInfo, keyFingerprint                  *prometheus.Desc
 	handshakeDuration                           *prometheus.Desc
+	fullHandshakeTime                           *prometheus.Desc
 	keyFirstSeen, keyOldestActive               *prometheus.Desc
 	rotationInterval, rotations                 *prometheus.Desc
 	keysActive, historySince                    *prometheus.Desc
@@ -59,6 +60,8 @@ func newProbeDescs() *probeDescs {
 			"The ticket key seen in this probe: the first 48 bits of SHA-256 of its name, as an integer."),
 		handshakeDuration: d("tls_resumption_handshake_duration_seconds",
 			"Time from the ClientHello to the server's first flight, in seconds, for the full handshake and for the resumption offer.", "mechanism", "handshake"),
+		fullHandshakeTime: d("tls_resumption_full_handshake_timestamp_seconds",
+			"Unix time in seconds of the full handshake whose duration handshake=\"full\" reports: this probe's, or an earlier probe's whose session stood in for it (module full_handshake_interval).", "mechanism"),
 		keyFirstSeen: d("tls_session_ticket_key_first_seen_timestamp_seconds",
 			"Unix time in seconds when the newest active ticket key was first seen."),
 		keyOldestActive: d("tls_session_ticket_key_oldest_active_first_seen_timestamp_seconds",
@@ -120,7 +123,7 @@ var descs = newProbeDescs()
 var allDescs = []*prometheus.Desc{
 	descs.success, descs.duration, descs.versionInfo, descs.versionSupported,
 	descs.resumptionSupported, descs.checkSuccess, descs.lifetimeHint, descs.maxEarlyData,
-	descs.ticketInfo, descs.keyFingerprint, descs.handshakeDuration,
+	descs.ticketInfo, descs.keyFingerprint, descs.handshakeDuration, descs.fullHandshakeTime,
 	descs.keyFirstSeen, descs.keyOldestActive, descs.rotationInterval, descs.rotations,
 	descs.keysActive, descs.historySince, descs.ticketAcceptedMaxAge, descs.idAcceptedMaxAge,
 	descs.pskWithoutDHE, descs.ticketbleed, descs.earlyData, descs.earlyDataReplay, descs.ticketWeakness,
@@ -209,6 +212,9 @@ func (g gauges) mechanisms(checks []probe.Check) {
 		}
 		if chk.FullHandshake > 0 {
 			g.emit(descs.handshakeDuration, chk.FullHandshake.Seconds(), m, "full")
+			if !chk.FullHandshakeAt.IsZero() {
+				g.emit(descs.fullHandshakeTime, float64(chk.FullHandshakeAt.UnixNano())/1e9, m)
+			}
 		}
 		if chk.ResumedHandshake > 0 {
 			g.emit(descs.handshakeDuration, chk.ResumedHandshake.Seconds(), m, "resumed")

@@ -63,13 +63,14 @@ type replayed struct {
 // whose first offer is refused has made a replay it then ignores (a
 // single-use ticket it spent is refused, and forgotten, next time). The
 // resumption_chain link is offered once, by the chain check: when it is the
-// oldest session, replay takes that offer's outcome instead.
-func (h *handshaker) startReplay(ctx context.Context, m Mechanism, link *linkOffer) *replayed {
+// oldest session, replay takes that offer's outcome instead; so is the
+// first offer's own session (first), a stand-in from the age ladder.
+func (h *handshaker) startReplay(ctx context.Context, m Mechanism, link *linkOffer, first *stored) *replayed {
 	if !h.oneServer {
 		return nil
 	}
 	old := h.sessions.oldest(h.key, m)
-	if len(old) == 0 || link != nil && old[0] == link.link {
+	if len(old) == 0 || link != nil && old[0] == link.link || old[0] == first {
 		return nil
 	}
 	r := &replayed{st: old[0], done: make(chan struct{})}
@@ -120,18 +121,26 @@ func (o *chainOut) inFlight(st *stored) bool {
 
 // firstOffer makes the chain's first offer of its fresh session.
 func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
-	if h.oneServer {
+	if h.oneServer && out.link == nil {
 		// Beside the first offer, as the early replay: off the path
 		// runRisks waits on. The link is never offered twice at once:
-		// the early replay and replay leave it to this offer.
+		// the early replay and replay leave it to this offer. A stand-in
+		// that fell back started both already (see standInChain).
 		out.link = h.offerLink(ctx, &out)
 	}
-	out.early = h.startReplay(ctx, out.check.Mechanism, out.link)
+	if out.early == nil {
+		out.early = h.startReplay(ctx, out.check.Mechanism, out.link, out.fresh)
+	}
 	var a attempt
 	var err error
-	if out.check.Mechanism == MechanismSessionTicket {
+	switch {
+	case out.check.Mechanism == MechanismSessionTicket:
 		a, err = h.firstTicketOffer12(ctx, out)
-	} else {
+	case out.check.StandIn && out.check.Mechanism == MechanismPSK:
+		// Read to the close: the resumed connection's tickets are the
+		// probe's TLS 1.3 tickets, and its last one the next stand-in.
+		a, err = h.resumeTLSReading(ctx, VersionTLS13, out.fresh, true)
+	default:
 		a, err = h.offerer(out.check.Mechanism)(ctx, out.fresh)
 	}
 	if err != nil {
@@ -213,13 +222,16 @@ func (h *handshaker) resumeTLS12Renewing(ctx context.Context, st *stored) (attem
 // server about to issue a ticket sends an empty session ID), then an offer of
 // the session ID it assigned.
 func (h *handshaker) sessionIDChain(ctx context.Context) chainOut {
-	out := chainOut{check: Check{Mechanism: MechanismSessionID}, version: VersionTLS12}
+	out, done := h.standInChain(ctx, MechanismSessionID)
+	if done {
+		return out
+	}
 	fh, err := h.full(ctx, VersionTLS12, false)
 	if err != nil {
 		out.versionErr = err
 		return failed(out, err)
 	}
-	out.check.FullHandshake = fh.tap.firstFlight()
+	out.check.FullHandshake, out.check.FullHandshakeAt = fh.tap.firstFlight(), h.now()
 	s, err := h.issuedSessionID(fh)
 	if err != nil {
 		return failed(out, err)
@@ -245,7 +257,7 @@ func (h *handshaker) ticketChain12(ctx context.Context) chainOut {
 		out.versionErr = err
 		return failed(out, err)
 	}
-	out.check.FullHandshake = fh.tap.firstFlight()
+	out.check.FullHandshake, out.check.FullHandshakeAt = fh.tap.firstFlight(), h.now()
 	out.tickets = tickets
 	out.check.Completed = true
 	if len(tickets) == 0 || len(fh.sessions) == 0 {
@@ -321,13 +333,16 @@ func flight12(rx []byte) (*wire.Flight12, error) {
 // the wire (so lifetimes crypto/tls would reject are seen too), then a
 // resumption by crypto/tls with the first ticket.
 func (h *handshaker) pskChain13(ctx context.Context) chainOut {
-	out := chainOut{check: Check{Mechanism: MechanismPSK}, version: VersionTLS13}
+	out, done := h.standInChain(ctx, MechanismPSK)
+	if done {
+		return out
+	}
 	fh, tickets, err := h.ticketHandshake13(ctx)
 	if err != nil {
 		out.versionErr = err
 		return failed(out, err)
 	}
-	out.check.FullHandshake = fh.tap.firstFlight()
+	out.check.FullHandshake, out.check.FullHandshakeAt = fh.tap.firstFlight(), h.now()
 	out.tickets = tickets
 	out.check.Completed = true
 	if len(fh.sessions) == 0 {
@@ -394,6 +409,12 @@ type attempt struct {
 	// flight was read to its Finished (a resumed TLS 1.2 flight that
 	// stopped short says nothing of a renewal).
 	completed bool
+	// nsts are the TLS 1.3 NewSessionTickets read off the connection, and
+	// group its key exchange group, when its tickets were read (a refused
+	// offer's, or a resumed one's read to the close): what a psk_ke offer
+	// and the ticket_weakness check need of them.
+	nsts  []wire.NewSessionTicket13
+	group uint16
 }
 
 // offerer returns how mechanism m offers a session.
@@ -495,9 +516,10 @@ func (h *handshaker) resumeTLSReading(ctx context.Context, version uint16, st *s
 			return a, fmt.Errorf("TLS 1.3 resumption offer to %s: %w", h.addr, cmpErr(herr, "no ServerHello seen"))
 		}
 		a.resumed = sh.PSKSelected
-		if herr == nil && !a.resumed {
-			nsts, _ := nsts13(rx, tc.ConnectionState().CipherSuite, keyLog.Bytes())
-			a.tickets = tickets13(nsts)
+		if herr == nil && (!a.resumed || readResumed) {
+			state := tc.ConnectionState()
+			a.nsts, _ = nsts13(rx, state.CipherSuite, keyLog.Bytes())
+			a.tickets, a.group = tickets13(a.nsts), uint16(state.CurveID)
 		}
 	}
 	a.completed = herr == nil

@@ -291,6 +291,7 @@ func (h *handshaker) followUp(ctx context.Context, outs []chainOut, f *fleet) {
 			}
 			h.verdict(o, f)
 			h.keep(o)
+			h.keepStandIn(o, f)
 			h.settleLinkLater(link, o, f)
 		}()
 	}
@@ -429,6 +430,8 @@ func (h *handshaker) replay(ctx context.Context, o *chainOut, f *fleet, link *li
 		if e := o.early; i == 0 && e != nil && e.st == st {
 			<-e.done
 			a, err = e.a, e.err
+		} else if o.check.StandIn && st == o.fresh {
+			a = o.offers[0] // the stand-in, from the age ladder: offered already
 		} else if link != nil && link.link == st {
 			<-link.done
 			a, err = link.a, link.err

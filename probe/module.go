@@ -36,6 +36,11 @@ type Module struct {
 	// its TLS 1.3 NewSessionTickets. Servers that answer a close_notify
 	// end the wait at once; it only runs out on servers that never do.
 	TicketWait time.Duration `yaml:"ticket_wait,omitempty"`
+	// FullHandshakeInterval is how long a session from an earlier probe
+	// may stand in for the session_id and psk checks' full handshakes
+	// (see standin.go): a check whose last full handshake is older makes
+	// one. 0 makes one on every probe.
+	FullHandshakeInterval time.Duration `yaml:"full_handshake_interval"`
 	// Risks lists the risk checks to run (see Risk); DefaultRisks when
 	// left out, none when empty.
 	Risks []Risk `yaml:"risks"`
@@ -120,8 +125,11 @@ var DefaultModule = Module{
 	PreferredIPProtocol: "ip6",
 	IPProtocolFallback:  true,
 	TicketWait:          time.Second,
-	Risks:               DefaultRisks,
-	EarlyDataPayload:    DefaultEarlyDataPayload,
+	// An hour bounds how stale the full-handshake duration a steady-state
+	// probe reports can be; everything else it reports is read afresh.
+	FullHandshakeInterval: time.Hour,
+	Risks:                 DefaultRisks,
+	EarlyDataPayload:      DefaultEarlyDataPayload,
 	TLSConfig: TLSConfig{
 		MinVersion: "TLS12",
 		MaxVersion: "TLS13",
@@ -161,6 +169,9 @@ func (m *Module) Validate() error {
 	}
 	if m.TicketWait <= 0 || m.TicketWait >= m.Timeout {
 		return fieldErr("ticket_wait", "%s must be positive and below timeout %s", m.TicketWait, m.Timeout)
+	}
+	if m.FullHandshakeInterval < 0 {
+		return fieldErr("full_handshake_interval", "%s must not be negative", m.FullHandshakeInterval)
 	}
 	switch m.PreferredIPProtocol {
 	case "ip4", "ip6":

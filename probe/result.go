@@ -162,6 +162,15 @@ type Check struct {
 	// the full handshake and for the resumption offer. Zero when not measured.
 	FullHandshake    time.Duration
 	ResumedHandshake time.Duration
+	// FullHandshakeAt is when, on the store's clock, the full handshake
+	// FullHandshake measured ran: this probe's, or, when StandIn, the
+	// earlier probe's whose chain of sessions stood in for it. Zero when
+	// no full handshake was measured.
+	FullHandshakeAt time.Time
+	// StandIn: a session from an earlier probe stood in for the check's
+	// full handshake (see Module.FullHandshakeInterval). Its first offer
+	// is that session's, and FullHandshake is the earlier probe's.
+	StandIn bool
 }
 
 // Tickets summarises the tickets one protocol version produced.

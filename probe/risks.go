@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"sync"
 	"time"
@@ -232,21 +233,51 @@ func (s *riskSink) saw13(fh *fullHandshake, nsts []wire.NewSessionTicket13) {
 	}
 }
 
+// sawResumed13 records the tickets a resumed TLS 1.3 connection issued, as
+// saw13 does a full handshake's: the stand-in's connection (standin.go)
+// gives the probe its TLS 1.3 tickets.
+func (s *riskSink) sawResumed13(a attempt) {
+	if s == nil {
+		return
+	}
+	var css []*tls.ClientSessionState
+	for _, st := range a.issued {
+		css = append(css, st.cs)
+	}
+	var received time.Time
+	if len(a.issued) > 0 {
+		received = a.issued[0].received
+	}
+	offers := pskOffersFrom(css, a.nsts, received, a.group)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range offers {
+		s.tickets = append(s.tickets, ticketSecret{version: VersionTLS13, raw: o.secret.ticket, secret: o.secret.secret})
+		s.psk = o
+	}
+}
+
 // pskOffersOf pairs the sessions crypto/tls kept from a TLS 1.3 full
 // handshake (PSK, ticket) with the NewSessionTickets read off the wire
 // (age_add, max_early_data), in the order received. A session whose state
 // cannot be read is left out.
 func pskOffersOf(fh *fullHandshake, nsts []wire.NewSessionTicket13) []*pskOffer {
+	return pskOffersFrom(fh.sessions, nsts, fh.received, uint16(fh.state.CurveID))
+}
+
+// pskOffersFrom is pskOffersOf for the sessions of any connection, received
+// at the given time on a connection that used group.
+func pskOffersFrom(sessions []*tls.ClientSessionState, nsts []wire.NewSessionTicket13, received time.Time, group uint16) []*pskOffer {
 	var out []*pskOffer
-	for _, cs := range fh.sessions {
+	for _, cs := range sessions {
 		sec, err := secretOf(cs)
 		if err != nil || sec.version != VersionTLS13 {
 			continue
 		}
 		for _, n := range nsts {
 			if string(n.Ticket) == string(sec.ticket) {
-				out = append(out, &pskOffer{secret: sec, ageAdd: n.AgeAdd, received: fh.received,
-					group: uint16(fh.state.CurveID), maxEarlyData: n.MaxEarlyData})
+				out = append(out, &pskOffer{secret: sec, ageAdd: n.AgeAdd, received: received,
+					group: group, maxEarlyData: n.MaxEarlyData})
 				break
 			}
 		}

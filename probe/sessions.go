@@ -121,6 +121,9 @@ type targetSessions struct {
 	// as long as the server keeps resuming it, not MaxAge after it was
 	// issued.
 	linkResumed map[Mechanism]time.Time
+	// standIns holds, per mechanism, the session the next probe offers
+	// instead of a full handshake (see standin.go).
+	standIns map[Mechanism]*standIn
 	// balanced is when a probe last showed several backends.
 	balanced time.Time
 	// handRefused is when a probe last saw the server refuse the
@@ -164,7 +167,7 @@ func (s *Sessions) target(key string) *targetSessions {
 	ts := &targetSessions{key: key, kinds: map[Mechanism][]*stored{},
 		backends: map[Mechanism]map[uint64]*stored{}, resumed: map[Mechanism]time.Time{},
 		nameLen: map[uint16]int{}, links: map[Mechanism]*stored{},
-		linkResumed: map[Mechanism]time.Time{}}
+		linkResumed: map[Mechanism]time.Time{}, standIns: map[Mechanism]*standIn{}}
 	s.byKey[key] = s.lru.PushFront(ts)
 	for s.lru.Len() > s.maxTargets {
 		old := s.lru.Back()
@@ -230,6 +233,9 @@ func (s *Sessions) add(key string, m Mechanism, st *stored) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ts := s.target(key)
+	if slices.Contains(ts.kinds[m], st) {
+		return // a stand-in resumed again: kept already, at its own age
+	}
 	list := append(ts.kinds[m], st)
 	if len(list) > s.perKind {
 		now := s.now()

@@ -1,0 +1,187 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"time"
+)
+
+// A stand-in is a session kept from an earlier probe that a later probe
+// offers in place of a full handshake. Its offer measures resumption as a
+// reconnecting client makes it, and, for TLS 1.3, its resumed connection
+// issues the tickets the probe reports and the next stand-in: steady state
+// costs the server one resumed handshake per check instead of a full and a
+// resumed one.
+//
+// Only the session_id and psk checks stand in. The session_ticket check
+// makes its full handshake on every probe: OpenSSL sends no TLS 1.2 ticket
+// when it resumes under its current key, so only a full handshake shows
+// the TLS 1.2 lifetime hint, the secrets ticket_weakness judges and the
+// key a TLS 1.2 ticket names now; and its Ticketbleed offer needs the
+// master secret of that handshake.
+//
+// What a stand-in probe reports, per fact:
+//   - the verdict, ResumedHandshake: its own offer, as on any probe;
+//   - TLS 1.3 lifetime hint, max_early_data, format and key name: the
+//     NewSessionTickets of the resumed connection, read afresh (servers
+//     send them after a resumption too; the key that issues them is the
+//     key issuing now);
+//   - FullHandshake: the earlier probe's, with FullHandshakeAt saying when
+//     it ran (tls_resumption_full_handshake_timestamp_seconds), so that
+//     nothing stale passes unseen. Module.FullHandshakeInterval bounds it:
+//     a chain of stand-ins older than that makes a full handshake again;
+//   - version support: the resumed handshake completed at the version.
+//
+// A stand-in is used only when earlier probes met one server
+// (Sessions.oneServer): behind a balancer the full handshake is what names
+// the backend that answered. A stand-in the server refuses, fails to
+// offer, or resumes without issuing a ticket (psk) is dropped, and the
+// check runs as on a first probe: a full handshake and an offer of its
+// session. The refusal costs that probe one connection more than before;
+// a refusal of a session known to have expired is not made at all.
+type standIn struct {
+	st *stored
+	// full is when the full handshake the session descends from ran (the
+	// store's clock), flight its first-flight time.
+	full   time.Time
+	flight time.Duration
+	// lifetime is what the server announced for the session's ticket;
+	// 0 for a session ID, or when unknown.
+	lifetime time.Duration
+}
+
+// standInChain makes the check's first offer with its stand-in, when there
+// is one to use. done: the offer resumed and out is the check's outcome.
+// Otherwise out carries the replay and chain-link offers started beside it
+// (to be waited for by the follow-ups) and the check runs its full
+// handshake.
+func (h *handshaker) standInChain(ctx context.Context, m Mechanism) (out chainOut, done bool) {
+	out = chainOut{check: Check{Mechanism: m}, version: m.Version()}
+	si := h.usableStandIn(m)
+	if si == nil {
+		return out, false
+	}
+	out.check.StandIn, out.check.Issued, out.check.Completed = true, true, true
+	out.check.FullHandshake, out.check.FullHandshakeAt = si.flight, si.full
+	out.fresh, out.keep = si.st, si.st
+	tried := h.firstOffer(ctx, out)
+	a := attempt{}
+	if len(tried.offers) > 0 {
+		a = tried.offers[0]
+	}
+	if m == MechanismPSK && a.resumed {
+		if next := newestIssued(a); next != nil {
+			tried.keep = next
+			tried.tickets = a.tickets
+			h.risks.sawResumed13(a)
+		} else {
+			a.resumed = false // nothing to carry on with: a full handshake gives tickets
+		}
+	}
+	if tried.check.Completed && a.resumed {
+		if m == MechanismSessionID {
+			h.risks.sawSessionID(si.st.s12)
+		}
+		h.log.Debug("An earlier session stood in for the full handshake", "mechanism", m, "step", "stand_in",
+			"addr", h.addr, "full_handshake_age", h.now().Sub(si.full).Round(time.Second))
+		return tried, true
+	}
+	// The session stays in the age ladder: whether its own server still
+	// resumes it (behind a balancer after all, another may have refused
+	// it) is for the replays to judge, as for any earlier session.
+	h.sessions.dropStandIn(h.key, m)
+	h.log.Debug("The stand-in did not resume; making a full handshake", "mechanism", m, "step", "stand_in",
+		"addr", h.addr, "err", tried.check.Err)
+	out = chainOut{check: Check{Mechanism: m}, version: m.Version(), early: tried.early, link: tried.link}
+	return out, false
+}
+
+// usableStandIn returns the stand-in kept for m, nil when none may be
+// used: the module makes full handshakes on every probe, earlier probes
+// did not meet one server, the chain of sessions is older than
+// FullHandshakeInterval, a TLS 1.3 ticket is past the lifetime its server
+// announced, or the session is the resumption_chain check's link (which
+// is offered beside the first offer, and never twice at once).
+func (h *handshaker) usableStandIn(m Mechanism) *standIn {
+	if h.module.FullHandshakeInterval <= 0 || !h.oneServer {
+		return nil
+	}
+	si := h.sessions.standIn(h.key, m)
+	if si == nil || h.now().Sub(si.full) >= h.module.FullHandshakeInterval {
+		return nil
+	}
+	if h.module.HasRisk(RiskResumptionChain) && h.sessions.chainLink(h.key, m) == si.st {
+		return nil
+	}
+	if si.lifetime > 0 && h.now().Sub(si.st.obtained) >= si.lifetime {
+		return nil // expired: its offer would be a full handshake refused
+	}
+	return si
+}
+
+// standIn returns the stand-in kept for key and m, nil when there is none
+// or its session is past MaxAge.
+func (s *Sessions) standIn(key string, m Mechanism) *standIn {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := s.lookup(key)
+	if ts == nil {
+		return nil
+	}
+	si := ts.standIns[m]
+	if si != nil && s.now().Sub(si.st.obtained) > s.maxAge {
+		delete(ts.standIns, m)
+		return nil
+	}
+	return si
+}
+
+// setStandIn keeps si as the stand-in of key and m.
+func (s *Sessions) setStandIn(key string, m Mechanism, si *standIn) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.target(key).standIns[m] = si
+}
+
+// dropStandIn forgets the stand-in of key and m. Like markBalanced it
+// neither adds nor moves a target.
+func (s *Sessions) dropStandIn(key string, m Mechanism) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ts := s.lookup(key); ts != nil {
+		delete(ts.standIns, m)
+	}
+}
+
+// keepStandIn keeps what the next probe of a session_id or psk check may
+// offer instead of a full handshake: the session the store keeps (o.keep),
+// when the check resumed on one server; else no stand-in.
+func (h *handshaker) keepStandIn(o *chainOut, f *fleet) {
+	m := o.check.Mechanism
+	if m != MechanismSessionID && m != MechanismPSK {
+		return
+	}
+	c := o.check
+	if !c.Completed || !o.resumed() || c.Recent || f.balanced() || o.keep == nil || c.FullHandshakeAt.IsZero() {
+		h.sessions.dropStandIn(h.key, m)
+		return
+	}
+	si := &standIn{st: o.keep, full: c.FullHandshakeAt, flight: c.FullHandshake}
+	if raw := o.keep.ticket(); raw != nil {
+		for _, t := range o.tickets {
+			if bytes.Equal(t.raw, raw) {
+				si.lifetime = time.Duration(t.lifetime) * time.Second
+			}
+		}
+	}
+	h.sessions.setStandIn(h.key, m, si)
+}
