@@ -1,0 +1,235 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
+)
+
+// handshakeCounter counts, on the server, the handshakes that completed:
+// full ones and resumed ones per version.
+type handshakeCounter struct {
+	mu      sync.Mutex
+	full    map[uint16]int
+	resumed map[uint16]int
+}
+
+func (c *handshakeCounter) verify(cs tls.ConnectionState) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cs.DidResume {
+		c.resumed[cs.Version]++
+	} else {
+		c.full[cs.Version]++
+	}
+	return nil
+}
+
+// take returns the counts since the last take.
+func (c *handshakeCounter) take() (full, resumed map[uint16]int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	full, resumed = c.full, c.resumed
+	c.full, c.resumed = map[uint16]int{}, map[uint16]int{}
+	return full, resumed
+}
+
+// startCountingServer starts a Go server on clock whose tickets name one
+// key (so that earlier probes tell one server) and that counts its
+// handshakes; rotate gives it a new ticket key, which refuses every ticket
+// issued before.
+func startCountingServer(t *testing.T, pki *testservers.PKI, clock *fakeClock) (addr string, c *handshakeCounter, rotate func()) {
+	c = &handshakeCounter{}
+	c.take()
+	var mu sync.Mutex
+	name := bytes.Repeat([]byte{0x5a}, 16)
+	var cfg *tls.Config
+	addr = startGoServer(t, pki, func(base *tls.Config) {
+		cfg = base
+		base.Time = clock.Now
+		base.VerifyConnection = c.verify
+		nameTicketKey(base, name, func([]byte, tls.ConnectionState) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return true
+		})
+	})
+	rotate = func() {
+		var k [32]byte
+		k[0] = byte(time.Now().UnixNano())
+		cfg.SetSessionTicketKeys([][32]byte{k})
+	}
+	return addr, c, rotate
+}
+
+// On one server, the second probe's psk check offers the first probe's
+// last ticket instead of making a full handshake: the server counts no
+// full TLS 1.3 handshake for it (the psk_ke offer, which the server
+// refuses, ends before its Finished), the verdicts and the tickets'
+// facts are those of the first probe, and the full-handshake duration
+// is the first probe's, with its time. A probe past the interval, or of a
+// module with interval 0, makes the full handshake again.
+func TestStandInReplacesFullHandshake(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	for _, tt := range []struct {
+		name     string
+		interval time.Duration
+		step     time.Duration // between the two probes
+		standIn  bool
+	}{
+		{"within the interval", time.Hour, time.Minute, true},
+		{"past the interval", time.Hour, 61 * time.Minute, false},
+		{"interval 0", 0, time.Minute, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newFakeClock()
+			addr, count, _ := startCountingServer(t, pki, clock)
+			m := testModule(t, pki, func(m *Module) {
+				m.Checks = ticketMechanisms
+				m.FullHandshakeInterval = tt.interval
+			})
+			sessions := NewSessions(SessionsOptions{Now: clock.Now, ResumedWindow: 2 * time.Hour})
+			first := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
+			if !first.Success {
+				t.Fatal(first.Failure)
+			}
+			full1, _ := count.take()
+			t0 := clock.Now()
+			clock.Add(tt.step)
+			r := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
+			if !r.Success {
+				t.Fatal(r.Failure)
+			}
+			full2, resumed2 := count.take()
+			c, _ := r.Check(MechanismPSK)
+			if c.StandIn != tt.standIn || !c.Resumed || !c.FirstOfferResumed {
+				t.Fatalf("psk check %+v, want resumed, stand-in %v", c, tt.standIn)
+			}
+			wantAt := clock.Now()
+			if tt.standIn {
+				wantAt = t0
+			}
+			if !c.FullHandshakeAt.Equal(wantAt) || c.FullHandshake <= 0 {
+				t.Errorf("full handshake %s at %s, want one at %s", c.FullHandshake, c.FullHandshakeAt, wantAt)
+			}
+			// A Go server runs a refused psk_ke offer's full handshake up
+			// to its VerifyConnection: that is the one left.
+			if tt.standIn != (full2[VersionTLS13] == 1) || resumed2[VersionTLS13] == 0 || full1[VersionTLS13] < 2 {
+				t.Errorf("the server completed %d full TLS 1.3 handshakes in the first probe, %d full and %d resumed in the second; want one full (the psk_ke offer's) in the second only with a stand-in",
+					full1[VersionTLS13], full2[VersionTLS13], resumed2[VersionTLS13])
+			}
+			t1, t2 := first.Tickets[VersionTLS13], r.Tickets[VersionTLS13]
+			if t2.Count == 0 || t1.LifetimeHint != t2.LifetimeHint || t1.Format != t2.Format || t1.KeyNameBytes != t2.KeyNameBytes {
+				t.Errorf("TLS 1.3 tickets %+v, want the facts of the first probe's %+v", t2, t1)
+			}
+			if len(r.KeyNames) != 1 || len(first.KeyNames) != 1 || r.KeyNames[0].Fingerprint != first.KeyNames[0].Fingerprint {
+				t.Errorf("key names %v, want the first probe's %v", r.KeyNames, first.KeyNames)
+			}
+			if r.Risks.PSKWithoutDHE == nil || *r.Risks.PSKWithoutDHE {
+				t.Errorf("psk_without_dhe %v, want judged false on the stand-in's ticket", r.Risks.PSKWithoutDHE)
+			}
+			if st, ok := r.Check(MechanismSessionTicket); !ok || st.StandIn || !st.FullHandshakeAt.Equal(clock.Now()) {
+				t.Errorf("session_ticket check %+v: it makes its full handshake on every probe", st)
+			}
+		})
+	}
+}
+
+// A stand-in chains on: each probe's resumed connection issues the next
+// one, for as long as the interval allows, and the server resumes each.
+// After a key rotation the stand-in is refused; the check then makes its
+// full handshake in the same probe, and its verdict is the fresh offer's.
+func TestStandInChainsAndFallsBack(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	clock := newFakeClock()
+	addr, count, rotate := startCountingServer(t, pki, clock)
+	m := testModule(t, pki, func(m *Module) {
+		m.Checks = ticketMechanisms
+		m.Risks = []Risk{} // no psk_ke offer, whose refusal is a full handshake too
+	})
+	sessions := NewSessions(SessionsOptions{Now: clock.Now, ResumedWindow: 2 * time.Hour})
+	start := clock.Now()
+	for i := range 5 {
+		if i == 4 {
+			rotate()
+		}
+		r := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
+		if !r.Success {
+			t.Fatalf("probe %d: %s", i, r.Failure)
+		}
+		full, _ := count.take()
+		c, _ := r.Check(MechanismPSK)
+		wantStandIn := i > 0 && i < 4
+		if c.StandIn != wantStandIn || !c.Resumed {
+			t.Fatalf("probe %d: psk check %+v, want resumed, stand-in %v", i, c, wantStandIn)
+		}
+		wantAt := start
+		if i == 4 {
+			wantAt = clock.Now()
+		}
+		if !c.FullHandshakeAt.Equal(wantAt) {
+			t.Errorf("probe %d: full handshake at %s, want %s", i, c.FullHandshakeAt, wantAt)
+		}
+		if wantStandIn && full[VersionTLS13] != 0 {
+			t.Errorf("probe %d: %d full TLS 1.3 handshakes beside a stand-in", i, full[VersionTLS13])
+		}
+		if !wantStandIn && full[VersionTLS13] == 0 {
+			t.Errorf("probe %d: no full TLS 1.3 handshake without a stand-in", i)
+		}
+		clock.Add(time.Minute)
+	}
+}
+
+// A stand-in whose ticket is past the lifetime its server announced is not
+// offered (its offer could only be refused): the check makes its full
+// handshake, and the server sees no offer of the expired ticket.
+func TestStandInPastLifetimeNotOffered(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	clock := newFakeClock()
+	var mu sync.Mutex
+	offered := map[string]int{}
+	name := bytes.Repeat([]byte{0x4e}, 16)
+	addr := startGoServer(t, pki, func(cfg *tls.Config) {
+		cfg.Time = clock.Now
+		nameTicketKey(cfg, name, func(identity []byte, cs tls.ConnectionState) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			offered[string(identity)]++
+			return true
+		})
+	})
+	m := testModule(t, pki, func(m *Module) {
+		m.Checks = ticketMechanisms
+		m.FullHandshakeInterval = 30 * 24 * time.Hour // the lifetime, 7 days, is what bounds
+	})
+	sessions := NewSessions(SessionsOptions{Now: clock.Now, ResumedWindow: 30 * 24 * time.Hour, MaxAge: 30 * 24 * time.Hour})
+	first := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
+	if !first.Success {
+		t.Fatal(first.Failure)
+	}
+	si := sessions.standIn("test\x00"+first.Target+"\x00"+first.ServerName, MechanismPSK)
+	if si == nil || si.lifetime != 7*24*time.Hour {
+		t.Fatalf("stand-in %+v, want one with the 7-day lifetime of Go's tickets", si)
+	}
+	ticket := string(si.st.ticket())
+	mu.Lock()
+	clear(offered)
+	mu.Unlock()
+	clock.Add(7*24*time.Hour + time.Minute)
+	r := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
+	if c, _ := r.Check(MechanismPSK); c.StandIn {
+		t.Errorf("psk check %+v: an expired stand-in stood in", c)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Once, by the age replay, which offers earlier sessions past their
+	// lifetime on purpose; a stand-in offer would make it twice.
+	if n := offered[ticket]; n != 1 {
+		t.Errorf("the expired stand-in's ticket was offered %d times, want once (the age replay)", n)
+	}
+}
