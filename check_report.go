@@ -71,6 +71,10 @@ type mechanismReport struct {
 	FullHandshakeSeconds    float64  `json:"full_handshake_seconds,omitempty"`
 	ResumedHandshakeSeconds float64  `json:"resumed_handshake_seconds,omitempty"`
 	AcceptedMaxAgeSeconds   *float64 `json:"accepted_max_age_seconds"`
+	// StandIn: a session of an earlier probe stood in for the full
+	// handshake, whose duration is that probe's (check runs once, so
+	// only a --watch run shows it).
+	StandIn bool `json:"stand_in,omitempty"`
 }
 
 type ticketReport struct {
@@ -234,6 +238,7 @@ func mechanismOf(r *probe.Result, m probe.Mechanism) mechanismReport {
 	if ok {
 		mr.FullHandshakeSeconds = c.FullHandshake.Seconds()
 		mr.ResumedHandshakeSeconds = c.ResumedHandshake.Seconds()
+		mr.StandIn = c.StandIn
 	}
 	if age, ok := r.AcceptedMaxAge[m]; ok {
 		s := age.Seconds()

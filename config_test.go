@@ -55,7 +55,7 @@ func TestEmbeddedConfig(t *testing.T) {
 // TestParseConfigErrors: every error names the file, the module and the
 // setting as the file spells them, and the line; never a Go type.
 func TestParseConfigErrors(t *testing.T) {
-	const known = "known fields here: timeout, checks, preferred_ip_protocol, ip_protocol_fallback, ticket_wait, risks, early_data_payload, cross_names, tls_config, starttls"
+	const known = "known fields here: timeout, checks, preferred_ip_protocol, ip_protocol_fallback, ticket_wait, full_handshake_interval, risks, early_data_payload, cross_names, tls_config, starttls"
 	const knownTLS = "known fields here: server_name, insecure_skip_verify, ca_file, cert_file, key_file, min_version, max_version"
 	tests := []struct{ name, yaml, want string }{
 		{"empty", "", `config.yml: empty configuration`},
