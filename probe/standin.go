@@ -74,6 +74,10 @@ func (h *handshaker) standInChain(ctx context.Context, m Mechanism) (out chainOu
 			tried.keep = next
 			tried.tickets = a.tickets
 			h.risks.sawResumed13(a)
+			// Now, beside the rest of the probe, as after a full
+			// handshake with several tickets: the offer carries the
+			// new ticket, which nothing else offers in this probe.
+			h.startPSKWithoutDHE(ctx, true)
 		} else {
 			a.resumed = false // nothing to carry on with: a full handshake gives tickets
 		}
