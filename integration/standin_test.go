@@ -1,0 +1,232 @@
+package integration
+
+import (
+	"maps"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/resumption-exporter/resumption_exporter/collector/history"
+	"github.com/resumption-exporter/resumption_exporter/internal/testservers"
+	"github.com/resumption-exporter/resumption_exporter/probe"
+)
+
+// standInMechanisms are the checks a stand-in may replace the full
+// handshake of; the session_ticket check makes its own on every probe.
+var standInMechanisms = []probe.Mechanism{probe.MechanismSessionID, probe.MechanismPSK}
+
+// clockedRunner probes with the default module (edited by edit) on a store
+// whose clock runs offset ahead of real time, with the resumed window
+// given (0: the store's default), so that a test steps the store by
+// minutes while the server's clock moves by seconds.
+func clockedRunner(t *testing.T, pki *testservers.PKI, window time.Duration, edit func(*probe.Module)) (*runner, *atomic.Int64) {
+	t.Helper()
+	r := newRunner(t, pki, edit)
+	offset := new(atomic.Int64)
+	r.sessions = probe.NewSessions(probe.SessionsOptions{
+		ResumedWindow: window,
+		Now:           func() time.Time { return time.Now().Add(time.Duration(offset.Load())) },
+	})
+	r.withHistory(history.Options{})
+	return r, offset
+}
+
+// storeNow is the store's clock of a clockedRunner.
+func storeNow(offset *atomic.Int64) time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+
+// clockedProbe probes, fails the test unless the probe succeeded, and
+// returns the result with the store-clock interval it ran in.
+func clockedProbe(t *testing.T, r *runner, offset *atomic.Int64, addr string, n int) (probe.Result, time.Time, time.Time) {
+	t.Helper()
+	from := storeNow(offset)
+	o := r.probe(t, addr)
+	to := storeNow(offset)
+	if !o.result.Success {
+		t.Fatalf("probe %d failed: %s\n%s", n, o.result.Failure, o)
+	}
+	return o.result, from, to
+}
+
+func mustCheck(t *testing.T, r probe.Result, m probe.Mechanism, n int) probe.Check {
+	t.Helper()
+	c, ok := r.Check(m)
+	if !ok || !c.Completed {
+		t.Fatalf("probe %d: %s check %+v, want one that completed", n, m, c)
+	}
+	return c
+}
+
+func fingerprints(r probe.Result) []uint64 {
+	var fps []uint64
+	for _, k := range r.KeyNames {
+		fps = append(fps, k.Fingerprint)
+	}
+	slices.Sort(fps)
+	return fps
+}
+
+// verdicts are a probe's answers that a stand-in must not change.
+func verdicts(r probe.Result) map[probe.Mechanism]bool {
+	v := map[probe.Mechanism]bool{}
+	for _, c := range r.Checks {
+		v[c.Mechanism] = c.Resumed
+	}
+	return v
+}
+
+// sameTicketFacts fails the test when two probes' TLS 1.3 ticket facts or
+// key names differ.
+func sameTicketFacts(t *testing.T, what string, want, got probe.Result) {
+	t.Helper()
+	w, g := want.Tickets[probe.VersionTLS13], got.Tickets[probe.VersionTLS13]
+	if w.LifetimeHint != g.LifetimeHint || w.Format != g.Format || w.KeyNameBytes != g.KeyNameBytes || w.MaxEarlyData != g.MaxEarlyData || (w.Count > 0) != (g.Count > 0) {
+		t.Errorf("%s: TLS 1.3 tickets %+v, want the facts of %+v", what, g, w)
+	}
+	if wf, gf := fingerprints(want), fingerprints(got); !slices.Equal(wf, gf) {
+		t.Errorf("%s: key names %v, want %v", what, gf, wf)
+	}
+}
+
+type standInCase struct {
+	name  string
+	start func(*testing.T, *testservers.PKI) *testservers.Server
+	// standIn is, per mechanism, whether the second probe's check stood
+	// in, as observed on the server.
+	standIn map[probe.Mechanism]bool
+	// resumed is the verdict, per mechanism, as TestRealServers has it.
+	resumed map[probe.Mechanism]bool
+}
+
+func apache(cfg testservers.ApacheConfig) func(*testing.T, *testservers.PKI) *testservers.Server {
+	return func(t *testing.T, pki *testservers.PKI) *testservers.Server {
+		testservers.Require(t, "apache2")
+		return testservers.StartApacheConfig(t, pki, cfg)
+	}
+}
+
+var standInCases = []standInCase{
+	{
+		name:    "nginx shared session cache",
+		start:   nginx("ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:SSL:1m;"),
+		standIn: map[probe.Mechanism]bool{probe.MechanismSessionID: true, probe.MechanismPSK: true},
+		resumed: map[probe.Mechanism]bool{probe.MechanismSessionID: true, probe.MechanismSessionTicket: true, probe.MechanismPSK: true},
+	},
+	{
+		// Debian's stock ssl.conf: tickets off, so no TLS 1.2 ticket and
+		// stateful TLS 1.3 ones, none naming a key. Nothing tells the
+		// probe it meets one server (Sessions.oneServer wants the same
+		// key named by both ticket mechanisms), so nothing stands in:
+		// every probe makes its full handshakes, as before stand-ins.
+		name:    "apache stock ssl.conf",
+		start:   apache(testservers.ApacheConfig{Global: testservers.DebianApacheSSLConf}),
+		standIn: map[probe.Mechanism]bool{probe.MechanismSessionID: false, probe.MechanismPSK: false},
+		resumed: map[probe.Mechanism]bool{probe.MechanismSessionID: true, probe.MechanismSessionTicket: false, probe.MechanismPSK: true},
+	},
+	{
+		// mod_ssl's own defaults (no Debian ssl.conf): SSLSessionCache
+		// none, tickets on with a random key. The session ID never
+		// resumes, so only the psk check has a stand-in.
+		name:    "apache mod_ssl defaults",
+		start:   apache(testservers.ApacheConfig{}),
+		standIn: map[probe.Mechanism]bool{probe.MechanismSessionID: false, probe.MechanismPSK: true},
+		resumed: map[probe.Mechanism]bool{probe.MechanismSessionID: false, probe.MechanismSessionTicket: true, probe.MechanismPSK: true},
+	},
+	{
+		name:    "haproxy defaults",
+		start:   haproxy(""),
+		standIn: map[probe.Mechanism]bool{probe.MechanismSessionID: true, probe.MechanismPSK: true},
+		resumed: map[probe.Mechanism]bool{probe.MechanismSessionID: true, probe.MechanismSessionTicket: true, probe.MechanismPSK: true},
+	},
+	{
+		name:    "openssl s_server",
+		start:   opensslServer(),
+		standIn: map[probe.Mechanism]bool{probe.MechanismSessionID: true, probe.MechanismPSK: true},
+		resumed: map[probe.Mechanism]bool{probe.MechanismSessionID: true, probe.MechanismSessionTicket: true, probe.MechanismPSK: true},
+	},
+	{
+		// Tickets off with a shared cache: session IDs resume, and the
+		// TLS 1.3 tickets are stateful (a cache entry's ID, single-use
+		// on OpenSSL) and name no key. As for Apache's stock ssl.conf,
+		// earlier probes cannot tell one server, so neither check
+		// stands in — the question whether a single-use stateful ticket
+		// kept from the last probe still resumes does not arise; the
+		// verdicts are the full-handshake path's.
+		name:    "nginx tickets off, shared cache",
+		start:   nginx("ssl_protocols TLSv1.2 TLSv1.3; ssl_session_tickets off; ssl_session_cache shared:SSL:1m;"),
+		standIn: map[probe.Mechanism]bool{probe.MechanismSessionID: false, probe.MechanismPSK: false},
+		resumed: map[probe.Mechanism]bool{probe.MechanismSessionID: true, probe.MechanismSessionTicket: false, probe.MechanismPSK: true},
+	},
+}
+
+// Two probes a minute apart on one store: the second one's session_id and
+// psk checks offer the first one's sessions instead of making full
+// handshakes, and report what the first one did — verdicts, TLS 1.3
+// ticket facts, key names, and its full handshake with its time — while
+// the session_ticket check makes its full handshake again. A run of the
+// same server with full_handshake_interval 0 gives the same verdicts.
+func TestStandInRealServers(t *testing.T) {
+	for _, tc := range standInCases {
+		t.Run(tc.name, func(t *testing.T) {
+			pki := testservers.NewPKI(t)
+			srv := tc.start(t, pki)
+			defer func() {
+				if t.Failed() {
+					t.Logf("%s logs:\n%s", srv.Name, srv.Logs())
+				}
+			}()
+			r, offset := clockedRunner(t, pki, 0, nil)
+			first, _, _ := clockedProbe(t, r, offset, srv.Addr, 1)
+			offset.Add(int64(time.Minute))
+			second, _, _ := clockedProbe(t, r, offset, srv.Addr, 2)
+			for _, c := range second.Checks {
+				c1 := mustCheck(t, first, c.Mechanism, 1)
+				t.Logf("probe 2: %s stand-in %v resumed %v (probe 1: %v), full handshake %s at %s (probe 1: %s at %s)",
+					c.Mechanism, c.StandIn, c.Resumed, c1.Resumed, c.FullHandshake, c.FullHandshakeAt, c1.FullHandshake, c1.FullHandshakeAt)
+			}
+			for m, want := range tc.resumed {
+				if c := mustCheck(t, first, m, 1); c.Resumed != want {
+					t.Errorf("probe 1: %s resumed %v, want %v", m, c.Resumed, want)
+				}
+			}
+			if !maps.Equal(verdicts(first), verdicts(second)) {
+				t.Errorf("probe 2 verdicts %v, want probe 1's %v", verdicts(second), verdicts(first))
+			}
+			for _, m := range standInMechanisms {
+				c1, c2 := mustCheck(t, first, m, 1), mustCheck(t, second, m, 2)
+				if c2.StandIn != tc.standIn[m] {
+					t.Errorf("probe 2: %s stand-in %v, want %v", m, c2.StandIn, tc.standIn[m])
+				}
+				if !c2.StandIn {
+					continue
+				}
+				if !c2.FullHandshakeAt.Equal(c1.FullHandshakeAt) || c2.FullHandshake != c1.FullHandshake {
+					t.Errorf("probe 2: %s full handshake %s at %s, want probe 1's %s at %s", m, c2.FullHandshake, c2.FullHandshakeAt, c1.FullHandshake, c1.FullHandshakeAt)
+				}
+			}
+			sameTicketFacts(t, "probe 2", first, second)
+			if c := mustCheck(t, second, probe.MechanismSessionTicket, 2); c.StandIn || !c.FullHandshakeAt.After(mustCheck(t, first, probe.MechanismSessionTicket, 1).FullHandshakeAt) {
+				t.Errorf("probe 2: session_ticket check %+v, want its own full handshake", c)
+			}
+
+			// The full-handshake path on the same server.
+			full, foff := clockedRunner(t, pki, 0, func(m *probe.Module) { m.FullHandshakeInterval = 0 })
+			f1, _, _ := clockedProbe(t, full, foff, srv.Addr, 1)
+			foff.Add(int64(time.Minute))
+			f2, _, _ := clockedProbe(t, full, foff, srv.Addr, 2)
+			for _, c := range f2.Checks {
+				if c.StandIn {
+					t.Errorf("full_handshake_interval 0: %s stood in", c.Mechanism)
+				}
+			}
+			if !maps.Equal(verdicts(f2), verdicts(second)) {
+				t.Errorf("verdicts with full handshakes %v, with stand-ins %v", verdicts(f2), verdicts(second))
+			}
+			sameTicketFacts(t, "full_handshake_interval 0", f1, f2)
+			w, g := f2.Tickets[probe.VersionTLS13], second.Tickets[probe.VersionTLS13]
+			if w.LifetimeHint != g.LifetimeHint || w.Format != g.Format || w.KeyNameBytes != g.KeyNameBytes || w.MaxEarlyData != g.MaxEarlyData {
+				t.Errorf("TLS 1.3 tickets with stand-ins %+v, with full handshakes %+v", g, w)
+			}
+		})
+	}
+}
