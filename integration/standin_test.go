@@ -1,8 +1,11 @@
 package integration
 
 import (
+	"io"
+	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -229,4 +232,97 @@ func TestStandInRealServers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A restart between the second and third probes (a new ticket key, an
+// empty session cache) refuses the stand-ins: the third probe falls back
+// to full handshakes within itself and reports what they found, with its
+// own time. The fourth, a minute on, does not stand in yet: the second
+// probe's sessions, under the key from before the restart, are still
+// within the resumed window, so the store sees two keys and cannot tell
+// one server from two backends (Sessions.oneServer). Once they leave it,
+// the fifth probe stands in on the fourth's sessions. The window is 3
+// minutes here; with the default 15 minutes, a restart or key rotation
+// costs 15 minutes of full handshakes, not a wrong answer.
+func TestStandInFallsBackAfterRestart(t *testing.T) {
+	const window = 3 * time.Minute
+	for _, tc := range standInCases {
+		if !tc.standIn[probe.MechanismSessionID] && !tc.standIn[probe.MechanismPSK] {
+			continue // nothing stands in: TestStandInRealServers shows it
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			pki := testservers.NewPKI(t)
+			srv := tc.start(t, pki)
+			defer func() {
+				if t.Failed() {
+					t.Logf("%s logs:\n%s", srv.Name, srv.Logs())
+				}
+			}()
+			r, offset := clockedRunner(t, pki, window, nil)
+			logs := &strings.Builder{}
+			r.logger = slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+			r.withHistory(history.Options{})
+			type probed struct {
+				res      probe.Result
+				from, to time.Time
+				logs     string
+			}
+			var ps []probed
+			step := func(by time.Duration) probed {
+				offset.Add(int64(by))
+				logs.Reset()
+				res, from, to := clockedProbe(t, r, offset, srv.Addr, len(ps)+1)
+				ps = append(ps, probed{res, from, to, logs.String()})
+				return ps[len(ps)-1]
+			}
+			step(0)
+			second := step(time.Minute)
+			srv.Restart(t)
+			third := step(time.Minute)
+			fourth := step(time.Minute)
+			fifth := step(window - 30*time.Second)
+			for n, p := range ps[1:] {
+				if !maps.Equal(verdicts(p.res), verdicts(second.res)) {
+					t.Errorf("probe %d verdicts %v, want probe 2's %v", n+2, verdicts(p.res), verdicts(second.res))
+				}
+			}
+			w, g := second.res.Tickets[probe.VersionTLS13], third.res.Tickets[probe.VersionTLS13]
+			if w.LifetimeHint != g.LifetimeHint || w.Format != g.Format || w.KeyNameBytes != g.KeyNameBytes || w.MaxEarlyData != g.MaxEarlyData {
+				t.Errorf("probe 3: TLS 1.3 tickets %+v, want the facts of probe 2's %+v", g, w)
+			}
+			if f2, f3 := fingerprints(second.res), fingerprints(third.res); len(f3) != 1 || slices.Equal(f2, f3) {
+				t.Errorf("probe 3: key names %v, want one new key after the restart (probe 2: %v)", f3, f2)
+			}
+			sameTicketFacts(t, "probe 4", third.res, fourth.res)
+			sameTicketFacts(t, "probe 5", fourth.res, fifth.res)
+			for _, m := range standInMechanisms {
+				if !tc.standIn[m] {
+					continue
+				}
+				c3, c4, c5 := mustCheck(t, third.res, m, 3), mustCheck(t, fourth.res, m, 4), mustCheck(t, fifth.res, m, 5)
+				if c3.StandIn || c3.FullHandshakeAt.Before(third.from) || c3.FullHandshakeAt.After(third.to) {
+					t.Errorf("probe 3: %s stand-in %v, full handshake at %s, want its own, within %s…%s", m, c3.StandIn, c3.FullHandshakeAt, third.from, third.to)
+				}
+				if !loggedLine(third.logs, `msg="The stand-in did not resume; making a full handshake"`, "mechanism="+string(m)+" ") {
+					t.Errorf("probe 3: no log of %s's refused stand-in: the fallback was not what ran", m)
+				}
+				if c4.StandIn {
+					t.Errorf("probe 4: %s stood in while the key from before the restart was within the window", m)
+				}
+				if !c5.StandIn || !c5.FullHandshakeAt.Equal(c4.FullHandshakeAt) || c5.FullHandshake != c4.FullHandshake {
+					t.Errorf("probe 5: %s stand-in %v, full handshake %s at %s, want probe 4's %s at %s", m, c5.StandIn, c5.FullHandshake, c5.FullHandshakeAt, c4.FullHandshake, c4.FullHandshakeAt)
+				}
+			}
+		})
+	}
+}
+
+// loggedLine reports whether one line of logs holds every one of parts.
+func loggedLine(logs string, parts ...string) bool {
+	for line := range strings.Lines(logs) {
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(line, p) }) {
+			return true
+		}
+	}
+	return false
 }
