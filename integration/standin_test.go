@@ -326,3 +326,73 @@ func loggedLine(logs string, parts ...string) bool {
 	}
 	return false
 }
+
+// serverCounts is what s_server counted over one probe: connections
+// accepted, handshakes finished, and of those resumed (session cache hits,
+// tickets included).
+type serverCounts struct{ accepts, finished, hits int }
+
+func (c serverCounts) full() int { return c.finished - c.hits }
+
+// countProbe reads s_server's counters around one probe, taking away the
+// status-page fetch that reads them afterwards (a full handshake).
+func countProbe(t *testing.T, srv *testservers.Server, pki *testservers.PKI, do func()) serverCounts {
+	t.Helper()
+	before := testservers.OpenSSLStats(t, srv.Addr, pki)
+	do()
+	after := testservers.OpenSSLStats(t, srv.Addr, pki)
+	return serverCounts{
+		accepts:  after[testservers.OpenSSLAccepts] - before[testservers.OpenSSLAccepts] - 1,
+		finished: after[testservers.OpenSSLFinished] - before[testservers.OpenSSLFinished] - 1,
+		hits:     after[testservers.OpenSSLHits] - before[testservers.OpenSSLHits],
+	}
+}
+
+// Counted by the server, openssl s_server's own counters: a steady-state
+// probe (the third) of the default module completes one full handshake,
+// the session_ticket check's, where full_handshake_interval 0 completes
+// three, one per check.
+func TestStandInOpenSSLHandshakeCount(t *testing.T) {
+	testservers.Require(t, "openssl")
+	for _, tc := range []struct {
+		name     string
+		interval time.Duration
+		full     int
+	}{
+		{"default module", probe.DefaultModule.FullHandshakeInterval, 1},
+		{"full_handshake_interval 0", 0, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pki := testservers.NewPKI(t)
+			srv := testservers.StartOpenSSL(t, pki)
+			// The counters are the server's and move with each
+			// connection: a status fetch between two others is one full
+			// handshake and nothing else.
+			if idle := countProbe(t, srv, pki, func() { testservers.OpenSSLStats(t, srv.Addr, pki) }); idle != (serverCounts{1, 1, 0}) {
+				t.Fatalf("one status fetch counted as %+v, want one full handshake", idle)
+			}
+			r, offset := clockedRunner(t, pki, 0, func(m *probe.Module) { m.FullHandshakeInterval = tc.interval })
+			clockedProbe(t, r, offset, srv.Addr, 1)
+			offset.Add(int64(time.Minute))
+			clockedProbe(t, r, offset, srv.Addr, 2)
+			offset.Add(int64(time.Minute))
+			var third probe.Result
+			got := countProbe(t, srv, pki, func() { third, _, _ = clockedProbe(t, r, offset, srv.Addr, 3) })
+			t.Logf("probe 3: s_server counted %d connections, %d finished handshakes, %d resumed", got.accepts, got.finished, got.hits)
+			if got.full() != tc.full || got.hits == 0 {
+				t.Errorf("probe 3: %d full handshakes and %d resumed, want %d full", got.full(), got.hits, tc.full)
+			}
+			// The psk_ke offer: s_server accepts it and, refusing the
+			// PSK without (EC)DHE, never finishes it.
+			if unfinished := got.accepts - got.finished; unfinished != 1 {
+				t.Errorf("probe 3: %d connections did not finish a handshake, want 1 (the psk_ke offer)", unfinished)
+			}
+			for _, m := range probe.Mechanisms {
+				c := mustCheck(t, third, m, 3)
+				if !c.Resumed || c.StandIn != (tc.interval > 0 && m != probe.MechanismSessionTicket) {
+					t.Errorf("probe 3: %s resumed %v, stand-in %v", m, c.Resumed, c.StandIn)
+				}
+			}
+		})
+	}
+}
