@@ -1,10 +1,12 @@
 package integration
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -69,13 +71,25 @@ func fingerprints(r probe.Result) []uint64 {
 	return fps
 }
 
-// verdicts are a probe's answers that a stand-in must not change.
-func verdicts(r probe.Result) map[probe.Mechanism]bool {
-	v := map[probe.Mechanism]bool{}
+// verdicts are a probe's answers that a stand-in must not change: each
+// check's verdict, the versions, and the default risk checks' verdicts.
+func verdicts(r probe.Result) string {
+	var b strings.Builder
 	for _, c := range r.Checks {
-		v[c.Mechanism] = c.Resumed
+		fmt.Fprintf(&b, "%s resumed %v; ", c.Mechanism, c.Resumed)
 	}
-	return v
+	for _, v := range slices.Sorted(maps.Keys(r.Versions)) {
+		fmt.Fprintf(&b, "version %#x %v; ", v, r.Versions[v])
+	}
+	risk := func(p *bool) string {
+		if p == nil {
+			return "not judged"
+		}
+		return strconv.FormatBool(*p)
+	}
+	fmt.Fprintf(&b, "psk_without_dhe %s; ticketbleed %s; ticket_renewal %s; weaknesses %v",
+		risk(r.Risks.PSKWithoutDHE), risk(r.Risks.Ticketbleed), risk(r.Risks.TicketRenewed12), r.Risks.TicketWeaknesses)
+	return b.String()
 }
 
 // sameTicketFacts fails the test when two probes' TLS 1.3 ticket facts or
@@ -99,6 +113,8 @@ type standInCase struct {
 	standIn map[probe.Mechanism]bool
 	// resumed is the verdict, per mechanism, as TestRealServers has it.
 	resumed map[probe.Mechanism]bool
+	// earlyData: the server's TLS 1.3 tickets allow 0-RTT.
+	earlyData bool
 }
 
 func apache(cfg testservers.ApacheConfig) func(*testing.T, *testservers.PKI) *testservers.Server {
@@ -114,6 +130,35 @@ var standInCases = []standInCase{
 		start:   nginx("ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:SSL:1m;"),
 		standIn: map[probe.Mechanism]bool{probe.MechanismSessionID: true, probe.MechanismPSK: true},
 		resumed: map[probe.Mechanism]bool{probe.MechanismSessionID: true, probe.MechanismSessionTicket: true, probe.MechanismPSK: true},
+	},
+	{
+		// Debian's stock nginx.conf: ssl_session_cache none, so the
+		// session ID never resumes and only the psk check stands in.
+		name:    "nginx Debian stock",
+		start:   nginx(testservers.DebianNginxSSL),
+		standIn: map[probe.Mechanism]bool{probe.MechanismSessionID: false, probe.MechanismPSK: true},
+		resumed: map[probe.Mechanism]bool{probe.MechanismSessionID: false, probe.MechanismSessionTicket: true, probe.MechanismPSK: true},
+	},
+	{
+		// 0-RTT on: the stand-in's new tickets carry max_early_data as
+		// the full handshake's do.
+		name:      "nginx shared session cache, early data",
+		start:     nginx("ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:SSL:1m; ssl_early_data on;"),
+		standIn:   map[probe.Mechanism]bool{probe.MechanismSessionID: true, probe.MechanismPSK: true},
+		resumed:   map[probe.Mechanism]bool{probe.MechanismSessionID: true, probe.MechanismSessionTicket: true, probe.MechanismPSK: true},
+		earlyData: true,
+	},
+	{
+		name:    "nginx TLS 1.3 only",
+		start:   nginx("ssl_protocols TLSv1.3; ssl_session_cache shared:SSL:1m;"),
+		standIn: map[probe.Mechanism]bool{probe.MechanismPSK: false},
+		resumed: map[probe.Mechanism]bool{probe.MechanismPSK: true},
+	},
+	{
+		name:    "nginx TLS 1.2 only",
+		start:   nginx("ssl_protocols TLSv1.2; ssl_session_cache shared:SSL:1m;"),
+		standIn: map[probe.Mechanism]bool{probe.MechanismSessionID: false},
+		resumed: map[probe.Mechanism]bool{probe.MechanismSessionID: true, probe.MechanismSessionTicket: true},
 	},
 	{
 		// Debian's stock ssl.conf: tickets off, so no TLS 1.2 ticket and
@@ -140,6 +185,16 @@ var standInCases = []standInCase{
 		start:   haproxy(""),
 		standIn: map[probe.Mechanism]bool{probe.MechanismSessionID: true, probe.MechanismPSK: true},
 		resumed: map[probe.Mechanism]bool{probe.MechanismSessionID: true, probe.MechanismSessionTicket: true, probe.MechanismPSK: true},
+	},
+	{
+		// Debian's stock haproxy.cfg: no-tls-tickets, a session cache.
+		name: "haproxy Debian stock",
+		start: func(t *testing.T, pki *testservers.PKI) *testservers.Server {
+			testservers.Require(t, "haproxy")
+			return testservers.StartHAProxyConfig(t, pki, testservers.HAProxyConfig{Global: testservers.DebianHAProxyGlobal})
+		},
+		standIn: map[probe.Mechanism]bool{probe.MechanismSessionID: false, probe.MechanismPSK: false},
+		resumed: map[probe.Mechanism]bool{probe.MechanismSessionID: true, probe.MechanismSessionTicket: false, probe.MechanismPSK: true},
 	},
 	{
 		name:    "openssl s_server",
@@ -187,15 +242,16 @@ func TestStandInRealServers(t *testing.T) {
 				t.Logf("probe 2: %s stand-in %v resumed %v (probe 1: %v), full handshake %s at %s (probe 1: %s at %s)",
 					c.Mechanism, c.StandIn, c.Resumed, c1.Resumed, c.FullHandshake, c.FullHandshakeAt, c1.FullHandshake, c1.FullHandshakeAt)
 			}
+			t.Logf("probe 2: %s", verdicts(second))
 			for m, want := range tc.resumed {
 				if c := mustCheck(t, first, m, 1); c.Resumed != want {
 					t.Errorf("probe 1: %s resumed %v, want %v", m, c.Resumed, want)
 				}
 			}
-			if !maps.Equal(verdicts(first), verdicts(second)) {
-				t.Errorf("probe 2 verdicts %v, want probe 1's %v", verdicts(second), verdicts(first))
+			if verdicts(first) != verdicts(second) {
+				t.Errorf("probe 2 verdicts\n  %s\nwant probe 1's\n  %s", verdicts(second), verdicts(first))
 			}
-			for _, m := range standInMechanisms {
+			for m := range tc.standIn {
 				c1, c2 := mustCheck(t, first, m, 1), mustCheck(t, second, m, 2)
 				if c2.StandIn != tc.standIn[m] {
 					t.Errorf("probe 2: %s stand-in %v, want %v", m, c2.StandIn, tc.standIn[m])
@@ -208,7 +264,10 @@ func TestStandInRealServers(t *testing.T) {
 				}
 			}
 			sameTicketFacts(t, "probe 2", first, second)
-			if c := mustCheck(t, second, probe.MechanismSessionTicket, 2); c.StandIn || !c.FullHandshakeAt.After(mustCheck(t, first, probe.MechanismSessionTicket, 1).FullHandshakeAt) {
+			if got := second.Tickets[probe.VersionTLS13].MaxEarlyData; (got > 0) != tc.earlyData {
+				t.Errorf("probe 2: TLS 1.3 max_early_data %d, want 0-RTT allowed: %v", got, tc.earlyData)
+			}
+			if c, ok := second.Check(probe.MechanismSessionTicket); ok && (c.StandIn || !c.FullHandshakeAt.After(mustCheck(t, first, probe.MechanismSessionTicket, 1).FullHandshakeAt)) {
 				t.Errorf("probe 2: session_ticket check %+v, want its own full handshake", c)
 			}
 
@@ -222,8 +281,8 @@ func TestStandInRealServers(t *testing.T) {
 					t.Errorf("full_handshake_interval 0: %s stood in", c.Mechanism)
 				}
 			}
-			if !maps.Equal(verdicts(f2), verdicts(second)) {
-				t.Errorf("verdicts with full handshakes %v, with stand-ins %v", verdicts(f2), verdicts(second))
+			if verdicts(f2) != verdicts(second) {
+				t.Errorf("verdicts with full handshakes\n  %s\nwith stand-ins\n  %s", verdicts(f2), verdicts(second))
 			}
 			sameTicketFacts(t, "full_handshake_interval 0", f1, f2)
 			w, g := f2.Tickets[probe.VersionTLS13], second.Tickets[probe.VersionTLS13]
@@ -282,8 +341,8 @@ func TestStandInFallsBackAfterRestart(t *testing.T) {
 			fourth := step(time.Minute)
 			fifth := step(window - 30*time.Second)
 			for n, p := range ps[1:] {
-				if !maps.Equal(verdicts(p.res), verdicts(second.res)) {
-					t.Errorf("probe %d verdicts %v, want probe 2's %v", n+2, verdicts(p.res), verdicts(second.res))
+				if verdicts(p.res) != verdicts(second.res) {
+					t.Errorf("probe %d verdicts\n  %s\nwant probe 2's\n  %s", n+2, verdicts(p.res), verdicts(second.res))
 				}
 			}
 			w, g := second.res.Tickets[probe.VersionTLS13], third.res.Tickets[probe.VersionTLS13]
