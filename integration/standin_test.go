@@ -455,3 +455,59 @@ func TestStandInOpenSSLHandshakeCount(t *testing.T) {
 		})
 	}
 }
+
+// Behind HAProxy over nginx backends with their own session caches. With
+// a key per backend the store never tells one server: nothing stands in,
+// and every verdict is the fleet's posture, all resumed. With the
+// balancer's source hash one backend answers every connection: both checks
+// stand in from the second probe on. With one ticket key shared by both
+// backends the store takes them for one server: the psk stand-in resumes
+// on either backend, every probe; a session-ID stand-in is refused when it
+// meets the other backend's cache (the check then falls back). The
+// session_id verdict there flips between probes — false whenever the
+// offers land on the other backend — and it does so as often with
+// full_handshake_interval 0 (5-9 of 16 probes over three runs, against
+// 6-10 with stand-ins): nothing tells the backends apart, stand-ins or
+// not, so it is not asserted per probe.
+func TestStandInBehindBalancer(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		balance   string
+		sharedKey bool
+		// standIn: the checks that stand in from the second probe on;
+		// none others ever do, but a shared key's session_id may.
+		standIn []probe.Mechanism
+	}{
+		{"roundrobin, a key per backend", "roundrobin", false, nil},
+		{"random, a key per backend", "random", false, nil},
+		{"source, a key per backend", "source", false, standInMechanisms},
+		{"roundrobin, one shared key", "roundrobin", true, []probe.Mechanism{probe.MechanismPSK}},
+		{"random, one shared key", "random", true, []probe.Mechanism{probe.MechanismPSK}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pki := testservers.NewPKI(t)
+			addr, fps := fleetOf(t, pki, tc.balance, 2, tc.sharedKey)
+			r, offset := clockedRunner(t, pki, 0, nil)
+			for n := 1; n <= 8; n++ {
+				res, _, _ := clockedProbe(t, r, offset, addr, n)
+				offset.Add(int64(time.Minute))
+				for _, fp := range fingerprints(res) {
+					if !fps[fp] {
+						t.Errorf("probe %d: key name %d is no backend's", n, fp)
+					}
+				}
+				for _, c := range res.Checks {
+					t.Logf("probe %d: %s stand-in %v resumed %v", n, c.Mechanism, c.StandIn, c.Resumed)
+					flips := tc.sharedKey && c.Mechanism == probe.MechanismSessionID
+					if !c.Completed || !c.Resumed && !flips {
+						t.Errorf("probe %d: %s completed %v resumed %v, want the fleet's posture, resumed", n, c.Mechanism, c.Completed, c.Resumed)
+					}
+					want := n > 1 && slices.Contains(tc.standIn, c.Mechanism)
+					if c.StandIn != want && !(flips && c.StandIn) {
+						t.Errorf("probe %d: %s stand-in %v, want %v", n, c.Mechanism, c.StandIn, want)
+					}
+				}
+			}
+		})
+	}
+}
