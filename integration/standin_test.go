@@ -318,9 +318,7 @@ func TestStandInFallsBackAfterRestart(t *testing.T) {
 				}
 			}()
 			r, offset := clockedRunner(t, pki, window, nil)
-			logs := &strings.Builder{}
-			r.logger = slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
-			r.withHistory(history.Options{})
+			logs := recordLogs(t, r)
 			type probed struct {
 				res      probe.Result
 				from, to time.Time
@@ -374,6 +372,15 @@ func TestStandInFallsBackAfterRestart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// recordLogs makes r log into the returned builder as well as the test's
+// output; slog's handler serialises the writes.
+func recordLogs(t *testing.T, r *runner) *strings.Builder {
+	logs := &strings.Builder{}
+	r.logger = slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r.withHistory(history.Options{})
+	return logs
 }
 
 // loggedLine reports whether one line of logs holds every one of parts.
@@ -509,5 +516,80 @@ func TestStandInBehindBalancer(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// On s_server (tickets good for 7200 s), probes every 10 minutes of the
+// store's clock: each one stands in on the last one's sessions, reporting
+// the first probe's full handshake, until the chain is as old as
+// full_handshake_interval (1 h by default); that probe makes full
+// handshakes again, and the next stands in on its sessions.
+func TestStandInChainRenewsAtFullHandshakeInterval(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	srv := opensslServer()(t, pki)
+	r, offset := clockedRunner(t, pki, 0, nil)
+	every := 10 * time.Minute
+	renewAt := int(probe.DefaultModule.FullHandshakeInterval/every) + 1 // the probe 1 h after the first
+	var fullAt map[probe.Mechanism]time.Time
+	for n := 1; n <= renewAt+1; n++ {
+		res, from, to := clockedProbe(t, r, offset, srv.Addr, n)
+		offset.Add(int64(every))
+		wantStandIn := n != 1 && n != renewAt
+		if n == 1 || n == renewAt {
+			fullAt = map[probe.Mechanism]time.Time{}
+		}
+		for _, m := range standInMechanisms {
+			c := mustCheck(t, res, m, n)
+			if !c.Resumed || c.StandIn != wantStandIn {
+				t.Errorf("probe %d: %s resumed %v stand-in %v, want resumed, stand-in %v", n, m, c.Resumed, c.StandIn, wantStandIn)
+			}
+			if !wantStandIn {
+				if c.FullHandshakeAt.Before(from) || c.FullHandshakeAt.After(to) {
+					t.Errorf("probe %d: %s full handshake at %s, want its own, within %s…%s", n, m, c.FullHandshakeAt, from, to)
+				}
+				fullAt[m] = c.FullHandshakeAt
+			} else if !c.FullHandshakeAt.Equal(fullAt[m]) {
+				t.Errorf("probe %d: %s full handshake at %s, want the chain's, at %s", n, m, c.FullHandshakeAt, fullAt[m])
+			}
+		}
+	}
+}
+
+// nginx with ssl_session_timeout 3s, probed every 2 s of real time (the
+// server's clock must move). A TLS 1.2 session keeps its start time when
+// resumed, so the session-ID stand-in of the third probe, 4 s old, has
+// expired: the server refuses it, and the check falls back to a full
+// handshake within the probe, whose session stands in for the fourth.
+// Every TLS 1.3 resumption gets new tickets good for 3 s, so the psk chain
+// of stand-ins carries on. The verdicts stay resumed throughout.
+func TestStandInSessionTimeout(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	srv := nginx("ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:SSL:1m; ssl_session_timeout 3s;")(t, pki)
+	r, offset := clockedRunner(t, pki, 0, nil)
+	logs := recordLogs(t, r)
+	want := map[probe.Mechanism][]bool{
+		probe.MechanismSessionID: {false, true, false, true},
+		probe.MechanismPSK:       {false, true, true, true},
+	}
+	for n := 1; n <= 4; n++ {
+		if n > 1 {
+			time.Sleep(2 * time.Second)
+		}
+		logs.Reset()
+		res, _, _ := clockedProbe(t, r, offset, srv.Addr, n)
+		refused := loggedLine(logs.String(), `msg="The stand-in did not resume; making a full handshake"`, "mechanism=session_id ")
+		if refused != (n == 3) {
+			t.Errorf("probe %d: session-ID stand-in refused %v, want %v", n, refused, n == 3)
+		}
+		if hint := res.Tickets[probe.VersionTLS13].LifetimeHint; hint != 3 {
+			t.Errorf("probe %d: TLS 1.3 lifetime hint %d, want nginx's 3 s", n, hint)
+		}
+		for m, standIns := range want {
+			c := mustCheck(t, res, m, n)
+			t.Logf("probe %d: %s stand-in %v resumed %v, full handshake at %s", n, m, c.StandIn, c.Resumed, c.FullHandshakeAt)
+			if !c.Resumed || c.StandIn != standIns[n-1] {
+				t.Errorf("probe %d: %s resumed %v stand-in %v, want resumed, stand-in %v", n, m, c.Resumed, c.StandIn, standIns[n-1])
+			}
+		}
 	}
 }
