@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -590,6 +591,61 @@ func TestStandInSessionTimeout(t *testing.T) {
 			if !c.Resumed || c.StandIn != standIns[n-1] {
 				t.Errorf("probe %d: %s resumed %v stand-in %v, want resumed, stand-in %v", n, m, c.Resumed, c.StandIn, standIns[n-1])
 			}
+		}
+	}
+}
+
+// nginx rotating its ticket key the way operators do (the new key file
+// first, the old one kept to decrypt, reload), probed by two exporters in
+// step: one with stand-ins, one with full_handshake_interval 0. A stand-in
+// ticket under the old key still resumes after the rotation; what the
+// probes report — verdicts, key names, the key history's series — must be
+// the same on both. (No session cache here: session IDs never resume.)
+//
+// The psk check stands in on the second probe and on the first after a
+// rotation — the old key still decrypts, and nginx answers with tickets
+// under the new one — but not after: the sessions under the old key are
+// within the resumed window, so the store sees two keys and cannot tell
+// one server from two backends, for 15 minutes.
+func TestStandInKeyRotation(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	dir := t.TempDir()
+	srv, cur, prev, fp := nginxWithKeyFiles(t, pki, dir, "current")
+	withStandIns, offA := clockedRunner(t, pki, 0, nil)
+	full, offB := clockedRunner(t, pki, 0, func(m *probe.Module) { m.FullHandshakeInterval = 0 })
+	pskStandIn := []bool{false, true, true, false, false, false}
+	compared := []string{fingerprint, rotations, keysActive, sessionID, ticket12, psk, hint12, hint13, named12, named13, success}
+	for n := 1; n <= 6; n++ {
+		if n == 3 || n == 5 {
+			os.Rename(cur, prev)
+			fp = keyFile(t, cur)
+			srv.Reload(t)
+		}
+		a, b := withStandIns.probe(t, srv.Addr), full.probe(t, srv.Addr)
+		offA.Add(int64(time.Minute))
+		offB.Add(int64(time.Minute))
+		for _, m := range standInMechanisms {
+			c := mustCheck(t, a.result, m, n)
+			t.Logf("probe %d: %s stand-in %v resumed %v; key names %v / %v", n, m, c.StandIn, c.Resumed, fingerprints(a.result), fingerprints(b.result))
+		}
+		if c := mustCheck(t, a.result, probe.MechanismPSK, n); c.StandIn != pskStandIn[n-1] {
+			t.Errorf("probe %d: psk stand-in %v, want %v", n, c.StandIn, pskStandIn[n-1])
+		}
+		if verdicts(a.result) != verdicts(b.result) {
+			t.Errorf("probe %d verdicts with stand-ins\n  %s\nwith full handshakes\n  %s", n, verdicts(a.result), verdicts(b.result))
+		}
+		if fa, fb := fingerprints(a.result), fingerprints(b.result); !slices.Equal(fa, fb) {
+			t.Errorf("probe %d: key names with stand-ins %v, with full handshakes %v", n, fa, fb)
+		}
+		for _, k := range compared {
+			va, oka := a.series[k]
+			vb, okb := b.series[k]
+			if va != vb || oka != okb {
+				t.Errorf("probe %d: %s = %v (present %v) with stand-ins, %v (present %v) with full handshakes", n, k, va, oka, vb, okb)
+			}
+		}
+		if a.series[fingerprint] != float64(fp) {
+			t.Errorf("probe %d: fingerprint %v, want the current key file's %d", n, a.series[fingerprint], fp)
 		}
 	}
 }
