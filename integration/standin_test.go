@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -646,6 +647,66 @@ func TestStandInKeyRotation(t *testing.T) {
 		}
 		if a.series[fingerprint] != float64(fp) {
 			t.Errorf("probe %d: fingerprint %v, want the current key file's %d", n, a.series[fingerprint], fp)
+		}
+	}
+}
+
+// An operator turns resumption off (tickets off, no session cache) and
+// reloads nginx between the second and third probes, then on again before
+// the fifth. The stand-ins kept from before must not make the third probe
+// report what no longer is: it falls back, and every verdict turns false
+// at once, as with full handshakes; once resumption is back, so are the
+// verdicts. Two exporters probe in step, one with stand-ins, one with
+// full_handshake_interval 0.
+func TestStandInResumptionTurnedOff(t *testing.T) {
+	testservers.Require(t, "nginx")
+	pki := testservers.NewPKI(t)
+	conf := filepath.Join(t.TempDir(), "resumption.conf")
+	on := "ssl_session_cache shared:SSL:1m;\n"
+	off := "ssl_session_cache off;\nssl_session_tickets off;\n"
+	write := func(s string) {
+		if err := os.WriteFile(conf, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(on)
+	srv := testservers.StartNginx(t, pki, "ssl_protocols TLSv1.2 TLSv1.3; include "+conf+";")
+	withStandIns, offA := clockedRunner(t, pki, 0, nil)
+	logs := recordLogs(t, withStandIns)
+	full, offB := clockedRunner(t, pki, 0, func(m *probe.Module) { m.FullHandshakeInterval = 0 })
+	for n := 1; n <= 6; n++ {
+		logs.Reset()
+		switch n {
+		case 3:
+			write(off)
+			srv.Reload(t)
+		case 5:
+			write(on)
+			srv.Reload(t)
+		}
+		a, b := withStandIns.probe(t, srv.Addr), full.probe(t, srv.Addr)
+		offA.Add(int64(time.Minute))
+		offB.Add(int64(time.Minute))
+		resuming := n < 3 || n > 4
+		for _, m := range probe.Mechanisms {
+			c := mustCheck(t, a.result, m, n)
+			t.Logf("probe %d: %s stand-in %v resumed %v recent %v", n, m, c.StandIn, c.Resumed, c.Recent)
+			if c.Resumed != resuming {
+				t.Errorf("probe %d: %s resumed %v, want %v", n, m, c.Resumed, resuming)
+			}
+			// Only the second probe stands in: the third's stand-ins are
+			// refused, and after the reloads nginx's tickets name a new
+			// key each time, two keys within the window.
+			if m != probe.MechanismSessionTicket && c.StandIn != (n == 2) {
+				t.Errorf("probe %d: %s stand-in %v, want %v", n, m, c.StandIn, n == 2)
+			}
+			refused := loggedLine(logs.String(), `msg="The stand-in did not resume; making a full handshake"`, "mechanism="+string(m)+" ")
+			if m != probe.MechanismSessionTicket && refused != (n == 3) {
+				t.Errorf("probe %d: %s stand-in offered and refused %v, want %v", n, m, refused, n == 3)
+			}
+		}
+		if verdicts(a.result) != verdicts(b.result) {
+			t.Errorf("probe %d verdicts with stand-ins\n  %s\nwith full handshakes\n  %s", n, verdicts(a.result), verdicts(b.result))
 		}
 	}
 }
