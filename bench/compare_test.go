@@ -1,14 +1,11 @@
 package bench
 
 import (
-	"crypto/tls"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"regexp"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -92,47 +89,22 @@ func BenchmarkHandshakesPerProbe(b *testing.B) {
 			for range 3 {
 				p.probe(b, srv.Addr)
 			}
-			before := opensslStats(b, srv.Addr, pki)
+			before := testservers.OpenSSLStats(b, srv.Addr, pki)
 			n := 0
 			for b.Loop() {
 				p.probe(b, srv.Addr)
 				n++
 			}
-			after := opensslStats(b, srv.Addr, pki)
+			after := testservers.OpenSSLStats(b, srv.Addr, pki)
 			// after counts its own status request: one full handshake.
-			accepts := after["server accepts (SSL_accept())"] - before["server accepts (SSL_accept())"] - 1
-			done := after["server accepts that finished"] - before["server accepts that finished"] - 1
-			hits := after["session cache hits"] - before["session cache hits"]
+			accepts := after[testservers.OpenSSLAccepts] - before[testservers.OpenSSLAccepts] - 1
+			done := after[testservers.OpenSSLFinished] - before[testservers.OpenSSLFinished] - 1
+			hits := after[testservers.OpenSSLHits] - before[testservers.OpenSSLHits]
 			b.ReportMetric(float64(accepts)/float64(n), "connections/probe")
 			b.ReportMetric(float64(done-hits)/float64(n), "full/probe")
 			b.ReportMetric(float64(hits)/float64(n), "resumed/probe")
 		})
 	}
-}
-
-var statLine = regexp.MustCompile(`(?m)^\s*(\d+) ([a-z].*?)\s*$`)
-
-// opensslStats fetches s_server -www's status page and returns its
-// counters by name.
-func opensslStats(b *testing.B, addr string, pki *testservers.PKI) map[string]int {
-	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pki.Pool, ServerName: testservers.ServerName})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
-		b.Fatal(err)
-	}
-	page, _ := io.ReadAll(io.LimitReader(c, 1<<20))
-	stats := map[string]int{}
-	for _, m := range statLine.FindAllStringSubmatch(string(page), -1) {
-		stats[m[2]], _ = strconv.Atoi(m[1])
-	}
-	if _, ok := stats["server accepts that finished"]; !ok {
-		b.Fatalf("no counters in s_server's status page:\n%s", page)
-	}
-	return stats
 }
 
 // BenchmarkRoundTrips probes nginx through a DelayProxy that makes it 40 ms
