@@ -165,11 +165,16 @@ func (f *fleet) keyOf(version uint16, raw []byte) (uint64, int) {
 }
 
 // label sets the key of a session from its ticket, unless already known.
+// It writes only a key found: a stored session may be shared with a
+// concurrent probe of the target (a stand-in, a kept session), and one
+// whose ticket names no key (session IDs) is never written.
 func (f *fleet) label(version uint16, st *stored) {
 	if st == nil || st.key != 0 {
 		return
 	}
-	st.key, st.keyLen = f.keyOf(version, st.ticket())
+	if k, l := f.keyOf(version, st.ticket()); k != 0 {
+		st.key, st.keyLen = k, l
+	}
 }
 
 func (f *fleet) see(t ticketSeen) {
@@ -254,6 +259,7 @@ func (h *handshaker) noteRefusal(o *chainOut, f *fleet, n int, a attempt, step s
 func (h *handshaker) followUp(ctx context.Context, outs []chainOut, f *fleet) {
 	var wg, tickets sync.WaitGroup
 	var todo []*chainOut
+	hint12 := tls12Hint(outs)
 	for i := range outs {
 		o := &outs[i]
 		if o.fresh == nil || !o.check.Completed {
@@ -291,7 +297,7 @@ func (h *handshaker) followUp(ctx context.Context, outs []chainOut, f *fleet) {
 			}
 			h.verdict(o, f)
 			h.keep(o)
-			h.keepStandIn(o, f)
+			h.keepStandIn(o, f, hint12)
 			h.settleLinkLater(link, o, f)
 		}()
 	}
@@ -431,7 +437,12 @@ func (h *handshaker) replay(ctx context.Context, o *chainOut, f *fleet, link *li
 			<-e.done
 			a, err = e.a, e.err
 		} else if o.check.StandIn && st == o.fresh {
-			a = o.offers[0] // the stand-in, from the age ladder: offered already
+			// The stand-in, from the age ladder: offered already, and
+			// its tickets counted then.
+			if o.offers[0].resumed {
+				o.maxAge, o.hasMaxAge = h.now().Sub(st.obtained), true
+			}
+			return
 		} else if link != nil && link.link == st {
 			<-link.done
 			a, err = link.a, link.err

@@ -244,6 +244,15 @@ func (s *riskSink) sawResumed13(a attempt) {
 	for _, st := range a.issued {
 		css = append(css, st.cs)
 	}
+	// The stand-in's own ticket too: a server issues one ticket after a
+	// resumption, and the keystream_reuse verdict needs two of a version.
+	if a.offered != nil && a.offered.cs != nil {
+		if sec, err := secretOf(a.offered.cs); err == nil && sec.version == VersionTLS13 {
+			s.mu.Lock()
+			s.tickets = append(s.tickets, ticketSecret{version: VersionTLS13, raw: sec.ticket, secret: sec.secret})
+			s.mu.Unlock()
+		}
+	}
 	var received time.Time
 	if len(a.issued) > 0 {
 		received = a.issued[0].received

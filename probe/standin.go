@@ -70,7 +70,13 @@ func (h *handshaker) standInChain(ctx context.Context, m Mechanism) (out chainOu
 		a = tried.offers[0]
 	}
 	if m == MechanismPSK && a.resumed {
-		if next := newestIssued(a); next != nil {
+		// Without tickets read off the wire the probe would report no
+		// TLS 1.3 ticket facts: a full handshake gives them (or fails
+		// saying why).
+		if next := newestIssued(a); next != nil && len(a.nsts) > 0 {
+			// The new ticket carries the stand-in's chain on: it
+			// descends from the same full handshake.
+			next.origin = si.st.chainOrigin()
 			tried.keep = next
 			tried.tickets = a.tickets
 			h.risks.sawResumed13(a)
@@ -97,6 +103,15 @@ func (h *handshaker) standInChain(ctx context.Context, m Mechanism) (out chainOu
 	h.log.Debug("The stand-in did not resume; making a full handshake", "mechanism", m, "step", "stand_in",
 		"addr", h.addr, "err", tried.check.Err)
 	out = chainOut{check: Check{Mechanism: m}, version: m.Version(), early: tried.early, link: tried.link}
+	if out.early == nil && tried.check.Completed && len(tried.offers) > 0 && !tried.offers[0].resumed {
+		// The stand-in is the oldest kept session, which the replays
+		// offer first: its refusal stands for that offer, judged there
+		// as any refused earlier session (kept while its own backend may
+		// resume it, else forgotten), not offered again.
+		done := make(chan struct{})
+		close(done)
+		out.early = &replayed{st: si.st, a: tried.offers[0], done: done}
+	}
 	return out, false
 }
 
@@ -169,7 +184,7 @@ func (s *Sessions) dropStandIn(key string, m Mechanism) {
 // keepStandIn keeps what the next probe of a session_id or psk check may
 // offer instead of a full handshake: the session the store keeps (o.keep),
 // when the check resumed on one server; else no stand-in.
-func (h *handshaker) keepStandIn(o *chainOut, f *fleet) {
+func (h *handshaker) keepStandIn(o *chainOut, f *fleet, hint12 time.Duration) {
 	m := o.check.Mechanism
 	if m != MechanismSessionID && m != MechanismPSK {
 		return
@@ -186,6 +201,26 @@ func (h *handshaker) keepStandIn(o *chainOut, f *fleet) {
 				si.lifetime = time.Duration(t.lifetime) * time.Second
 			}
 		}
+	} else if hint12 > 0 {
+		// A session ID's lifetime is the server's session timeout, which
+		// OpenSSL-based servers (nginx, Apache, HAProxy) also announce as
+		// the TLS 1.2 ticket lifetime hint. Half of it: a session ID
+		// resumed again does not grow younger (no new one is issued), so
+		// the age ladder gains a session only at each full handshake, and
+		// two of them within the lifetime keep the accepted age near it.
+		si.lifetime = hint12 / 2
 	}
 	h.sessions.setStandIn(h.key, m, si)
+}
+
+// tls12Hint returns the lifetime hint of the first TLS 1.2 ticket the
+// chains saw, 0 when they saw none. Read before the follow-ups start,
+// which append to the chains' tickets.
+func tls12Hint(outs []chainOut) time.Duration {
+	for _, t := range chainTickets(outs) {
+		if t.version == VersionTLS12 {
+			return time.Duration(t.lifetime) * time.Second
+		}
+	}
+	return 0
 }

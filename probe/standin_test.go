@@ -17,6 +17,7 @@ type handshakeCounter struct {
 	mu      sync.Mutex
 	full    map[uint16]int
 	resumed map[uint16]int
+	offered map[string]int // offers per ticket, since the start
 }
 
 func (c *handshakeCounter) verify(cs tls.ConnectionState) error {
@@ -44,18 +45,18 @@ func (c *handshakeCounter) take() (full, resumed map[uint16]int) {
 // handshakes; rotate gives it a new ticket key, which refuses every ticket
 // issued before.
 func startCountingServer(t *testing.T, pki *testservers.PKI, clock *fakeClock) (addr string, c *handshakeCounter, rotate func()) {
-	c = &handshakeCounter{}
+	c = &handshakeCounter{offered: map[string]int{}}
 	c.take()
-	var mu sync.Mutex
 	name := bytes.Repeat([]byte{0x5a}, 16)
 	var cfg *tls.Config
 	addr = startGoServer(t, pki, func(base *tls.Config) {
 		cfg = base
 		base.Time = clock.Now
 		base.VerifyConnection = c.verify
-		nameTicketKey(base, name, func([]byte, tls.ConnectionState) bool {
-			mu.Lock()
-			defer mu.Unlock()
+		nameTicketKey(base, name, func(identity []byte, _ tls.ConnectionState) bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.offered[string(identity)]++
 			return true
 		})
 	})
@@ -124,6 +125,12 @@ func TestStandInReplacesFullHandshake(t *testing.T) {
 					full1[VersionTLS13], full2[VersionTLS13], resumed2[VersionTLS13])
 			}
 			t1, t2 := first.Tickets[VersionTLS13], r.Tickets[VersionTLS13]
+			if tt.standIn && t2.Count != 1 {
+				t.Errorf("TLS 1.3 tickets %+v: the stand-in's connection issued one (counted once)", t2)
+			}
+			if !sameWeaknessVerdicts(first.Risks.TicketWeaknesses, r.Risks.TicketWeaknesses) {
+				t.Errorf("ticket_weakness verdicts %v, want those of the first probe %v", r.Risks.TicketWeaknesses, first.Risks.TicketWeaknesses)
+			}
 			if t2.Count == 0 || t1.LifetimeHint != t2.LifetimeHint || t1.Format != t2.Format || t1.KeyNameBytes != t2.KeyNameBytes {
 				t.Errorf("TLS 1.3 tickets %+v, want the facts of the first probe's %+v", t2, t1)
 			}
@@ -154,6 +161,7 @@ func TestStandInChainsAndFallsBack(t *testing.T) {
 	})
 	sessions := NewSessions(SessionsOptions{Now: clock.Now, ResumedWindow: 2 * time.Hour})
 	start := clock.Now()
+	var refused []byte
 	for i := range 5 {
 		if i == 4 {
 			rotate()
@@ -180,6 +188,23 @@ func TestStandInChainsAndFallsBack(t *testing.T) {
 		}
 		if !wantStandIn && full[VersionTLS13] == 0 {
 			t.Errorf("probe %d: no full TLS 1.3 handshake without a stand-in", i)
+		}
+		key := "test\x00" + r.Target + "\x00" + r.ServerName
+		if si := sessions.standIn(key, MechanismPSK); si == nil || !si.st.chainOrigin().Equal(wantAt) {
+			t.Errorf("probe %d: next stand-in %+v, want one descending from the full handshake at %s", i, si, wantAt)
+		}
+		if i == 3 {
+			refused = sessions.standIn(key, MechanismPSK).st.ticket()
+		}
+		if i == 4 {
+			count.mu.Lock()
+			n := count.offered[string(refused)]
+			count.mu.Unlock()
+			// Issued in probe 3, it is probe 4's stand-in, and its
+			// refusal stands for the age replay's offer of it.
+			if n != 1 {
+				t.Errorf("probe 4: the refused stand-in was offered %d times, want once", n)
+			}
 		}
 		clock.Add(time.Minute)
 	}
@@ -231,5 +256,61 @@ func TestStandInPastLifetimeNotOffered(t *testing.T) {
 	// lifetime on purpose; a stand-in offer would make it twice.
 	if n := offered[ticket]; n != 1 {
 		t.Errorf("the expired stand-in's ticket was offered %d times, want once (the age replay)", n)
+	}
+}
+
+func sameWeaknessVerdicts(a, b []TicketWeakness) bool {
+	judged := func(ws []TicketWeakness) map[TicketWeakness]bool {
+		m := map[TicketWeakness]bool{}
+		for _, w := range ws {
+			m[TicketWeakness{Version: w.Version, Weakness: w.Weakness}] = true
+		}
+		return m
+	}
+	ja, jb := judged(a), judged(b)
+	if len(ja) != len(jb) {
+		return false
+	}
+	for k := range ja {
+		if !jb[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// A session ID stands in for at most half the server's session timeout,
+// which OpenSSL-based servers announce as the TLS 1.2 lifetime hint: a
+// session ID resumed again grows no younger, and a full handshake at half
+// the timeout keeps a second session in the age ladder. A ticket's
+// stand-in lasts its own announced lifetime; with no hint, the interval
+// alone bounds it.
+func TestStandInLifetime(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	for _, tt := range []struct {
+		name   string
+		m      Mechanism
+		hint12 time.Duration
+		at     time.Duration
+		usable bool
+	}{
+		{"session ID within half the hint", MechanismSessionID, 300 * time.Second, 149 * time.Second, true},
+		{"session ID past half the hint", MechanismSessionID, 300 * time.Second, 150 * time.Second, false},
+		{"session ID, no TLS 1.2 hint", MechanismSessionID, 0, 50 * time.Minute, true},
+		{"session ID past the interval", MechanismSessionID, 0, time.Hour, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			now := t0
+			s := NewSessions(SessionsOptions{Now: func() time.Time { return now }})
+			h := &handshaker{module: &Module{FullHandshakeInterval: time.Hour}, sessions: s, key: "k", now: s.clock(), oneServer: true}
+			st := &stored{obtained: t0, s12: &session12{}}
+			o := &chainOut{check: Check{Mechanism: tt.m, Completed: true, FullHandshakeAt: t0, FullHandshake: time.Millisecond},
+				keep: st, offers: []attempt{{offered: st, resumed: true}}}
+			h.keepStandIn(o, &fleet{keys: map[uint64]bool{}}, tt.hint12)
+			now = t0.Add(tt.at)
+			if got := h.usableStandIn(tt.m) != nil; got != tt.usable {
+				t.Errorf("stand-in usable %v at %s, want %v", got, tt.at, tt.usable)
+			}
+		})
 	}
 }
