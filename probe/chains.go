@@ -251,7 +251,10 @@ func (h *handshaker) sessionIDChain(ctx context.Context) chainOut {
 // NewSessionTicket read off the wire (crypto/tls drops its lifetime hint),
 // then an offer of that ticket.
 func (h *handshaker) ticketChain12(ctx context.Context) chainOut {
-	out := chainOut{check: Check{Mechanism: MechanismSessionTicket}, version: VersionTLS12}
+	out, done := h.standInChain(ctx, MechanismSessionTicket)
+	if done {
+		return out
+	}
 	fh, tickets, hand, err := h.ticketHandshake12Hand(ctx)
 	if err != nil {
 		out.versionErr = err

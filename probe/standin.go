@@ -3,6 +3,7 @@ package probe
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"time"
 )
 
@@ -45,9 +46,14 @@ type standIn struct {
 	// store's clock), flight its first-flight time.
 	full   time.Time
 	flight time.Duration
-	// lifetime is what the server announced for the session's ticket;
-	// 0 for a session ID, or when unknown.
+	// lifetime bounds the stand-in's age (see keepStandIn); 0 when
+	// nothing but the interval does.
 	lifetime time.Duration
+	// hand and tickets: a TLS 1.2 ticket's session as a hand-built offer
+	// needs it (Ticketbleed, ticket_weakness), and the ticket as its full
+	// handshake (or its last renewal) showed it.
+	hand    *session12
+	tickets []ticketSeen
 }
 
 // standInChain makes the check's first offer with its stand-in, when there
@@ -63,7 +69,7 @@ func (h *handshaker) standInChain(ctx context.Context, m Mechanism) (out chainOu
 	}
 	out.check.StandIn, out.check.Issued, out.check.Completed = true, true, true
 	out.check.FullHandshake, out.check.FullHandshakeAt = si.flight, si.full
-	out.fresh, out.keep = si.st, si.st
+	out.fresh, out.keep, out.hand = si.st, si.st, si.hand
 	tried := h.firstOffer(ctx, out)
 	a := attempt{}
 	if len(tried.offers) > 0 {
@@ -86,6 +92,21 @@ func (h *handshaker) standInChain(ctx context.Context, m Mechanism) (out chainOu
 			h.startPSKWithoutDHE(ctx, true)
 		} else {
 			a.resumed = false // nothing to carry on with: a full handshake gives tickets
+		}
+	}
+	if m == MechanismSessionTicket && a.resumed {
+		if next, hand, ok := h.carry12(si, a); ok {
+			tried.keep, tried.hand = next, hand
+			if len(a.tickets) == 0 {
+				// Not renewed: the server resumed it under the key
+				// issuing now (OpenSSL renews a ticket of an older
+				// key), so the ticket's facts are still the
+				// server's, as its full handshake showed them.
+				tried.tickets = append(tried.tickets, si.tickets...)
+			}
+			h.risks.sawStandIn12(si.hand, hand)
+		} else {
+			a.resumed = false
 		}
 	}
 	if tried.check.Completed && a.resumed {
@@ -115,6 +136,27 @@ func (h *handshaker) standInChain(ctx context.Context, m Mechanism) (out chainOu
 	return out, false
 }
 
+// carry12 returns what carries a resumed TLS 1.2 ticket stand-in on: the
+// same session when the server did not renew it, else the renewed ticket
+// (the same session, master secret and certificate, under a new ticket).
+func (h *handshaker) carry12(si *standIn, a attempt) (*stored, *session12, bool) {
+	if len(a.tickets) == 0 {
+		return si.st, si.hand, si.hand != nil
+	}
+	raw := a.tickets[len(a.tickets)-1].raw
+	_, state, err := si.st.cs.ResumptionState()
+	if err != nil || state == nil {
+		return nil, nil, false
+	}
+	cs, err := tls.NewResumptionState(raw, state)
+	if err != nil {
+		return nil, nil, false
+	}
+	hand := *si.hand
+	hand.ticket = raw
+	return &stored{obtained: h.now(), cs: cs, origin: si.st.chainOrigin()}, &hand, true
+}
+
 // usableStandIn returns the stand-in kept for m, nil when none may be
 // used: the module makes full handshakes on every probe, earlier probes
 // did not meet one server, the chain of sessions is older than
@@ -132,8 +174,16 @@ func (h *handshaker) usableStandIn(m Mechanism) *standIn {
 	if h.module.HasRisk(RiskResumptionChain) && h.sessions.chainLink(h.key, m) == si.st {
 		return nil
 	}
-	if si.lifetime > 0 && h.now().Sub(si.st.obtained) >= si.lifetime {
+	age := h.now().Sub(si.st.obtained)
+	if si.lifetime > 0 && age >= si.lifetime {
 		return nil // expired: its offer would be a full handshake refused
+	}
+	if m == MechanismSessionTicket && age >= h.sessions.window {
+		// Sessions.oneServer asks for a TLS 1.2 ticket issued within
+		// the window; an unrenewed stand-in is as old as its full
+		// handshake, and a full handshake now keeps the probe on the
+		// one-server path.
+		return nil
 	}
 	return si
 }
@@ -186,20 +236,24 @@ func (s *Sessions) dropStandIn(key string, m Mechanism) {
 // when the check resumed on one server; else no stand-in.
 func (h *handshaker) keepStandIn(o *chainOut, f *fleet, hint12 time.Duration) {
 	m := o.check.Mechanism
-	if m != MechanismSessionID && m != MechanismPSK {
-		return
-	}
 	c := o.check
-	if !c.Completed || !o.resumed() || c.Recent || f.balanced() || o.keep == nil || c.FullHandshakeAt.IsZero() {
+	if !c.Completed || !o.resumed() || c.Recent || f.balanced() || o.keep == nil || c.FullHandshakeAt.IsZero() ||
+		m == MechanismSessionTicket && o.hand == nil {
 		h.sessions.dropStandIn(h.key, m)
 		return
 	}
-	si := &standIn{st: o.keep, full: c.FullHandshakeAt, flight: c.FullHandshake}
+	si := &standIn{st: o.keep, full: c.FullHandshakeAt, flight: c.FullHandshake, hand: o.hand}
 	if raw := o.keep.ticket(); raw != nil {
 		for _, t := range o.tickets {
 			if bytes.Equal(t.raw, raw) {
 				si.lifetime = time.Duration(t.lifetime) * time.Second
+				si.tickets = []ticketSeen{t}
 			}
+		}
+		if m == MechanismSessionTicket {
+			// Half, as for a session ID: an unrenewed ticket grows no
+			// younger either.
+			si.lifetime /= 2
 		}
 	} else if hint12 > 0 {
 		// A session ID's lifetime is the server's session timeout, which

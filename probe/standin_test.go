@@ -140,8 +140,19 @@ func TestStandInReplacesFullHandshake(t *testing.T) {
 			if r.Risks.PSKWithoutDHE == nil || *r.Risks.PSKWithoutDHE {
 				t.Errorf("psk_without_dhe %v, want judged false on the stand-in's ticket", r.Risks.PSKWithoutDHE)
 			}
-			if st, ok := r.Check(MechanismSessionTicket); !ok || st.StandIn || !st.FullHandshakeAt.Equal(clock.Now()) {
-				t.Errorf("session_ticket check %+v: it makes its full handshake on every probe", st)
+			if st, ok := r.Check(MechanismSessionTicket); !ok || st.StandIn != tt.standIn || !st.Resumed || !st.FullHandshakeAt.Equal(wantAt) {
+				t.Errorf("session_ticket check %+v, want resumed, stand-in %v, full handshake at %s", st, tt.standIn, wantAt)
+			}
+			if tt.standIn != (full2[VersionTLS12] == 0) || full1[VersionTLS12] == 0 {
+				t.Errorf("the server completed %d full TLS 1.2 handshakes in the first probe, %d in the second; want none in the second only with a stand-in",
+					full1[VersionTLS12], full2[VersionTLS12])
+			}
+			u1, u2 := first.Tickets[VersionTLS12], r.Tickets[VersionTLS12]
+			if u2.Count == 0 || u1.LifetimeHint != u2.LifetimeHint || u1.Format != u2.Format || u1.KeyNameBytes != u2.KeyNameBytes {
+				t.Errorf("TLS 1.2 tickets %+v, want the facts of the first probe's %+v", u2, u1)
+			}
+			if r.Risks.TicketRenewed12 == nil || first.Risks.TicketRenewed12 == nil || *r.Risks.TicketRenewed12 != *first.Risks.TicketRenewed12 {
+				t.Errorf("ticket_renewal %v, want the first probe's %v", fmtBool(r.Risks.TicketRenewed12), fmtBool(first.Risks.TicketRenewed12))
 			}
 		})
 	}

@@ -151,58 +151,89 @@ func TestTicketbleed(t *testing.T) {
 		{"first probe, exact echo", true, func(int64) bool { return false }, nil, ptr(false), 1, 1},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			// While warming up, the server resumes every offer with an
-			// exact echo; then tt's functions decide, counting from 1.
-			var warm atomic.Bool
-			var base atomic.Int64
-			warm.Store(!tt.cold)
-			bleed := func(n int64) bool {
-				if warm.Load() {
-					base.Store(n)
-					return false
-				}
-				return tt.bleed == nil || tt.bleed(n-base.Load())
+		for _, standIns := range []bool{false, true} {
+			name := tt.name
+			if standIns {
+				name += ", stand-ins"
 			}
-			refuse := func(n int64) bool { return !warm.Load() && tt.refuse != nil && tt.refuse(n-base.Load()) }
-			addr, idLens := startTicketbleedServer(t, pki, bleed, refuse)
-			m := testModule(t, pki, func(m *Module) { m.Checks = []Mechanism{MechanismSessionTicket, MechanismPSK} })
-			var sessions *Sessions
-			before := 0
-			if !tt.cold {
-				// Two: the first learns the key-name length, the second
-				// keeps a session labelled with the key.
-				sessions = NewSessions(SessionsOptions{})
-				for range 2 {
-					if r := Run(context.Background(), addr, "test", m, sessions, testLogger(t)); !r.Success {
-						t.Fatalf("warm-up probe: %s", r.Failure)
-					}
-				}
-				before = len(idLens())
-				warm.Store(false)
+			t.Run(name, func(t *testing.T) {
+				ticketbleedCase(t, pki, tt.cold, tt.bleed, tt.refuse, tt.want, tt.short, tt.long, standIns)
+			})
+		}
+	}
+}
+
+// ticketbleedCase runs one row of TestTicketbleed. With standIns the
+// warm-up probes' ticket stands in for the check's full handshake: it is
+// the oldest session too, so the age replay makes no 32-byte offer of its
+// own, one fewer than when every probe makes its full handshake.
+func ticketbleedCase(t *testing.T, pki *testservers.PKI, cold bool, bleedAt, refuseAt func(int64) bool, want *bool, wantShort, wantLong int, standIns bool) {
+	tt := struct {
+		cold          bool
+		bleed, refuse func(int64) bool
+		want          *bool
+		short, long   int
+	}{cold, bleedAt, refuseAt, want, wantShort, wantLong}
+	if standIns && !cold {
+		tt.long--
+	}
+	// While warming up, the server resumes every offer with an
+	// exact echo; then tt's functions decide, counting from 1.
+	var warm atomic.Bool
+	var base atomic.Int64
+	warm.Store(!tt.cold)
+	bleed := func(n int64) bool {
+		if warm.Load() {
+			base.Store(n)
+			return false
+		}
+		return tt.bleed == nil || tt.bleed(n-base.Load())
+	}
+	refuse := func(n int64) bool { return !warm.Load() && tt.refuse != nil && tt.refuse(n-base.Load()) }
+	addr, idLens := startTicketbleedServer(t, pki, bleed, refuse)
+	m := testModule(t, pki, func(m *Module) {
+		m.Checks = []Mechanism{MechanismSessionTicket, MechanismPSK}
+		if !standIns {
+			m.FullHandshakeInterval = 0
+		}
+	})
+	var sessions *Sessions
+	before := 0
+	if !tt.cold {
+		// Two: the first learns the key-name length, the second
+		// keeps a session labelled with the key.
+		sessions = NewSessions(SessionsOptions{})
+		for range 2 {
+			if r := Run(context.Background(), addr, "test", m, sessions, testLogger(t)); !r.Success {
+				t.Fatalf("warm-up probe: %s", r.Failure)
 			}
-			r := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
-			c, _ := r.Check(MechanismSessionTicket)
-			if !c.Resumed {
-				t.Errorf("ticket offer not read as resumed: %+v", c)
-			}
-			if got := r.Risks.Ticketbleed; fmtBool(got) != fmtBool(tt.want) {
-				t.Errorf("ticketbleed = %s, want %s", fmtBool(got), fmtBool(tt.want))
-			}
-			lens := idLens()[before:]
-			short, long := 0, 0
-			for _, l := range lens {
-				switch l {
-				case ticketOfferIDLen:
-					short++
-				case 32:
-					long++
-				}
-			}
-			if short != tt.short || long != tt.long || len(lens) != tt.short+tt.long {
-				t.Errorf("ticket offers' session ID lengths %v, want %d of %d bytes and %d of 32", lens, tt.short, ticketOfferIDLen, tt.long)
-			}
-		})
+		}
+		before = len(idLens())
+		warm.Store(false)
+	}
+	r := Run(context.Background(), addr, "test", m, sessions, testLogger(t))
+	c, _ := r.Check(MechanismSessionTicket)
+	if !c.Resumed {
+		t.Errorf("ticket offer not read as resumed: %+v", c)
+	}
+	if got := r.Risks.Ticketbleed; fmtBool(got) != fmtBool(tt.want) {
+		t.Errorf("ticketbleed = %s, want %s", fmtBool(got), fmtBool(tt.want))
+	}
+	lens := idLens()[before:]
+	short, long := 0, 0
+	for _, l := range lens {
+		switch l {
+		case ticketOfferIDLen:
+			short++
+		case 32:
+			long++
+		}
+	}
+	if short != tt.short || long != tt.long || len(lens) != tt.short+tt.long {
+		t.Errorf("ticket offers' session ID lengths %v, want %d of %d bytes and %d of 32", lens, tt.short, ticketOfferIDLen, tt.long)
+	}
+	if st := c.StandIn; st != (standIns && !cold) {
+		t.Errorf("session_ticket stand-in %v", st)
 	}
 }
 
