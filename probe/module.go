@@ -37,9 +37,9 @@ type Module struct {
 	// end the wait at once; it only runs out on servers that never do.
 	TicketWait time.Duration `yaml:"ticket_wait,omitempty"`
 	// FullHandshakeInterval is how long a session from an earlier probe
-	// may stand in for the session_id and psk checks' full handshakes
-	// (see standin.go): a check whose last full handshake is older makes
-	// one. 0 makes one on every probe.
+	// may stand in for a check's full handshake (see standin.go): a check
+	// whose last full handshake is older makes one. 0 makes one on every
+	// probe.
 	FullHandshakeInterval time.Duration `yaml:"full_handshake_interval"`
 	// Risks lists the risk checks to run (see Risk); DefaultRisks when
 	// left out, none when empty.

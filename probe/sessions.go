@@ -81,6 +81,10 @@ type stored struct {
 	// session descends from through resumptions ran (see chain.go); zero
 	// for a session of a full handshake, whose origin is obtained.
 	origin time.Time
+	// confirmed is when a probe last saw the session's key still issuing:
+	// a TLS 1.2 ticket stand-in resumed without renewal (standin.go).
+	// Written and read under the store's lock only (Sessions.oneServer).
+	confirmed time.Time
 }
 
 // ticket returns the ticket a session is resumed with, nil for a session ID.
@@ -124,6 +128,8 @@ type targetSessions struct {
 	// standIns holds, per mechanism, the session the next probe offers
 	// instead of a full handshake (see standin.go).
 	standIns map[Mechanism]*standIn
+	// standInRenewed is when a TLS 1.2 ticket stand-in was last renewed.
+	standInRenewed time.Time
 	// balanced is when a probe last showed several backends.
 	balanced time.Time
 	// handRefused is when a probe last saw the server refuse the
@@ -367,7 +373,7 @@ func (s *Sessions) oneServer(key string) bool {
 		for k, st := range ts.backends[m] {
 			// Only the keys issuing now: after a rotation the old key's
 			// sessions stay kept (and may still resume) for MaxAge.
-			if s.now().Sub(st.obtained) <= s.window {
+			if s.now().Sub(st.obtained) <= s.window || s.now().Sub(st.confirmed) <= s.window {
 				keys[k] = true
 				issuing++
 			}

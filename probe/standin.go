@@ -3,7 +3,6 @@ package probe
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"time"
 )
 
@@ -14,12 +13,14 @@ import (
 // costs the server one resumed handshake per check instead of a full and a
 // resumed one.
 //
-// Only the session_id and psk checks stand in. The session_ticket check
-// makes its full handshake on every probe: OpenSSL sends no TLS 1.2 ticket
-// when it resumes under its current key, so only a full handshake shows
-// the TLS 1.2 lifetime hint, the secrets ticket_weakness judges and the
-// key a TLS 1.2 ticket names now; and its Ticketbleed offer needs the
-// master secret of that handshake.
+// A TLS 1.2 ticket stands in only while the server resumes it without
+// renewing it: OpenSSL renews a ticket of a key that no longer issues, so
+// an unrenewed resumption says the ticket's key, lifetime hint and the
+// secrets ticket_weakness judges are still what a full handshake would
+// show. A session ID and an unrenewed ticket grow no younger, so they
+// stand in for at most half the TLS 1.2 lifetime hint (the session
+// timeout of OpenSSL-based servers), keeping a second session in the age
+// ladder within the server's lifetime.
 //
 // What a stand-in probe reports, per fact:
 //   - the verdict, ResumedHandshake: its own offer, as on any probe;
@@ -27,6 +28,8 @@ import (
 //     NewSessionTickets of the resumed connection, read afresh (servers
 //     send them after a resumption too; the key that issues them is the
 //     key issuing now);
+//   - TLS 1.2 lifetime hint, format and key name: the stand-in ticket's,
+//     as its full handshake showed them (see above);
 //   - FullHandshake: the earlier probe's, with FullHandshakeAt saying when
 //     it ran (tls_resumption_full_handshake_timestamp_seconds), so that
 //     nothing stale passes unseen. Module.FullHandshakeInterval bounds it:
@@ -51,7 +54,7 @@ type standIn struct {
 	lifetime time.Duration
 	// hand and tickets: a TLS 1.2 ticket's session as a hand-built offer
 	// needs it (Ticketbleed, ticket_weakness), and the ticket as its full
-	// handshake (or its last renewal) showed it.
+	// handshake showed it.
 	hand    *session12
 	tickets []ticketSeen
 }
@@ -95,18 +98,23 @@ func (h *handshaker) standInChain(ctx context.Context, m Mechanism) (out chainOu
 		}
 	}
 	if m == MechanismSessionTicket && a.resumed {
-		if next, hand, ok := h.carry12(si, a); ok {
-			tried.keep, tried.hand = next, hand
-			if len(a.tickets) == 0 {
-				// Not renewed: the server resumed it under the key
-				// issuing now (OpenSSL renews a ticket of an older
-				// key), so the ticket's facts are still the
-				// server's, as its full handshake showed them.
-				tried.tickets = append(tried.tickets, si.tickets...)
-			}
-			h.risks.sawStandIn12(si.hand, hand)
-		} else {
+		if len(a.tickets) > 0 || si.hand == nil {
+			// Renewed: OpenSSL renews a ticket of a key that no
+			// longer issues (after a rotation), and leaves a renewal's
+			// lifetime hint unspecified (0); only a full handshake
+			// shows the ticket's facts now, so the check makes one,
+			// as after a refusal. A server that renews every ticket
+			// (Go's) would pay that on every probe: the store
+			// remembers it for an interval (see usableStandIn).
 			a.resumed = false
+			h.sessions.noteStandInRenewed(h.key)
+		} else {
+			// Not renewed: resumed under the key issuing now, so the
+			// ticket's facts are still the server's, as its full
+			// handshake showed them.
+			tried.tickets = append(tried.tickets, si.tickets...)
+			h.risks.sawStandIn12(si.hand)
+			h.sessions.confirmIssuing(si.st)
 		}
 	}
 	if tried.check.Completed && a.resumed {
@@ -136,27 +144,6 @@ func (h *handshaker) standInChain(ctx context.Context, m Mechanism) (out chainOu
 	return out, false
 }
 
-// carry12 returns what carries a resumed TLS 1.2 ticket stand-in on: the
-// same session when the server did not renew it, else the renewed ticket
-// (the same session, master secret and certificate, under a new ticket).
-func (h *handshaker) carry12(si *standIn, a attempt) (*stored, *session12, bool) {
-	if len(a.tickets) == 0 {
-		return si.st, si.hand, si.hand != nil
-	}
-	raw := a.tickets[len(a.tickets)-1].raw
-	_, state, err := si.st.cs.ResumptionState()
-	if err != nil || state == nil {
-		return nil, nil, false
-	}
-	cs, err := tls.NewResumptionState(raw, state)
-	if err != nil {
-		return nil, nil, false
-	}
-	hand := *si.hand
-	hand.ticket = raw
-	return &stored{obtained: h.now(), cs: cs, origin: si.st.chainOrigin()}, &hand, true
-}
-
 // usableStandIn returns the stand-in kept for m, nil when none may be
 // used: the module makes full handshakes on every probe, earlier probes
 // did not meet one server, the chain of sessions is older than
@@ -174,17 +161,13 @@ func (h *handshaker) usableStandIn(m Mechanism) *standIn {
 	if h.module.HasRisk(RiskResumptionChain) && h.sessions.chainLink(h.key, m) == si.st {
 		return nil
 	}
-	age := h.now().Sub(si.st.obtained)
-	if si.lifetime > 0 && age >= si.lifetime {
+	if si.lifetime > 0 && h.now().Sub(si.st.obtained) >= si.lifetime {
 		return nil // expired: its offer would be a full handshake refused
 	}
-	if m == MechanismSessionTicket && age >= h.sessions.window {
-		// Sessions.oneServer asks for a TLS 1.2 ticket issued within
-		// the window; an unrenewed stand-in is as old as its full
-		// handshake, and a full handshake now keeps the probe on the
-		// one-server path.
-		return nil
+	if m == MechanismSessionTicket && h.sessions.standInRenewedWithin(h.key, h.module.FullHandshakeInterval) {
+		return nil // renewed last time: its offer would be a connection more
 	}
+
 	return si
 }
 
@@ -229,6 +212,43 @@ func (s *Sessions) dropStandIn(key string, m Mechanism) {
 	if ts := s.lookup(key); ts != nil {
 		delete(ts.standIns, m)
 	}
+}
+
+// confirmIssuing notes that st's key was seen issuing now: Sessions.oneServer
+// asks for a session of the key issued within the window, and an unrenewed
+// TLS 1.2 stand-in is as old as its full handshake.
+func (s *Sessions) confirmIssuing(st *stored) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st.confirmed = s.now()
+}
+
+// noteStandInRenewed notes that a TLS 1.2 ticket stand-in of key was
+// renewed now. Like markBalanced it neither adds nor moves a target.
+func (s *Sessions) noteStandInRenewed(key string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ts := s.lookup(key); ts != nil {
+		ts.standInRenewed = s.now()
+	}
+}
+
+// standInRenewedWithin reports whether a TLS 1.2 ticket stand-in of key
+// was renewed less than d ago.
+func (s *Sessions) standInRenewedWithin(key string, d time.Duration) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := s.lookup(key)
+	return ts != nil && !ts.standInRenewed.IsZero() && s.now().Sub(ts.standInRenewed) < d
 }
 
 // keepStandIn keeps what the next probe of a session_id or psk check may

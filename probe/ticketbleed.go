@@ -1,9 +1,6 @@
 package probe
 
-import (
-	"bytes"
-	"context"
-)
+import "context"
 
 // sawTicket12 keeps the first TLS 1.2 ticket the chains obtained, for
 // Ticketbleed's own offer.
@@ -18,22 +15,19 @@ func (s *riskSink) sawTicket12(sess *session12) {
 	}
 }
 
-// sawStandIn12 records a TLS 1.2 ticket stand-in's session, and its
-// renewal when there was one, as saw12 and sawTicket12 record a full
-// handshake's ticket: for ticket_weakness, the Ticketbleed offer of its
-// own and the cross-name offers.
-func (s *riskSink) sawStandIn12(offered, carried *session12) {
-	if s == nil {
+// sawStandIn12 records a TLS 1.2 ticket stand-in's session as saw12 and
+// sawTicket12 record a full handshake's ticket: for ticket_weakness, the
+// Ticketbleed offer of its own and the cross-name offers.
+func (s *riskSink) sawStandIn12(sess *session12) {
+	if s == nil || sess == nil {
 		return
 	}
-	s.mu.Lock()
-	for _, sess := range []*session12{offered, carried} {
-		if sess != nil && len(sess.master) > 0 && (sess == offered || !bytes.Equal(sess.ticket, offered.ticket)) {
-			s.tickets = append(s.tickets, ticketSecret{version: VersionTLS12, raw: sess.ticket, secret: sess.master})
-		}
+	if len(sess.master) > 0 {
+		s.mu.Lock()
+		s.tickets = append(s.tickets, ticketSecret{version: VersionTLS12, raw: sess.ticket, secret: sess.master})
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
-	s.sawTicket12(carried)
+	s.sawTicket12(sess)
 }
 
 // sawTicketbleedSignal records what the session_ticket check's resumed
