@@ -255,6 +255,12 @@ func (h *handshaker) ticketChain12(ctx context.Context) chainOut {
 	if done {
 		return out
 	}
+	return h.ticketChain12From(ctx, out)
+}
+
+// ticketChain12From runs the session_ticket chain's full handshake and first
+// offer, for out as standInChain left it.
+func (h *handshaker) ticketChain12From(ctx context.Context, out chainOut) chainOut {
 	fh, tickets, hand, err := h.ticketHandshake12Hand(ctx)
 	if err != nil {
 		out.versionErr = err

@@ -72,6 +72,7 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 			"step", "plan", "addr", h.addr)
 	}
 	outs := h.runChains(ctx, m)
+	h.recheckStandIn12(ctx, outs)
 	extra := h.moreTickets(ctx, outs)
 	h.fleet = h.newFleet(outs, extra)
 	h.startPSKWithoutDHE(ctx, false)

@@ -144,6 +144,50 @@ func (h *handshaker) standInChain(ctx context.Context, m Mechanism) (out chainOu
 	return out, false
 }
 
+// recheckStandIn12 redoes the session_ticket check with its full handshake
+// when its unrenewed stand-in names another key than this probe's TLS 1.3
+// tickets. OpenSSL uses one key for both versions and renews a ticket of a
+// key that no longer issues, so there the two agree; but a server that
+// resumes an older key's ticket without renewing it (GnuTLS, after a
+// rotation) would have the probe report a key it no longer issues, and the
+// two keys read as two backends.
+func (h *handshaker) recheckStandIn12(ctx context.Context, outs []chainOut) {
+	var t12, p13 *chainOut
+	for i := range outs {
+		switch outs[i].check.Mechanism {
+		case MechanismSessionTicket:
+			t12 = &outs[i]
+		case MechanismPSK:
+			p13 = &outs[i]
+		}
+	}
+	if t12 == nil || p13 == nil || !t12.check.StandIn || !p13.check.Completed || t12.fresh == nil {
+		return
+	}
+	k, l := t12.fresh.key, t12.fresh.keyLen
+	if k == 0 || l == 0 {
+		return
+	}
+	other := false
+	for _, t := range p13.tickets {
+		if t.version != VersionTLS13 || len(t.raw) <= max(l, maxStatefulTicket) {
+			continue
+		}
+		if Fingerprint(t.raw[:l]) == k {
+			return
+		}
+		other = true
+	}
+	if !other {
+		return
+	}
+	h.log.Debug("The TLS 1.2 stand-in names another key than this probe's TLS 1.3 tickets; making the full handshake",
+		"mechanism", MechanismSessionTicket, "step", "stand_in", "addr", h.addr)
+	h.sessions.dropStandIn(h.key, MechanismSessionTicket)
+	*t12 = h.ticketChain12From(ctx, chainOut{check: Check{Mechanism: MechanismSessionTicket}, version: VersionTLS12,
+		early: t12.early, link: t12.link})
+}
+
 // usableStandIn returns the stand-in kept for m, nil when none may be
 // used: the module makes full handshakes on every probe, earlier probes
 // did not meet one server, the chain of sessions is older than

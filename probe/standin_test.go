@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -360,5 +361,56 @@ func TestStandInRenewedTicket(t *testing.T) {
 	// fresh ticket; probe 2 only the fresh one.
 	if resumed12[1] != resumed12[2]+1 {
 		t.Errorf("resumed TLS 1.2 handshakes per probe %v: want probe 1's stand-in offer, and none in probe 2", resumed12)
+	}
+}
+
+// An unrenewed TLS 1.2 stand-in whose key is not the one this probe's TLS
+// 1.3 tickets name (a server that resumes an older key's ticket without
+// renewing it, as GnuTLS does after a rotation) is replaced by the check's
+// full handshake, so the probe reports the key issuing now; one whose key
+// the TLS 1.3 tickets name, or with no named TLS 1.3 ticket to compare,
+// stands.
+func TestRecheckStandIn12(t *testing.T) {
+	pki := testservers.NewPKI(t)
+	k0 := bytes.Repeat([]byte{0x30}, 16)
+	k1 := bytes.Repeat([]byte{0x31}, 16)
+	ticket := func(name []byte) []byte { return append(slices.Clone(name), bytes.Repeat([]byte{0xee}, 80)...) }
+	for _, tt := range []struct {
+		name   string
+		tls13  [][]byte
+		redone bool
+	}{
+		{"TLS 1.3 names another key", [][]byte{ticket(k1)}, true},
+		{"TLS 1.3 names the stand-in's key", [][]byte{ticket(k1), ticket(k0)}, false},
+		{"no named TLS 1.3 ticket", [][]byte{bytes.Repeat([]byte{1}, 32)}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newFakeClock()
+			addr, count, _ := startCountingServer(t, pki, clock)
+			m := testModule(t, pki, func(m *Module) { m.Checks = ticketMechanisms })
+			h := testHandshaker(t, m, addr)
+			h.serverName = "localhost"
+			h.sessions = NewSessions(SessionsOptions{Now: clock.Now})
+			h.now, h.key = clock.Now, "k"
+			stale := &stored{obtained: clock.Now(), key: Fingerprint(k0), keyLen: 16}
+			var p13 []ticketSeen
+			for _, raw := range tt.tls13 {
+				p13 = append(p13, ticketSeen{version: VersionTLS13, raw: raw})
+			}
+			outs := []chainOut{
+				{check: Check{Mechanism: MechanismSessionTicket, Completed: true, StandIn: true}, version: VersionTLS12, fresh: stale, keep: stale},
+				{check: Check{Mechanism: MechanismPSK, Completed: true}, version: VersionTLS13, tickets: p13},
+			}
+			h.recheckStandIn12(context.Background(), outs)
+			h.ending.Wait()
+			full, _ := count.take()
+			c := outs[0].check
+			if redone := !c.StandIn; redone != tt.redone || redone != (full[VersionTLS12] > 0) {
+				t.Fatalf("session_ticket check %+v after %d full TLS 1.2 handshakes, want redone %v", c, full[VersionTLS12], tt.redone)
+			}
+			if tt.redone && (!c.Completed || !outs[0].resumed() || !c.FullHandshakeAt.Equal(clock.Now())) {
+				t.Errorf("redone check %+v, want a full handshake of now and its offer resumed", c)
+			}
+		})
 	}
 }
