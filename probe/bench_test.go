@@ -27,6 +27,29 @@ func BenchmarkRun(b *testing.B) {
 	}
 }
 
+// BenchmarkRunOneServer is BenchmarkRun against a Go server whose tickets
+// name their key, so that probes after the first meet one server and stand
+// in: the psk check's stand-in replaces its full handshake (a Go server
+// renews every TLS 1.2 ticket, so the session_ticket check keeps its own;
+// Go has no session-ID cache).
+func BenchmarkRunOneServer(b *testing.B) {
+	pki := testservers.NewPKI(b)
+	addr := startGoServer(b, pki, func(cfg *tls.Config) { nameTicketKey(cfg, bytes.Repeat([]byte{0x42}, 16), nil) })
+	m := testModule(b, pki, nil)
+	sessions := NewSessions(SessionsOptions{})
+	for range 2 {
+		if r := Run(context.Background(), addr, "bench", m, sessions, nil); !r.Success {
+			b.Fatal(r.Failure)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := Run(context.Background(), addr, "bench", m, sessions, nil); !r.Success {
+			b.Fatal(r.Failure)
+		}
+	}
+}
+
 func BenchmarkSummarise(b *testing.B) {
 	ts := make([]ticketSeen, 4)
 	for i := range ts {
