@@ -524,11 +524,15 @@ func TestStandInOpenSSLHandshakeCount(t *testing.T) {
 // Behind HAProxy over nginx backends with their own session caches. With
 // a key per backend the store never tells one server: nothing stands in,
 // and every verdict is the fleet's posture, all resumed. With the
-// balancer's source hash one backend answers every connection: both checks
-// stand in from the second probe on. With one ticket key shared by both
-// backends the store takes them for one server: the psk stand-in resumes
-// on either backend, every probe; a session-ID stand-in is refused when it
-// meets the other backend's cache (the check then falls back). The
+// balancer's source hash one backend answers every connection: every check
+// stands in from the second probe on, the TLS 1.2 ones (session_id,
+// session_ticket) on sessions at most 150 s old — half nginx's 300 s
+// lifetime hint —, so with probes a minute apart every third one (the
+// fourth, the seventh) makes their full handshakes. With one ticket key
+// shared by both backends the store takes them for one server: the psk
+// and session_ticket stand-ins resume on either backend, every probe (the
+// TLS 1.2 one within 150 s), unrenewed; a session-ID stand-in is refused
+// when it meets the other backend's cache (the check then falls back). The
 // session_id verdict there flips between probes — false whenever the
 // offers land on the other backend — and it does so as often with
 // full_handshake_interval 0 (5-9 of 16 probes over three runs, against
@@ -539,15 +543,16 @@ func TestStandInBehindBalancer(t *testing.T) {
 		name      string
 		balance   string
 		sharedKey bool
-		// standIn: the checks that stand in from the second probe on;
-		// none others ever do, but a shared key's session_id may.
+		// standIn: the checks that stand in from the second probe on
+		// (the TLS 1.2 ones within half the hint); none others
+		// ever do, but a shared key's session_id may.
 		standIn []probe.Mechanism
 	}{
 		{"roundrobin, a key per backend", "roundrobin", false, nil},
 		{"random, a key per backend", "random", false, nil},
 		{"source, a key per backend", "source", false, standInMechanisms},
-		{"roundrobin, one shared key", "roundrobin", true, []probe.Mechanism{probe.MechanismPSK}},
-		{"random, one shared key", "random", true, []probe.Mechanism{probe.MechanismPSK}},
+		{"roundrobin, one shared key", "roundrobin", true, []probe.Mechanism{probe.MechanismSessionTicket, probe.MechanismPSK}},
+		{"random, one shared key", "random", true, []probe.Mechanism{probe.MechanismSessionTicket, probe.MechanismPSK}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pki := testservers.NewPKI(t)
@@ -568,6 +573,11 @@ func TestStandInBehindBalancer(t *testing.T) {
 						t.Errorf("probe %d: %s completed %v resumed %v, want the fleet's posture, resumed", n, c.Mechanism, c.Completed, c.Resumed)
 					}
 					want := n > 1 && slices.Contains(tc.standIn, c.Mechanism)
+					if c.Mechanism != probe.MechanismPSK {
+						// Full handshakes at probes 1, 4, 7: 180 s
+						// on, a TLS 1.2 session is past 150 s.
+						want = want && (n-1)%3 != 0
+					}
 					if c.StandIn != want && !(flips && c.StandIn) {
 						t.Errorf("probe %d: %s stand-in %v, want %v", n, c.Mechanism, c.StandIn, want)
 					}
@@ -577,11 +587,14 @@ func TestStandInBehindBalancer(t *testing.T) {
 	}
 }
 
-// On s_server (tickets good for 7200 s), probes every 10 minutes of the
-// store's clock: each one stands in on the last one's sessions, reporting
-// the first probe's full handshake, until the chain is as old as
-// full_handshake_interval (1 h by default); that probe makes full
-// handshakes again, and the next stands in on its sessions.
+// On s_server (tickets good for 7200 s, the TLS 1.2 ones too, so session
+// IDs and TLS 1.2 tickets stand in for up to half of it: 1 h), probes every
+// 10 minutes of the store's clock: each one stands in on the last one's
+// sessions, reporting the first probe's full handshake, until the chain is
+// as old as full_handshake_interval (1 h by default); that probe makes
+// full handshakes again, and the next stands in on its sessions. This
+// holds for all three checks: s_server never renews a TLS 1.2 ticket of
+// its one key.
 func TestStandInChainRenewsAtFullHandshakeInterval(t *testing.T) {
 	pki := testservers.NewPKI(t)
 	srv := opensslServer()(t, pki)
@@ -614,39 +627,48 @@ func TestStandInChainRenewsAtFullHandshakeInterval(t *testing.T) {
 }
 
 // nginx with ssl_session_timeout 3s, probed every 2 s of real time (the
-// server's clock must move). A TLS 1.2 session keeps its start time when
-// resumed, so the session-ID stand-in of the third probe, 4 s old, has
-// expired: the server refuses it, and the check falls back to a full
-// handshake within the probe, whose session stands in for the fourth.
+// server's clock must move). nginx announces its session timeout as the
+// TLS 1.2 lifetime hint, 3 s, and a TLS 1.2 session keeps its start time
+// when resumed, so a session ID or an unrenewed ticket stands in for at
+// most half of it, 1.5 s: every probe's session_id and session_ticket
+// checks make their own full handshakes, and their stand-ins, 2 s old, are
+// not offered at all (not offered and refused: no fallback is logged).
 // Every TLS 1.3 resumption gets new tickets good for 3 s, so the psk chain
-// of stand-ins carries on. The verdicts stay resumed throughout.
+// of stand-ins carries on — which also shows the probes met one server, so
+// the lifetime bound is what keeps the TLS 1.2 stand-ins back. The
+// verdicts stay resumed throughout.
 func TestStandInSessionTimeout(t *testing.T) {
 	pki := testservers.NewPKI(t)
 	srv := nginx("ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:SSL:1m; ssl_session_timeout 3s;")(t, pki)
 	r, offset := clockedRunner(t, pki, 0, nil)
 	logs := recordLogs(t, r)
-	want := map[probe.Mechanism][]bool{
-		probe.MechanismSessionID: {false, true, false, true},
-		probe.MechanismPSK:       {false, true, true, true},
-	}
 	for n := 1; n <= 4; n++ {
 		if n > 1 {
 			time.Sleep(2 * time.Second)
 		}
 		logs.Reset()
-		res, _, _ := clockedProbe(t, r, offset, srv.Addr, n)
-		refused := loggedLine(logs.String(), `msg="The stand-in did not resume; making a full handshake"`, "mechanism=session_id ")
-		if refused != (n == 3) {
-			t.Errorf("probe %d: session-ID stand-in refused %v, want %v", n, refused, n == 3)
-		}
+		res, from, to := clockedProbe(t, r, offset, srv.Addr, n)
 		if hint := res.Tickets[probe.VersionTLS13].LifetimeHint; hint != 3 {
 			t.Errorf("probe %d: TLS 1.3 lifetime hint %d, want nginx's 3 s", n, hint)
 		}
-		for m, standIns := range want {
+		if hint := res.Tickets[probe.VersionTLS12].LifetimeHint; hint != 3 {
+			t.Errorf("probe %d: TLS 1.2 lifetime hint %d, want nginx's 3 s session timeout", n, hint)
+		}
+		for _, m := range probe.Mechanisms {
 			c := mustCheck(t, res, m, n)
-			t.Logf("probe %d: %s stand-in %v resumed %v, full handshake at %s", n, m, c.StandIn, c.Resumed, c.FullHandshakeAt)
-			if !c.Resumed || c.StandIn != standIns[n-1] {
-				t.Errorf("probe %d: %s resumed %v stand-in %v, want resumed, stand-in %v", n, m, c.Resumed, c.StandIn, standIns[n-1])
+			t.Logf("probe %d: %s stand-in %v resumed %v, full handshake at %s, offers resumed %d refused %d",
+				n, m, c.StandIn, c.Resumed, c.FullHandshakeAt, c.OffersResumed, c.OffersRefused)
+			wantStandIn := m == probe.MechanismPSK && n > 1
+			if !c.Resumed || c.StandIn != wantStandIn {
+				t.Errorf("probe %d: %s resumed %v stand-in %v, want resumed, stand-in %v", n, m, c.Resumed, c.StandIn, wantStandIn)
+			}
+			refused := loggedLine(logs.String(), `msg="The stand-in did not resume; making a full handshake"`, "mechanism="+string(m)+" ")
+			if refused || c.OffersRefused != 0 || !c.FirstOfferResumed {
+				t.Errorf("probe %d: %s stand-in offered and refused %v, offers refused %d, first offer resumed %v; want no offer refused",
+					n, m, refused, c.OffersRefused, c.FirstOfferResumed)
+			}
+			if !wantStandIn && (c.FullHandshakeAt.Before(from) || c.FullHandshakeAt.After(to)) {
+				t.Errorf("probe %d: %s full handshake at %s, want its own, within %s…%s", n, m, c.FullHandshakeAt, from, to)
 			}
 		}
 	}
@@ -664,13 +686,24 @@ func TestStandInSessionTimeout(t *testing.T) {
 // under the new one — but not after: the sessions under the old key are
 // within the resumed window, so the store sees two keys and cannot tell
 // one server from two backends, for 15 minutes.
+//
+// The session_ticket check stands in on the second probe only. At a
+// rotation nginx (OpenSSL) resumes the stand-in ticket of the old key but
+// renews it, with a lifetime hint of 0: the check falls back to its full
+// handshake in the same probe (logged), so the TLS 1.2 lifetime hint stays
+// nginx's 300 s — reporting the renewal's 0 was a bug this test caught.
+// After it nothing stands in here, as for the psk check, the store being
+// unsure of one server; TestStandInRenewedTicketNginx shows that the
+// renewal alone keeps the ticket back for full_handshake_interval.
 func TestStandInKeyRotation(t *testing.T) {
 	pki := testservers.NewPKI(t)
 	dir := t.TempDir()
 	srv, cur, prev, fp := nginxWithKeyFiles(t, pki, dir, "current")
 	withStandIns, offA := clockedRunner(t, pki, 0, nil)
+	logs := recordLogs(t, withStandIns)
 	full, offB := clockedRunner(t, pki, 0, func(m *probe.Module) { m.FullHandshakeInterval = 0 })
 	pskStandIn := []bool{false, true, true, false, false, false}
+	ticketStandIn := []bool{false, true, false, false, false, false}
 	compared := []string{fingerprint, rotations, keysActive, sessionID, ticket12, psk, hint12, hint13, named12, named13, success}
 	for n := 1; n <= 6; n++ {
 		if n == 3 || n == 5 {
@@ -678,6 +711,7 @@ func TestStandInKeyRotation(t *testing.T) {
 			fp = keyFile(t, cur)
 			srv.Reload(t)
 		}
+		logs.Reset()
 		a, b := withStandIns.probe(t, srv.Addr), full.probe(t, srv.Addr)
 		offA.Add(int64(time.Minute))
 		offB.Add(int64(time.Minute))
@@ -687,6 +721,22 @@ func TestStandInKeyRotation(t *testing.T) {
 		}
 		if c := mustCheck(t, a.result, probe.MechanismPSK, n); c.StandIn != pskStandIn[n-1] {
 			t.Errorf("probe %d: psk stand-in %v, want %v", n, c.StandIn, pskStandIn[n-1])
+		}
+		if c := mustCheck(t, a.result, probe.MechanismSessionTicket, n); c.StandIn != ticketStandIn[n-1] {
+			t.Errorf("probe %d: session_ticket stand-in %v, want %v", n, c.StandIn, ticketStandIn[n-1])
+		}
+		// Offered (and renewed) at the first rotation only: after it,
+		// the renewal keeps the ticket from standing in.
+		fellBack := loggedLine(logs.String(), `msg="The stand-in did not resume; making a full handshake"`, "mechanism=session_ticket ")
+		if fellBack != (n == 3) {
+			t.Errorf("probe %d: session_ticket stand-in offered and fallen back from %v, want %v", n, fellBack, n == 3)
+		}
+		ha, hb := a.result.Tickets[probe.VersionTLS12].LifetimeHint, b.result.Tickets[probe.VersionTLS12].LifetimeHint
+		if ha != hb || ha != 300 {
+			t.Errorf("probe %d: TLS 1.2 lifetime hint %d with stand-ins, %d with full handshakes, want nginx's 300 on both", n, ha, hb)
+		}
+		if w, g := facts12(b.result), facts12(a.result); w != g {
+			t.Errorf("probe %d: TLS 1.2 tickets with stand-ins %+v, with full handshakes %+v", n, g, w)
 		}
 		if verdicts(a.result) != verdicts(b.result) {
 			t.Errorf("probe %d verdicts with stand-ins\n  %s\nwith full handshakes\n  %s", n, verdicts(a.result), verdicts(b.result))
@@ -751,13 +801,14 @@ func TestStandInResumptionTurnedOff(t *testing.T) {
 				t.Errorf("probe %d: %s resumed %v, want %v", n, m, c.Resumed, resuming)
 			}
 			// Only the second probe stands in: the third's stand-ins are
-			// refused, and after the reloads nginx's tickets name a new
-			// key each time, two keys within the window.
-			if m != probe.MechanismSessionTicket && c.StandIn != (n == 2) {
+			// refused (the session_ticket one too: tickets off), and
+			// after the reloads nginx's tickets name a new key each
+			// time, two keys within the window.
+			if c.StandIn != (n == 2) {
 				t.Errorf("probe %d: %s stand-in %v, want %v", n, m, c.StandIn, n == 2)
 			}
 			refused := loggedLine(logs.String(), `msg="The stand-in did not resume; making a full handshake"`, "mechanism="+string(m)+" ")
-			if m != probe.MechanismSessionTicket && refused != (n == 3) {
+			if refused != (n == 3) {
 				t.Errorf("probe %d: %s stand-in offered and refused %v, want %v", n, m, refused, n == 3)
 			}
 		}
