@@ -704,7 +704,6 @@ func TestStandInKeyRotation(t *testing.T) {
 	full, offB := clockedRunner(t, pki, 0, func(m *probe.Module) { m.FullHandshakeInterval = 0 })
 	pskStandIn := []bool{false, true, true, false, false, false}
 	ticketStandIn := []bool{false, true, false, false, false, false}
-	compared := []string{fingerprint, rotations, keysActive, sessionID, ticket12, psk, hint12, hint13, named12, named13, success}
 	for n := 1; n <= 6; n++ {
 		if n == 3 || n == 5 {
 			os.Rename(cur, prev)
@@ -731,29 +730,98 @@ func TestStandInKeyRotation(t *testing.T) {
 		if fellBack != (n == 3) {
 			t.Errorf("probe %d: session_ticket stand-in offered and fallen back from %v, want %v", n, fellBack, n == 3)
 		}
-		ha, hb := a.result.Tickets[probe.VersionTLS12].LifetimeHint, b.result.Tickets[probe.VersionTLS12].LifetimeHint
-		if ha != hb || ha != 300 {
-			t.Errorf("probe %d: TLS 1.2 lifetime hint %d with stand-ins, %d with full handshakes, want nginx's 300 on both", n, ha, hb)
+		sameAsFullHandshakes(t, n, a, b, fp)
+	}
+}
+
+// sameAsFullHandshakes fails the test unless probe n of nginx with key
+// files (fp the current one's fingerprint) reports the same with
+// stand-ins (a) as with full_handshake_interval 0 (b): verdicts, TLS 1.2
+// ticket facts with nginx's 300 s hint, key names, the key history's
+// series, and the current key.
+func sameAsFullHandshakes(t *testing.T, n int, a, b observation, fp uint64) {
+	t.Helper()
+	ha, hb := a.result.Tickets[probe.VersionTLS12].LifetimeHint, b.result.Tickets[probe.VersionTLS12].LifetimeHint
+	if ha != hb || ha != 300 {
+		t.Errorf("probe %d: TLS 1.2 lifetime hint %d with stand-ins, %d with full handshakes, want nginx's 300 on both", n, ha, hb)
+	}
+	if w, g := facts12(b.result), facts12(a.result); w != g {
+		t.Errorf("probe %d: TLS 1.2 tickets with stand-ins %+v, with full handshakes %+v", n, g, w)
+	}
+	if verdicts(a.result) != verdicts(b.result) {
+		t.Errorf("probe %d verdicts with stand-ins\n  %s\nwith full handshakes\n  %s", n, verdicts(a.result), verdicts(b.result))
+	}
+	if fa, fb := fingerprints(a.result), fingerprints(b.result); !slices.Equal(fa, fb) {
+		t.Errorf("probe %d: key names with stand-ins %v, with full handshakes %v", n, fa, fb)
+	}
+	for _, k := range []string{fingerprint, rotations, keysActive, sessionID, ticket12, psk, hint12, hint13, named12, named13, success} {
+		va, oka := a.series[k]
+		vb, okb := b.series[k]
+		if va != vb || oka != okb {
+			t.Errorf("probe %d: %s = %v (present %v) with stand-ins, %v (present %v) with full handshakes", n, k, va, oka, vb, okb)
 		}
-		if w, g := facts12(b.result), facts12(a.result); w != g {
-			t.Errorf("probe %d: TLS 1.2 tickets with stand-ins %+v, with full handshakes %+v", n, g, w)
+	}
+	if a.series[fingerprint] != float64(fp) {
+		t.Errorf("probe %d: fingerprint %v, want the current key file's %d", n, a.series[fingerprint], fp)
+	}
+}
+
+// After one key-file rotation of nginx, with a resumed window of 3
+// minutes, probes a minute apart (store clock): the rotation probe's
+// session_ticket stand-in is renewed and falls back. Once the old key has
+// left the window the psk check stands in again (the store tells one
+// server), but the TLS 1.2 ticket does not, for full_handshake_interval
+// after the renewal: its offers would be renewed again, a connection more
+// per probe. Past that interval (and a probe to make the store sure of
+// one server again) it stands in again. On every probe the answers equal
+// the full_handshake_interval 0 path's.
+func TestStandInRenewedTicketNginx(t *testing.T) {
+	const window = 3 * time.Minute
+	pki := testservers.NewPKI(t)
+	srv, cur, prev, fp := nginxWithKeyFiles(t, pki, t.TempDir(), "current")
+	withStandIns, offA := clockedRunner(t, pki, window, nil)
+	logs := recordLogs(t, withStandIns)
+	full, offB := clockedRunner(t, pki, window, func(m *probe.Module) { m.FullHandshakeInterval = 0 })
+	interval := probe.DefaultModule.FullHandshakeInterval
+	for i, p := range []struct {
+		after       time.Duration // store time since the last probe
+		rotate      bool
+		ticket, psk bool // stand-ins
+		what        string
+	}{
+		{0, false, false, false, "the first probe"},
+		{time.Minute, false, true, true, "one server, one key"},
+		{time.Minute, true, false, true, "rotated: the old key decrypts, and renews"},
+		{time.Minute, false, false, false, "two keys within the window"},
+		{time.Minute, false, false, true, "the old key has left the window; the renewal holds the ticket back"},
+		{time.Minute, false, false, true, "within the interval after the renewal"},
+		// 61 minutes after the renewal.
+		{interval - 2*time.Minute, false, false, false, "past the interval; nothing resumed within the window"},
+		{time.Minute, false, true, true, "one server again, past the interval"},
+	} {
+		n := i + 1
+		if p.rotate {
+			os.Rename(cur, prev)
+			fp = keyFile(t, cur)
+			srv.Reload(t)
 		}
-		if verdicts(a.result) != verdicts(b.result) {
-			t.Errorf("probe %d verdicts with stand-ins\n  %s\nwith full handshakes\n  %s", n, verdicts(a.result), verdicts(b.result))
+		offA.Add(int64(p.after))
+		offB.Add(int64(p.after))
+		logs.Reset()
+		a, b := withStandIns.probe(t, srv.Addr), full.probe(t, srv.Addr)
+		if !a.result.Success || !b.result.Success {
+			t.Fatalf("probe %d failed: %s / %s", n, a.result.Failure, b.result.Failure)
 		}
-		if fa, fb := fingerprints(a.result), fingerprints(b.result); !slices.Equal(fa, fb) {
-			t.Errorf("probe %d: key names with stand-ins %v, with full handshakes %v", n, fa, fb)
+		ct, cp := mustCheck(t, a.result, probe.MechanismSessionTicket, n), mustCheck(t, a.result, probe.MechanismPSK, n)
+		t.Logf("probe %d (%s): session_ticket stand-in %v, psk stand-in %v", n, p.what, ct.StandIn, cp.StandIn)
+		if ct.StandIn != p.ticket || cp.StandIn != p.psk {
+			t.Errorf("probe %d (%s): session_ticket stand-in %v, psk stand-in %v; want %v, %v", n, p.what, ct.StandIn, cp.StandIn, p.ticket, p.psk)
 		}
-		for _, k := range compared {
-			va, oka := a.series[k]
-			vb, okb := b.series[k]
-			if va != vb || oka != okb {
-				t.Errorf("probe %d: %s = %v (present %v) with stand-ins, %v (present %v) with full handshakes", n, k, va, oka, vb, okb)
-			}
+		fellBack := loggedLine(logs.String(), `msg="The stand-in did not resume; making a full handshake"`, "mechanism=session_ticket ")
+		if fellBack != p.rotate {
+			t.Errorf("probe %d (%s): session_ticket stand-in offered and fallen back from %v, want %v", n, p.what, fellBack, p.rotate)
 		}
-		if a.series[fingerprint] != float64(fp) {
-			t.Errorf("probe %d: fingerprint %v, want the current key file's %d", n, a.series[fingerprint], fp)
-		}
+		sameAsFullHandshakes(t, n, a, b, fp)
 	}
 }
 
