@@ -538,6 +538,19 @@ func TestStandInOpenSSLHandshakeCount(t *testing.T) {
 // full_handshake_interval 0 (5-9 of 16 probes over three runs, against
 // 6-10 with stand-ins): nothing tells the backends apart, stand-ins or
 // not, so it is not asserted per probe.
+//
+// With random balance and a key per backend nothing stands in, yet the
+// session_id verdict is false now and then: a refused session ID names no
+// backend, and when the probe's other connections all met one backend it
+// cannot tell it is balanced, so it does not offer again. The
+// full-handshake path does the same (full_handshake_interval 0: 5 false
+// of 96 probes over 12 runs; the default module 1 of 96), so there it is
+// asserted over the run: resumed on more than half the probes. Random
+// balance may also send every connection of the first probe to one
+// backend (seen once in some 20 runs): the store then takes the target
+// for one server, as it must, and the next probe stands in, until a probe
+// meets both backends; from then on nothing stands in, and by the end the
+// key names must have named both.
 func TestStandInBehindBalancer(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -558,30 +571,49 @@ func TestStandInBehindBalancer(t *testing.T) {
 			pki := testservers.NewPKI(t)
 			addr, fps := fleetOf(t, pki, tc.balance, 2, tc.sharedKey)
 			r, offset := clockedRunner(t, pki, 0, nil)
-			for n := 1; n <= 8; n++ {
+			const probes = 8
+			idResumed := 0
+			seen := map[uint64]bool{} // key names of the probes so far
+			for n := 1; n <= probes; n++ {
+				// Until a probe has met both backends (random balance
+				// may send all of one probe's connections to one), the
+				// store cannot tell a balancer from one server, and its
+				// checks may stand in: as the full-handshake path, it
+				// reports the one backend it met.
+				metOne := !tc.sharedKey && tc.balance != "source" && len(seen) < 2
 				res, _, _ := clockedProbe(t, r, offset, addr, n)
 				offset.Add(int64(time.Minute))
 				for _, fp := range fingerprints(res) {
 					if !fps[fp] {
 						t.Errorf("probe %d: key name %d is no backend's", n, fp)
 					}
+					seen[fp] = true
 				}
 				for _, c := range res.Checks {
 					t.Logf("probe %d: %s stand-in %v resumed %v", n, c.Mechanism, c.StandIn, c.Resumed)
 					flips := tc.sharedKey && c.Mechanism == probe.MechanismSessionID
-					if !c.Completed || !c.Resumed && !flips {
+					unsure := c.Mechanism == probe.MechanismSessionID && tc.balance == "random"
+					if c.Mechanism == probe.MechanismSessionID && c.Resumed {
+						idResumed++
+					}
+					if !c.Completed || !c.Resumed && !flips && !unsure {
 						t.Errorf("probe %d: %s completed %v resumed %v, want the fleet's posture, resumed", n, c.Mechanism, c.Completed, c.Resumed)
 					}
-					want := n > 1 && slices.Contains(tc.standIn, c.Mechanism)
-					if c.Mechanism != probe.MechanismPSK {
-						// Full handshakes at probes 1, 4, 7: 180 s
-						// on, a TLS 1.2 session is past 150 s.
-						want = want && (n-1)%3 != 0
-					}
-					if c.StandIn != want && !(flips && c.StandIn) {
+					// Full handshakes of the TLS 1.2 checks at
+					// probes 1, 4, 7: 180 s on, a TLS 1.2 session
+					// is past 150 s.
+					mayStandIn := n > 1 && (c.Mechanism == probe.MechanismPSK || (n-1)%3 != 0)
+					want := mayStandIn && slices.Contains(tc.standIn, c.Mechanism)
+					if c.StandIn != want && !(flips && c.StandIn) && !(metOne && mayStandIn && c.StandIn) {
 						t.Errorf("probe %d: %s stand-in %v, want %v", n, c.Mechanism, c.StandIn, want)
 					}
 				}
+			}
+			if !tc.sharedKey && idResumed <= probes/2 {
+				t.Errorf("session_id resumed on %d of %d probes, want the fleet's posture on most", idResumed, probes)
+			}
+			if len(seen) != len(fps) && tc.balance != "source" {
+				t.Errorf("key names over the run %v, want every backend's %v", seen, fps)
 			}
 		})
 	}
