@@ -550,7 +550,9 @@ func TestStandInOpenSSLHandshakeCount(t *testing.T) {
 // backend (seen once in some 20 runs): the store then takes the target
 // for one server, as it must, and the next probe stands in, until a probe
 // meets both backends; from then on nothing stands in, and by the end the
-// key names must have named both.
+// key names must have named both. And the first probe may find a check
+// not resumed: all its offers met the other backend (psk: 8 refused, seen
+// twice in some 100 runs), with no earlier probe's window to rest on.
 func TestStandInBehindBalancer(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -596,7 +598,12 @@ func TestStandInBehindBalancer(t *testing.T) {
 					if c.Mechanism == probe.MechanismSessionID && c.Resumed {
 						idResumed++
 					}
-					if !c.Completed || !c.Resumed && !flips && !unsure {
+					// The first probe has no window to rest on, and
+					// under random balance each of its offers (up
+					// to 8) may meet the other backend: as in
+					// TestFleetVerdictsAreStable's warmup.
+					warmup := tc.balance == "random" && n == 1
+					if !c.Completed || !c.Resumed && !flips && !unsure && !warmup {
 						t.Errorf("probe %d: %s completed %v resumed %v, want the fleet's posture, resumed", n, c.Mechanism, c.Completed, c.Resumed)
 					}
 					// Full handshakes of the TLS 1.2 checks at
