@@ -30,45 +30,58 @@ var keyTypes = []struct {
 // the nginx worker during each one's probes, and their ratios.
 func BenchmarkVersusBlackbox(b *testing.B) {
 	for _, k := range keyTypes {
-		b.Run(k.name, func(b *testing.B) {
-			testservers.Require(b, "nginx")
-			pki := testservers.NewPKIWithKey(b, k.kt)
-			nginx := testservers.StartNginx(b, pki, nginxShared)
-			ps := []*prober{startExporter(b, pki), startBlackbox(b, pki)}
-			for range 5 { // to the steady state: earlier sessions to replay
-				for _, p := range ps {
-					p.probe(b, nginx.Addr)
-				}
+		// The default module stands in once earlier probes met one
+		// server; "full" (full_handshake_interval: 0) makes every
+		// check's full handshake on every probe, as a first probe does.
+		for _, module := range []string{"default", "full"} {
+			name := k.name
+			if module == "full" {
+				name += "-full"
 			}
-			srv := serverPIDs(nginx)
-			var wall [2][]time.Duration
-			var cpu, srvCPU [2]time.Duration
-			n := 0
-			for b.Loop() {
-				for j := range ps {
-					i := (j + n) % 2 // alternate who goes first
-					p := ps[i]
-					c0, s0 := cpuTime(p.srv.PID), cpuTime(srv...)
-					wall[i] = append(wall[i], p.probe(b, nginx.Addr))
-					cpu[i] += cpuTime(p.srv.PID) - c0
-					srvCPU[i] += cpuTime(srv...) - s0
-				}
-				n++
-			}
-			per := func(d time.Duration) float64 { return ms(d) / float64(n) }
-			b.ReportMetric(ms(median(wall[0])), "exporter_ms")
-			b.ReportMetric(ms(median(wall[1])), "blackbox_ms")
-			b.ReportMetric(ms(median(wall[0]))/ms(median(wall[1])), "wall_x")
-			b.ReportMetric(per(cpu[0]), "exporter_cpu_ms")
-			b.ReportMetric(per(cpu[1]), "blackbox_cpu_ms")
-			b.ReportMetric(float64(cpu[0])/float64(max(cpu[1], 1)), "cpu_x")
-			b.ReportMetric(per(srvCPU[0]), "server_cpu_exporter_ms")
-			b.ReportMetric(per(srvCPU[1]), "server_cpu_blackbox_ms")
-			b.ReportMetric(float64(srvCPU[0])/float64(max(srvCPU[1], 1)), "server_cpu_x")
-			if cpu[0] > 0 {
-				b.ReportMetric(float64(n)/cpu[0].Seconds(), "probes/s/core")
-			}
-		})
+			b.Run(name, func(b *testing.B) { versusBlackbox(b, k.kt, module) })
+		}
+	}
+}
+
+func versusBlackbox(b *testing.B, kt testservers.KeyType, module string) {
+	testservers.Require(b, "nginx")
+	pki := testservers.NewPKIWithKey(b, kt)
+	nginx := testservers.StartNginx(b, pki, nginxShared)
+	exporter := startExporter(b, pki)
+	exporter.module = module
+	ps := []*prober{exporter, startBlackbox(b, pki)}
+	for range 5 { // to the steady state: earlier sessions to replay
+		for _, p := range ps {
+			p.probe(b, nginx.Addr)
+		}
+	}
+	srv := serverPIDs(nginx)
+	var wall [2][]time.Duration
+	var cpu, srvCPU [2]time.Duration
+	n := 0
+	for b.Loop() {
+		for j := range ps {
+			i := (j + n) % 2 // alternate who goes first
+			p := ps[i]
+			c0, s0 := cpuTime(p.srv.PID), cpuTime(srv...)
+			wall[i] = append(wall[i], p.probe(b, nginx.Addr))
+			cpu[i] += cpuTime(p.srv.PID) - c0
+			srvCPU[i] += cpuTime(srv...) - s0
+		}
+		n++
+	}
+	per := func(d time.Duration) float64 { return ms(d) / float64(n) }
+	b.ReportMetric(ms(median(wall[0])), "exporter_ms")
+	b.ReportMetric(ms(median(wall[1])), "blackbox_ms")
+	b.ReportMetric(ms(median(wall[0]))/ms(median(wall[1])), "wall_x")
+	b.ReportMetric(per(cpu[0]), "exporter_cpu_ms")
+	b.ReportMetric(per(cpu[1]), "blackbox_cpu_ms")
+	b.ReportMetric(float64(cpu[0])/float64(max(cpu[1], 1)), "cpu_x")
+	b.ReportMetric(per(srvCPU[0]), "server_cpu_exporter_ms")
+	b.ReportMetric(per(srvCPU[1]), "server_cpu_blackbox_ms")
+	b.ReportMetric(float64(srvCPU[0])/float64(max(srvCPU[1], 1)), "server_cpu_x")
+	if cpu[0] > 0 {
+		b.ReportMetric(float64(n)/cpu[0].Seconds(), "probes/s/core")
 	}
 }
 

@@ -118,8 +118,14 @@ func startExporter(b *testing.B, pki *testservers.PKI, extra ...string) *prober 
   default:
     preferred_ip_protocol: ip4
     tls_config:
-      ca_file: %s
-      server_name: %s
+      ca_file: %[1]s
+      server_name: %[2]s
+  full:
+    preferred_ip_protocol: ip4
+    full_handshake_interval: 0s
+    tls_config:
+      ca_file: %[1]s
+      server_name: %[2]s
 `, pki.CAFile, testservers.ServerName))
 	srv := testservers.StartExporter(b, append([]string{"--config.file=" + cfg}, extra...)...)
 	return &prober{name: "resumption_exporter", srv: srv, module: "default", client: &http.Client{Timeout: 30 * time.Second}}
