@@ -42,6 +42,9 @@ type chainOut struct {
 	// beside the first offer when earlier probes met one server; nil when
 	// it waits for the follow-ups (see offerLink).
 	link *linkOffer
+	// resumed13, when not nil, is called once a TLS 1.3 stand-in's
+	// offer resumed, before its connection is read to the close.
+	resumed13 func()
 }
 
 // replayed is the outcome of an earlier session's offer made beside a
@@ -139,7 +142,7 @@ func (h *handshaker) firstOffer(ctx context.Context, out chainOut) chainOut {
 	case out.check.StandIn && out.check.Mechanism == MechanismPSK:
 		// Read to the close: the resumed connection's tickets are the
 		// probe's TLS 1.3 tickets, and its last one the next stand-in.
-		a, err = h.resumeTLSReading(ctx, VersionTLS13, out.fresh, true)
+		a, err = h.resumeTLSReadingThen(ctx, VersionTLS13, out.fresh, true, out.resumed13)
 	default:
 		a, err = h.offerer(out.check.Mechanism)(ctx, out.fresh)
 	}
@@ -363,7 +366,7 @@ func (h *handshaker) pskChain13(ctx context.Context) chainOut {
 	// tickets single-use, and the first is about to be spent.
 	out.keep = &stored{obtained: h.now(), received: fh.received, cs: fh.sessions[len(fh.sessions)-1]}
 	if len(fh.sessions) > 1 {
-		h.startPSKWithoutDHE(ctx, true)
+		h.startPSKWithoutDHE(ctx, true, nil)
 	}
 	return h.firstOffer(ctx, out)
 }
@@ -472,6 +475,13 @@ func (h *handshaker) resumeTLS(ctx context.Context, version uint16, st *stored) 
 // NewSessionTickets gave are in a.issued: the next link of a resumption
 // chain (chain.go).
 func (h *handshaker) resumeTLSReading(ctx context.Context, version uint16, st *stored, readResumed bool) (attempt, error) {
+	return h.resumeTLSReadingThen(ctx, version, st, readResumed, nil)
+}
+
+// resumeTLSReadingThen is resumeTLSReading that calls resumed, when not nil,
+// once a TLS 1.3 offer read to the close has resumed and before that read:
+// what waits for its new tickets may start meanwhile (see standInChain).
+func (h *handshaker) resumeTLSReadingThen(ctx context.Context, version uint16, st *stored, readResumed bool, resumed func()) (attempt, error) {
 	a := attempt{offered: st}
 	conn, err := h.dial(ctx)
 	if err != nil {
@@ -500,6 +510,9 @@ func (h *handshaker) resumeTLSReading(ctx context.Context, version uint16, st *s
 	case herr != nil:
 		t.Close()
 	case version == VersionTLS13 && (readResumed || !resumed13(rx)):
+		if resumed != nil && resumed13(rx) {
+			resumed()
+		}
 		h.end(ctx, tc) // the new tickets come after the handshake
 		rx = t.received()
 	default:

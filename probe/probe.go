@@ -75,7 +75,7 @@ func Run(ctx context.Context, target string, module string, m *Module, sessions 
 	h.recheckStandIn12(ctx, outs)
 	extra := h.moreTickets(ctx, outs)
 	h.fleet = h.newFleet(outs, extra)
-	h.startPSKWithoutDHE(ctx, false)
+	h.startPSKWithoutDHE(ctx, false, nil)
 	h.followUp(ctx, outs, h.fleet)
 	if h.fleet.balanced() {
 		sessions.markBalanced(key)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"time"
 
@@ -75,21 +76,23 @@ type pskKEAnswer struct {
 // cannot mistake the offer for one it must retry; OpenSSL ignores the share
 // under psk_ke. judgePSKKE reads the answer.
 func (h *handshaker) pskWithoutDHE(ctx context.Context) *bool {
-	return h.judgePSKKE(h.offerPSKKE(ctx, h.risks.lastPSK()))
+	return h.judgePSKKE(h.offerPSKKE(ctx, h.risks.lastPSK(), nil))
 }
 
 // offerPSKKE makes the psk_ke offer of p. The offer is abandoned by
 // closing the socket, never with an alert (OpenSSL drops sessions on fatal
 // alerts).
-func (h *handshaker) offerPSKKE(ctx context.Context, p *pskOffer) pskKEAnswer {
+func (h *handshaker) offerPSKKE(ctx context.Context, p *pskOffer, pre *preDialed) pskKEAnswer {
 	if p == nil {
+		h.discard(pre)
 		return pskKEAnswer{none: true}
 	}
 	_, msg, _, _, err := p.clientHello(h.serverName, []uint8{wire.PSKModePlain}, false)
 	if err != nil {
+		h.discard(pre)
 		return pskKEAnswer{err: err}
 	}
-	sh, err := h.sendHello13(ctx, msg)
+	sh, err := h.sendHello13On(ctx, msg, pre)
 	return pskKEAnswer{sh: sh, err: err}
 }
 
@@ -149,11 +152,13 @@ func (h *handshaker) judgePSKKE(a pskKEAnswer) *bool {
 //     its backend.
 //
 // It does nothing when the check is off or the offer was started already.
-func (h *handshaker) startPSKWithoutDHE(ctx context.Context, early bool) {
-	if h.risks == nil || !h.module.HasRisk(RiskPSKWithoutDHE) || h.pskKE != nil {
-		return
-	}
-	if early && !h.oneServer || !early && h.severalBackends() {
+//
+// pre, when not nil, is a connection dialled for the offer ahead of time
+// (see preDial); it is closed when the offer is not made.
+func (h *handshaker) startPSKWithoutDHE(ctx context.Context, early bool, pre *preDialed) {
+	if h.risks == nil || !h.module.HasRisk(RiskPSKWithoutDHE) || h.pskKE != nil ||
+		early && !h.oneServer || !early && h.severalBackends() {
+		h.discard(pre)
 		return
 	}
 	k := &pskKEOffer{done: make(chan struct{})}
@@ -161,7 +166,7 @@ func (h *handshaker) startPSKWithoutDHE(ctx context.Context, early bool) {
 	h.pskKE = k
 	h.ending.Go(func() { // Run waits for it
 		defer close(k.done)
-		k.answer = h.offerPSKKE(ctx, p)
+		k.answer = h.offerPSKKE(ctx, p, pre)
 	})
 }
 
@@ -197,7 +202,15 @@ func (h *handshaker) severalBackends() bool {
 // and returns the server's first ServerHello (perhaps a HelloRetryRequest);
 // the connection is then closed without an alert.
 func (h *handshaker) sendHello13(ctx context.Context, msg []byte) (*wire.ServerHello, error) {
-	conn, err := h.dial(ctx)
+	return h.sendHello13On(ctx, msg, nil)
+}
+
+// sendHello13On is sendHello13 on pre's connection, when not nil.
+func (h *handshaker) sendHello13On(ctx context.Context, msg []byte, pre *preDialed) (*wire.ServerHello, error) {
+	conn, err := pre.take()
+	if pre == nil {
+		conn, err = h.dial(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", h.addr, err)
 	}
@@ -211,4 +224,49 @@ func (h *handshaker) sendHello13(ctx context.Context, msg []byte) (*wire.ServerH
 		return nil, fmt.Errorf("offer to %s: %w", h.addr, err)
 	}
 	return sh, nil
+}
+
+// preDialed is a connection dialled ahead of the offer it will carry, so
+// that its TCP handshake (and any STARTTLS preamble) overlaps what the
+// offer waits for: the psk_ke offer needs the TLS 1.3 stand-in's new
+// ticket, which comes a round trip after the stand-in resumed.
+type preDialed struct {
+	done chan struct{}
+	conn net.Conn
+	err  error
+}
+
+// preDial starts dialling a connection for a later offer; Run waits for
+// the dial. Exactly one of take (through sendHello13On) and discard must
+// follow.
+func (h *handshaker) preDial(ctx context.Context) *preDialed {
+	p := &preDialed{done: make(chan struct{})}
+	h.ending.Go(func() {
+		defer close(p.done)
+		p.conn, p.err = h.dial(ctx)
+	})
+	return p
+}
+
+// take waits for the dial and returns its connection, which the caller
+// then owns; nil, nil for a nil p.
+func (p *preDialed) take() (net.Conn, error) {
+	if p == nil {
+		return nil, nil
+	}
+	<-p.done
+	return p.conn, p.err
+}
+
+// discard closes p's connection, once dialled, without sending anything.
+func (h *handshaker) discard(p *preDialed) {
+	if p == nil {
+		return
+	}
+	h.ending.Go(func() {
+		<-p.done
+		if p.conn != nil {
+			p.conn.Close()
+		}
+	})
 }

@@ -73,6 +73,16 @@ func (h *handshaker) standInChain(ctx context.Context, m Mechanism) (out chainOu
 	out.check.StandIn, out.check.Issued, out.check.Completed = true, true, true
 	out.check.FullHandshake, out.check.FullHandshakeAt = si.flight, si.full
 	out.fresh, out.keep, out.hand = si.st, si.st, si.hand
+	var pre *preDialed
+	if m == MechanismPSK && h.risks != nil && h.module.HasRisk(RiskPSKWithoutDHE) {
+		// The psk_ke offer carries the new ticket the stand-in's
+		// connection brings a round trip after it resumed; the offer's
+		// TCP handshake runs meanwhile. Not before: a server that
+		// serves one connection at a time (openssl s_server) would
+		// take the idle one first and wait on it.
+		out.resumed13 = func() { pre = h.preDial(ctx) }
+	}
+	defer func() { h.discard(pre) }()
 	tried := h.firstOffer(ctx, out)
 	a := attempt{}
 	if len(tried.offers) > 0 {
@@ -92,7 +102,8 @@ func (h *handshaker) standInChain(ctx context.Context, m Mechanism) (out chainOu
 			// Now, beside the rest of the probe, as after a full
 			// handshake with several tickets: the offer carries the
 			// new ticket, which nothing else offers in this probe.
-			h.startPSKWithoutDHE(ctx, true)
+			h.startPSKWithoutDHE(ctx, true, pre)
+			pre = nil
 		} else {
 			a.resumed = false // nothing to carry on with: a full handshake gives tickets
 		}
