@@ -45,6 +45,9 @@ type chainOut struct {
 	// resumed13, when not nil, is called once a TLS 1.3 stand-in's
 	// offer resumed, before its connection is read to the close.
 	resumed13 func()
+	// refusedStandIn is the refused offer of the stand-in the chain fell
+	// back from: replay takes it for that session's offer.
+	refusedStandIn *attempt
 }
 
 // replayed is the outcome of an earlier session's offer made beside a
@@ -197,7 +200,7 @@ func (h *handshaker) firstTicketOffer12(ctx context.Context, out chainOut) (atte
 		if o.finished {
 			h.risks.sawRenewal12(len(o.tickets) > 0)
 		}
-		return attempt{offered: out.fresh, resumed: true, firstFlight: o.firstFlight, tickets: o.tickets}, nil
+		return attempt{offered: out.fresh, resumed: true, firstFlight: o.firstFlight, tickets: o.tickets, completed: o.finished}, nil
 	}
 	h.log.Debug("Hand-built ticket offer not resumed; offering the ticket through crypto/tls to learn who answered",
 		"mechanism", MechanismSessionTicket, "step", "offer", "addr", h.addr, "err", err)

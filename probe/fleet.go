@@ -68,7 +68,17 @@ func (h *handshaker) newFleet(outs []chainOut, extra []ticketSeen) *fleet {
 	}
 	for i := range outs {
 		o := &outs[i]
-		for _, st := range slices.Concat([]*stored{o.fresh, o.keep}, o.learned, o.keepers) {
+		own := []*stored{o.fresh, o.keep}
+		if o.check.StandIn {
+			// A stand-in came from the store, labelled in its own
+			// probe, and may be shared with a concurrent probe: only
+			// what this probe obtained is labelled.
+			own = own[1:]
+			if o.keep == o.fresh {
+				own = nil
+			}
+		}
+		for _, st := range slices.Concat(own, o.learned, o.keepers) {
 			f.label(o.version, st)
 		}
 		for _, t := range o.tickets {
@@ -436,6 +446,8 @@ func (h *handshaker) replay(ctx context.Context, o *chainOut, f *fleet, link *li
 		if e := o.early; i == 0 && e != nil && e.st == st {
 			<-e.done
 			a, err = e.a, e.err
+		} else if r := o.refusedStandIn; r != nil && r.offered == st {
+			a = *r
 		} else if o.check.StandIn && st == o.fresh {
 			// The stand-in, from the age ladder: offered already, and
 			// its tickets counted then.

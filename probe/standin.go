@@ -109,7 +109,11 @@ func (h *handshaker) standInChain(ctx context.Context, m Mechanism) (out chainOu
 		}
 	}
 	if m == MechanismSessionTicket && a.resumed {
-		if len(a.tickets) > 0 || si.hand == nil {
+		if !a.completed {
+			// The flight was not read to its end (a Ticketbleed echo
+			// is never finished): a renewal may be in what was left.
+			a.resumed = false
+		} else if len(a.tickets) > 0 || si.hand == nil {
 			// Renewed: OpenSSL renews a ticket of a key that no
 			// longer issues (after a rotation), and leaves a renewal's
 			// lifetime hint unspecified (0); only a full handshake
@@ -125,9 +129,9 @@ func (h *handshaker) standInChain(ctx context.Context, m Mechanism) (out chainOu
 			// handshake showed them.
 			tried.tickets = append(tried.tickets, si.tickets...)
 			h.risks.sawStandIn12(si.hand)
-			h.sessions.confirmIssuing(si.st)
 		}
 	}
+	tried.resumed13 = nil
 	if tried.check.Completed && a.resumed {
 		if m == MechanismSessionID {
 			h.risks.sawSessionID(si.st.s12)
@@ -143,14 +147,13 @@ func (h *handshaker) standInChain(ctx context.Context, m Mechanism) (out chainOu
 	h.log.Debug("The stand-in did not resume; making a full handshake", "mechanism", m, "step", "stand_in",
 		"addr", h.addr, "err", tried.check.Err)
 	out = chainOut{check: Check{Mechanism: m}, version: m.Version(), early: tried.early, link: tried.link}
-	if out.early == nil && tried.check.Completed && len(tried.offers) > 0 && !tried.offers[0].resumed {
-		// The stand-in is the oldest kept session, which the replays
-		// offer first: its refusal stands for that offer, judged there
-		// as any refused earlier session (kept while its own backend may
-		// resume it, else forgotten), not offered again.
-		done := make(chan struct{})
-		close(done)
-		out.early = &replayed{st: si.st, a: tried.offers[0], done: done}
+	if tried.check.Completed && len(tried.offers) > 0 && !tried.offers[0].resumed {
+		// The stand-in is a kept session, which the replays may offer:
+		// its refusal stands for that offer, judged there as any refused
+		// earlier session (kept while its own backend may resume it,
+		// else forgotten), not offered again.
+		refused := tried.offers[0]
+		out.refusedStandIn = &refused
 	}
 	return out, false
 }
@@ -195,6 +198,7 @@ func (h *handshaker) recheckStandIn12(ctx context.Context, outs []chainOut) {
 	h.log.Debug("The TLS 1.2 stand-in names another key than this probe's TLS 1.3 tickets; making the full handshake",
 		"mechanism", MechanismSessionTicket, "step", "stand_in", "addr", h.addr)
 	h.sessions.dropStandIn(h.key, MechanismSessionTicket)
+	h.risks.forgetTicket12() // the full handshake's ticket is the one to offer now
 	*t12 = h.ticketChain12From(ctx, chainOut{check: Check{Mechanism: MechanismSessionTicket}, version: VersionTLS12,
 		early: t12.early, link: t12.link})
 }
@@ -313,9 +317,14 @@ func (h *handshaker) keepStandIn(o *chainOut, f *fleet, hint12 time.Duration) {
 	m := o.check.Mechanism
 	c := o.check
 	if !c.Completed || !o.resumed() || c.Recent || f.balanced() || o.keep == nil || c.FullHandshakeAt.IsZero() ||
-		m == MechanismSessionTicket && o.hand == nil {
+		m == MechanismSessionTicket && o.hand == nil || h.module.FullHandshakeInterval <= 0 {
 		h.sessions.dropStandIn(h.key, m)
 		return
+	}
+	if m == MechanismSessionTicket && c.StandIn {
+		// Resumed unrenewed, and not replaced (recheckStandIn12): its
+		// key is the one issuing.
+		h.sessions.confirmIssuing(o.keep)
 	}
 	si := &standIn{st: o.keep, full: c.FullHandshakeAt, flight: c.FullHandshake, hand: o.hand}
 	if raw := o.keep.ticket(); raw != nil {

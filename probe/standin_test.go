@@ -421,8 +421,13 @@ func TestRecheckStandIn12(t *testing.T) {
 				{check: Check{Mechanism: MechanismSessionTicket, Completed: true, StandIn: true}, version: VersionTLS12, fresh: stale, keep: stale},
 				{check: Check{Mechanism: MechanismPSK, Completed: true}, version: VersionTLS13, tickets: p13},
 			}
+			staleHand := &session12{ticket: ticket(k0)}
+			h.risks.sawTicket12(staleHand) // as the stand-in's offer recorded it
 			h.recheckStandIn12(context.Background(), outs)
 			h.ending.Wait()
+			if kept := h.risks.ticket12 == staleHand; kept == tt.redone {
+				t.Errorf("Ticketbleed's own offer would carry the stand-in: %v, want %v", kept, !tt.redone)
+			}
 			full, _ := count.take()
 			c := outs[0].check
 			if redone := !c.StandIn; redone != tt.redone || redone != (full[VersionTLS12] > 0) {

@@ -15,6 +15,17 @@ func (s *riskSink) sawTicket12(sess *session12) {
 	}
 }
 
+// forgetTicket12 drops the TLS 1.2 ticket kept for Ticketbleed's own offer
+// and the cross-name offers, so that the next one seen is kept instead.
+func (s *riskSink) forgetTicket12() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ticket12 = nil
+}
+
 // sawStandIn12 records a TLS 1.2 ticket stand-in's session as saw12 and
 // sawTicket12 record a full handshake's ticket: for ticket_weakness, the
 // Ticketbleed offer of its own and the cross-name offers.
