@@ -206,9 +206,10 @@ func (h *handshaker) recheckStandIn12(ctx context.Context, outs []chainOut) {
 // usableStandIn returns the stand-in kept for m, nil when none may be
 // used: the module makes full handshakes on every probe, earlier probes
 // did not meet one server, the chain of sessions is older than
-// FullHandshakeInterval, a TLS 1.3 ticket is past the lifetime its server
-// announced, or the session is the resumption_chain check's link (which
-// is offered beside the first offer, and never twice at once).
+// FullHandshakeInterval, the session is past its lifetime bound (see
+// keepStandIn), a TLS 1.2 ticket stand-in was renewed within the interval,
+// or the session is the resumption_chain check's link (which is offered
+// beside the first offer, and never twice at once).
 func (h *handshaker) usableStandIn(m Mechanism) *standIn {
 	if h.module.FullHandshakeInterval <= 0 || !h.oneServer {
 		return nil
@@ -226,7 +227,6 @@ func (h *handshaker) usableStandIn(m Mechanism) *standIn {
 	if m == MechanismSessionTicket && h.sessions.standInRenewedWithin(h.key, h.module.FullHandshakeInterval) {
 		return nil // renewed last time: its offer would be a connection more
 	}
-
 	return si
 }
 
