@@ -88,47 +88,15 @@ func (h *handshaker) standInChain(ctx context.Context, m Mechanism) (out chainOu
 	if len(tried.offers) > 0 {
 		a = tried.offers[0]
 	}
-	if m == MechanismPSK && a.resumed {
-		// Without tickets read off the wire the probe would report no
-		// TLS 1.3 ticket facts: a full handshake gives them (or fails
-		// saying why).
-		if next := newestIssued(a); next != nil && len(a.nsts) > 0 {
-			// The new ticket carries the stand-in's chain on: it
-			// descends from the same full handshake.
-			next.origin = si.st.chainOrigin()
-			tried.keep = next
-			tried.tickets = a.tickets
-			h.risks.sawResumed13(a)
-			// Now, beside the rest of the probe, as after a full
-			// handshake with several tickets: the offer carries the
-			// new ticket, which nothing else offers in this probe.
-			h.startPSKWithoutDHE(ctx, true, pre)
-			pre = nil
-		} else {
-			a.resumed = false // nothing to carry on with: a full handshake gives tickets
-		}
-	}
-	if m == MechanismSessionTicket && a.resumed {
-		if !a.completed {
-			// The flight was not read to its end (a Ticketbleed echo
-			// is never finished): a renewal may be in what was left.
-			a.resumed = false
-		} else if len(a.tickets) > 0 || si.hand == nil {
-			// Renewed: OpenSSL renews a ticket of a key that no
-			// longer issues (after a rotation), and leaves a renewal's
-			// lifetime hint unspecified (0); only a full handshake
-			// shows the ticket's facts now, so the check makes one,
-			// as after a refusal. A server that renews every ticket
-			// (Go's) would pay that on every probe: the store
-			// remembers it for an interval (see usableStandIn).
-			a.resumed = false
-			h.sessions.noteStandInRenewed(h.key)
-		} else {
-			// Not renewed: resumed under the key issuing now, so the
-			// ticket's facts are still the server's, as its full
-			// handshake showed them.
-			tried.tickets = append(tried.tickets, si.tickets...)
-			h.risks.sawStandIn12(si.hand)
+	if a.resumed {
+		switch m {
+		case MechanismPSK:
+			a.resumed = h.carryPSK(ctx, si, a, &tried, pre)
+			if a.resumed {
+				pre = nil // the psk_ke offer owns it now
+			}
+		case MechanismSessionTicket:
+			a.resumed = h.carryTicket12(si, a, &tried)
 		}
 	}
 	tried.resumed13 = nil
@@ -156,6 +124,56 @@ func (h *handshaker) standInChain(ctx context.Context, m Mechanism) (out chainOu
 		out.refusedStandIn = &refused
 	}
 	return out, false
+}
+
+// carryPSK reports whether a resumed TLS 1.3 stand-in carries the check
+// on, and then makes its connection's new tickets the probe's TLS 1.3
+// tickets and the next stand-in, and starts the psk_ke offer with the new
+// ticket on pre. Without tickets read off the wire the probe would report
+// no TLS 1.3 ticket facts: a full handshake gives them (or fails saying
+// why).
+func (h *handshaker) carryPSK(ctx context.Context, si *standIn, a attempt, tried *chainOut, pre *preDialed) bool {
+	next := newestIssued(a)
+	if next == nil || len(a.nsts) == 0 {
+		return false
+	}
+	// The new ticket carries the stand-in's chain on: it descends from
+	// the same full handshake.
+	next.origin = si.st.chainOrigin()
+	tried.keep = next
+	tried.tickets = a.tickets
+	h.risks.sawResumed13(a)
+	// Now, beside the rest of the probe, as after a full handshake with
+	// several tickets: the offer carries the new ticket, which nothing
+	// else offers in this probe.
+	h.startPSKWithoutDHE(ctx, true, pre)
+	return true
+}
+
+// carryTicket12 reports whether a resumed TLS 1.2 ticket stand-in carries
+// the check on: only when its flight, read to the end, held no renewal.
+func (h *handshaker) carryTicket12(si *standIn, a attempt, tried *chainOut) bool {
+	switch {
+	case !a.completed:
+		// The flight was not read to its end (a Ticketbleed echo is
+		// never finished): a renewal may be in what was left.
+		return false
+	case len(a.tickets) > 0 || si.hand == nil:
+		// Renewed: OpenSSL renews a ticket of a key that no longer
+		// issues (after a rotation), and leaves a renewal's lifetime
+		// hint unspecified (0); only a full handshake shows the
+		// ticket's facts now, so the check makes one, as after a
+		// refusal. A server that renews every ticket (Go's) would pay
+		// that on every probe: the store remembers it for an interval
+		// (see usableStandIn).
+		h.sessions.noteStandInRenewed(h.key)
+		return false
+	}
+	// Not renewed: resumed under the key issuing now, so the ticket's
+	// facts are still the server's, as its full handshake showed them.
+	tried.tickets = append(tried.tickets, si.tickets...)
+	h.risks.sawStandIn12(si.hand)
+	return true
 }
 
 // recheckStandIn12 redoes the session_ticket check with its full handshake
